@@ -1,0 +1,640 @@
+"""The ground floor: the frozen types every stage speaks.
+
+Stages never import each other; they exchange these types. Everything here is plain data with
+JSON round-trips, so a snapshot manifest or a finding written today reads back identically
+years later, when the auditor asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from functools import cached_property
+from typing import Any, Protocol
+
+FRAMEWORKS: tuple[str, ...] = ("gdpr", "hipaa", "pci-dss-4.0.1")
+FINDINGS_SCHEMA = "auditor.findings/v1"
+SNAPSHOT_SCHEMA = "auditor.snapshot/v1"
+REPORT_SCHEMA = "auditor.report/v1"
+
+
+class Status(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    ERROR = "ERROR"
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+    WAIVED = "WAIVED"
+    MANUAL = "MANUAL"
+    ATTESTED = "ATTESTED"
+
+
+class Stage(StrEnum):
+    DATA = "data"
+    TRAINING = "training"
+    STORAGE = "storage"
+    DEPLOYMENT = "deployment"
+    MONITORING = "monitoring"
+    GOVERNANCE = "governance"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+class RollupStatus(StrEnum):
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
+    INCONCLUSIVE = "inconclusive"
+    MANUAL = "manual"
+    NOT_COVERED = "not_covered"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def isoformat(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z, the one timestamp spelling in every file we write."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form used for hashing: sorted keys, no spaces, UTF-8, datetimes as ISO."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    ).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# ---------------------------------------------------------------- catalog
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One requirement of a framework, with the ID as the framework's own text prints it."""
+
+    framework: str  # "gdpr" | "hipaa" | "pci-dss-4.0.1"
+    id: str  # "Art. 32(1)(a)", "164.312(a)(2)(iv)", "3.5.1"
+    title: str
+    manual: bool = False  # no automated evidence can satisfy it
+    attestation_question: str | None = None  # what an attestation must answer when manual
+
+    @property
+    def key(self) -> str:
+        """`framework:id`, the form attestations use."""
+        return f"{self.framework}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Framework:
+    id: str
+    name: str
+    version: str
+    source: str  # URL or citation of the official text
+    requirements: tuple[Requirement, ...]
+
+    def requirement(self, requirement_id: str) -> Requirement | None:
+        return next((r for r in self.requirements if r.id == requirement_id), None)
+
+
+@dataclass(frozen=True)
+class ControlParam:
+    """A tunable value of a control. `floor`/`ceiling` are the framework's own limits: a value
+    looser than them is refused at load time, so a parameter never quietly turns FAIL into PASS."""
+
+    name: str
+    default: Any
+    value: Any  # the effective value after auditor.yaml overrides
+    description: str = ""
+    floor: Any = None  # for numbers: values below are refused (e.g. log retention >= 365)
+    ceiling: Any = None  # for numbers: values above are refused (e.g. key rotation <= 365 days)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control with its rule ready to evaluate.
+
+    `rule` is a JMESPath expression over EvidenceDoc.data with parameters already substituted as
+    JMESPath literals; truthy means PASS. `applies_if` (optional) narrows which resources of the
+    control's types it is about; falsy means the control says nothing about that resource.
+    A control with `manual=True` has no rule and no resource types: it is satisfied by attestations
+    of the requirements it maps to.
+    """
+
+    id: str
+    title: str
+    stage: Stage
+    severity: Severity
+    rationale: str
+    resource_types: tuple[str, ...]
+    rule: str | None
+    applies_if: str | None
+    pass_reason: str
+    fail_reason: str  # may contain {jmespath} placeholders evaluated against the document
+    remediation: str
+    remediation_snippet: str
+    references: tuple[str, ...]
+    maps_to: Mapping[str, tuple[str, ...]]  # framework id -> requirement ids
+    params: tuple[ControlParam, ...] = ()
+    manual: bool = False
+    attestation_question: str | None = None
+    source: str = ""  # "controls/data/s3.yaml:12", for messages
+    digest: str = ""  # sha256 of the control's effective definition; changes when it changes
+
+    @property
+    def providers(self) -> frozenset[str]:
+        return frozenset(provider_of_type(t) for t in self.resource_types)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    frameworks: Mapping[str, Framework]
+    controls: tuple[Control, ...]
+    sha256: str  # hash over every loaded file's bytes and the effective parameters
+
+    def control(self, control_id: str) -> Control | None:
+        return next((c for c in self.controls if c.id == control_id), None)
+
+    def requirement(self, framework: str, requirement_id: str) -> Requirement | None:
+        fw = self.frameworks.get(framework)
+        return fw.requirement(requirement_id) if fw else None
+
+
+def provider_of_type(resource_type: str) -> str:
+    """`AWS::S3::Bucket` -> aws, `storage.googleapis.com/Bucket` -> gcp."""
+    return "aws" if resource_type.startswith("AWS::") else "gcp"
+
+
+# ---------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class EvidenceDoc:
+    """One resource's configuration as the rules read it, already redacted.
+
+    AWS: `data` is the describe/get response of the resource (PascalCase, as boto3 returns it,
+    ResponseMetadata removed) with related evidence joined under fixed keys. GCP: the Cloud Asset
+    `resource.data` (camelCase) with `iamPolicy`, `ancestors` and effective settings added.
+    """
+
+    provider: str  # "aws" | "gcp"
+    account: str  # AWS account ID or GCP project ID
+    region: str  # AWS region, GCP location, or "global"
+    resource_type: str
+    resource_id: str  # ARN, pseudo-ARN, or GCP full resource name
+    name: str
+    data: Mapping[str, Any]
+
+    @cached_property
+    def sha256(self) -> str:
+        """Content address: equal documents share storage and evaluation results."""
+        return sha256_hex(canonical_json(self.to_dict()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "account": self.account,
+            "region": self.region,
+            "resource_type": self.resource_type,
+            "resource_id": self.resource_id,
+            "name": self.name,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> EvidenceDoc:
+        return cls(
+            provider=raw["provider"],
+            account=raw["account"],
+            region=raw["region"],
+            resource_type=raw["resource_type"],
+            resource_id=raw["resource_id"],
+            name=raw["name"],
+            data=raw["data"],
+        )
+
+
+@dataclass(frozen=True)
+class CollectionError:
+    """Evidence that could not be collected. Controls that needed it evaluate to ERROR.
+
+    Scope of the gap: `resource_type` None means everything in (account, region) is missing;
+    `resource_id` None means the whole type is missing there (the list call failed); with
+    `resource_id` and `field` set, only that key of that one document is missing.
+    """
+
+    provider: str
+    account: str
+    region: str
+    service: str
+    operation: str
+    error_code: str
+    message: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+    field: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CollectionError:
+        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+    def sentence(self) -> str:
+        where = f"{self.account}/{self.region}"
+        return f"{self.service}:{self.operation} failed in {where}: {self.error_code}: {self.message}"
+
+
+class EvidenceSink(Protocol):
+    """Where a collector puts what it finds; the store's snapshot writer is one."""
+
+    def add(self, doc: EvidenceDoc) -> None: ...
+
+    def add_error(self, error: CollectionError) -> None: ...
+
+
+class Collector(Protocol):
+    """One source of evidence. Collectors stream into a sink and return statistics
+    (calls made, pages, rejected lines, documents per type) that the manifest records."""
+
+    provider: str
+
+    def scope(self) -> dict[str, Any]: ...
+
+    def collect(self, sink: EvidenceSink) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class SnapshotManifest:
+    """What one collection run found, hash-chained to the snapshot before it in the store."""
+
+    id: str
+    provider: str
+    scope: Mapping[str, Any]
+    started_at: datetime
+    finished_at: datetime
+    tool_version: str
+    catalog_sha256: str
+    counts: Mapping[str, int]  # documents per resource type
+    stats: Mapping[str, Any]  # collector statistics: calls, pages, rejected_lines, ...
+    errors: tuple[CollectionError, ...]
+    files: Mapping[str, str]  # relative path -> sha256 (documents, parquet, ...)
+    previous_sha256: str | None  # sha256 of the previous manifest in this store; None first
+    schema: str = SNAPSHOT_SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "id": self.id,
+            "provider": self.provider,
+            "scope": dict(self.scope),
+            "started_at": isoformat(self.started_at),
+            "finished_at": isoformat(self.finished_at),
+            "tool_version": self.tool_version,
+            "catalog_sha256": self.catalog_sha256,
+            "counts": dict(self.counts),
+            "stats": dict(self.stats),
+            "errors": [e.to_dict() for e in self.errors],
+            "files": dict(self.files),
+            "previous_sha256": self.previous_sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SnapshotManifest:
+        return cls(
+            schema=raw.get("schema", SNAPSHOT_SCHEMA),
+            id=raw["id"],
+            provider=raw["provider"],
+            scope=raw.get("scope", {}),
+            started_at=parse_time(raw["started_at"]),
+            finished_at=parse_time(raw["finished_at"]),
+            tool_version=raw.get("tool_version", ""),
+            catalog_sha256=raw.get("catalog_sha256", ""),
+            counts=raw.get("counts", {}),
+            stats=raw.get("stats", {}),
+            errors=tuple(CollectionError.from_dict(e) for e in raw.get("errors", [])),
+            files=raw.get("files", {}),
+            previous_sha256=raw.get("previous_sha256"),
+        )
+
+    @cached_property
+    def sha256(self) -> str:
+        return sha256_hex(canonical_json(self.to_dict()))
+
+    @property
+    def taken_at(self) -> datetime:
+        return self.finished_at
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A manifest with its documents. `documents` may be a lazy iterable for large snapshots."""
+
+    manifest: SnapshotManifest
+    documents: tuple[EvidenceDoc, ...]
+
+    def __iter__(self) -> Iterator[EvidenceDoc]:
+        return iter(self.documents)
+
+
+# ---------------------------------------------------------------- evaluation inputs
+
+
+@dataclass(frozen=True)
+class Waiver:
+    control: str
+    resources: tuple[str, ...]  # globs; empty = every resource of the control
+    justification: str
+    approved_by: str
+    expires: date  # from this day on the waiver no longer applies
+    source: str = ""  # "waivers.yaml:3"
+
+    def is_active(self, on: date) -> bool:
+        return on < self.expires
+
+
+@dataclass(frozen=True)
+class Attestation:
+    requirement: str  # "pci-dss-4.0.1:12.10.1"
+    statement: str
+    attested_by: str
+    date: date
+    valid_until: date
+    files: tuple[str, ...] = ()
+    file_sha256: Mapping[str, str | None] = field(default_factory=dict)  # None: file missing
+    source: str = ""
+
+    def is_current(self, on: date) -> bool:
+        return self.date <= on < self.valid_until
+
+
+# ---------------------------------------------------------------- evaluation results
+
+
+@dataclass(frozen=True)
+class WaiverRef:
+    justification: str
+    approved_by: str
+    expires: date
+    expired: bool  # True: the waiver existed but had expired, so the finding is FAIL again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "justification": self.justification,
+            "approved_by": self.approved_by,
+            "expires": self.expires.isoformat(),
+            "expired": self.expired,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One verdict of one control on one resource in one snapshot (CONTRACTS.md section 4)."""
+
+    control_id: str
+    control_title: str
+    stage: str
+    severity: str
+    status: Status
+    provider: str
+    account: str
+    region: str
+    resource_type: str
+    resource_id: str
+    reason: str
+    requirements: Mapping[str, tuple[str, ...]]
+    snapshot_id: str
+    waiver: WaiverRef | None = None
+    evidence_sha256: str | None = None  # the document the verdict used
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "control_id": self.control_id,
+            "control_title": self.control_title,
+            "stage": self.stage,
+            "severity": self.severity,
+            "status": str(self.status),
+            "provider": self.provider,
+            "account": self.account,
+            "region": self.region,
+            "resource_type": self.resource_type,
+            "resource_id": self.resource_id,
+            "reason": self.reason,
+            "requirements": {k: list(v) for k, v in self.requirements.items()},
+            "snapshot_id": self.snapshot_id,
+            "waiver": self.waiver.to_dict() if self.waiver else None,
+            "evidence_sha256": self.evidence_sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Finding:
+        w = raw.get("waiver")
+        return cls(
+            control_id=raw["control_id"],
+            control_title=raw["control_title"],
+            stage=raw["stage"],
+            severity=raw["severity"],
+            status=Status(raw["status"]),
+            provider=raw["provider"],
+            account=raw["account"],
+            region=raw["region"],
+            resource_type=raw["resource_type"],
+            resource_id=raw["resource_id"],
+            reason=raw["reason"],
+            requirements={k: tuple(v) for k, v in raw["requirements"].items()},
+            snapshot_id=raw["snapshot_id"],
+            waiver=WaiverRef(
+                justification=w["justification"],
+                approved_by=w["approved_by"],
+                expires=date.fromisoformat(w["expires"]),
+                expired=bool(w.get("expired", False)),
+            )
+            if w
+            else None,
+            evidence_sha256=raw.get("evidence_sha256"),
+        )
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity across snapshots: the same control on the same resource."""
+        return (self.control_id, self.resource_id)
+
+
+@dataclass(frozen=True)
+class RequirementRollup:
+    framework: str
+    requirement_id: str
+    title: str
+    status: RollupStatus
+    control_ids: tuple[str, ...]
+    counts: Mapping[str, int]  # findings per Status
+    attestation: Attestation | None = None
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One period of non-compliance of one control on one resource."""
+
+    control_id: str
+    resource_id: str
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None  # first snapshot after last_seen in which it held
+    days_to_remediate: float | None
+
+
+@dataclass(frozen=True)
+class ControlEffectiveness:
+    """Operating effectiveness of one control over an audit period."""
+
+    control_id: str
+    snapshots_evaluated: int
+    snapshots_held: int  # snapshots in which no resource FAILed (ERROR counts as not held)
+    held_at_period_end: bool | None  # None: not evaluated at the end (ERROR/N/A)
+    deviations: tuple[Deviation, ...]
+
+    @property
+    def share_held(self) -> float | None:
+        if self.snapshots_evaluated == 0:
+            return None
+        return self.snapshots_held / self.snapshots_evaluated
+
+
+@dataclass(frozen=True)
+class Period:
+    """An audit period: `2026-Q4`, `2026-H2`, `2026`, or an explicit range (end exclusive)."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """Status counts of one snapshot, for the trend chart."""
+
+    snapshot_id: str
+    provider: str
+    taken_at: datetime
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything the report needs, computed by the evaluate stage; the report reads only this."""
+
+    generated_at: datetime
+    period: Period | None
+    catalog: Catalog
+    frameworks: tuple[str, ...]
+    snapshots: tuple[SnapshotManifest, ...]  # every snapshot evaluated
+    findings: tuple[Finding, ...]  # the state at the end: latest snapshot per provider
+    rollups: tuple[RequirementRollup, ...]
+    effectiveness: tuple[ControlEffectiveness, ...]
+    trend: tuple[SnapshotSummary, ...]
+    waivers: tuple[Waiver, ...]
+    attestations: tuple[Attestation, ...]
+    collection_errors: tuple[CollectionError, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # organisation, scope text, ...
+    summaries: Mapping[str, Any] = field(default_factory=dict)  # name -> pandas.DataFrame
+
+
+@dataclass(frozen=True)
+class FindingsDiff:
+    """What changed between two findings documents (two report versions or two periods)."""
+
+    old_label: str
+    new_label: str
+    new_failures: tuple[Finding, ...]  # FAIL now, not present before
+    resolved_failures: tuple[Finding, ...]  # FAIL before, PASS/WAIVED now (old finding shown)
+    regressions: tuple[Finding, ...]  # PASS before, FAIL now
+    new_resources: tuple[str, ...]
+    removed_resources: tuple[str, ...]
+    controls_added: tuple[str, ...]
+    controls_removed: tuple[str, ...]
+    controls_changed: tuple[str, ...]  # same ID, different definition digest or title
+    status_changes: tuple[tuple[str, str, str, str], ...] = ()  # (control, resource, old, new)
+
+
+@dataclass(frozen=True)
+class ReportManifest:
+    """`manifest.json` of a report version folder (CONTRACTS.md section 6)."""
+
+    report_id: str
+    period: str
+    version: int
+    generated_at: datetime
+    tool_version: str
+    catalog_sha256: str
+    snapshots: tuple[Mapping[str, str], ...]  # [{"id":..., "manifest_sha256":...}]
+    files: Mapping[str, str]  # file name -> sha256
+    supersedes: str | None  # sha256 of the previous version's manifest.json bytes
+    signed: bool = False
+    schema: str = REPORT_SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "report_id": self.report_id,
+            "period": self.period,
+            "version": self.version,
+            "generated_at": isoformat(self.generated_at),
+            "tool_version": self.tool_version,
+            "catalog_sha256": self.catalog_sha256,
+            "snapshots": [dict(s) for s in self.snapshots],
+            "files": dict(self.files),
+            "supersedes": self.supersedes,
+            "signed": self.signed,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ReportManifest:
+        return cls(
+            schema=raw.get("schema", REPORT_SCHEMA),
+            report_id=raw["report_id"],
+            period=raw["period"],
+            version=int(raw["version"]),
+            generated_at=parse_time(raw["generated_at"]),
+            tool_version=raw.get("tool_version", ""),
+            catalog_sha256=raw.get("catalog_sha256", ""),
+            snapshots=tuple(raw.get("snapshots", [])),
+            files=raw.get("files", {}),
+            supersedes=raw.get("supersedes"),
+            signed=bool(raw.get("signed", False)),
+        )
+
+
+def requirements_cell(requirements: Mapping[str, Iterable[str]]) -> str:
+    """`gdpr:Art. 32(1)(a);hipaa:164.312(a)(2)(iv)`, the flattened form findings.csv uses."""
+    return ";".join(f"{fw}:{rid}" for fw, ids in requirements.items() for rid in ids)

@@ -1,0 +1,150 @@
+"""The rule language: JMESPath over an evidence document, with parameters and reason templates.
+
+Ground floor, shared by the catalog (which compiles and validates rules at load time) and the
+evaluator (which runs them). Semantics, in one place:
+
+- A rule is a JMESPath expression. Its result, read with JMESPath truthiness (false, null, empty
+  string, list or object are false), decides PASS (true) or FAIL (false).
+- `${name}` in an expression is a control parameter, substituted as a JMESPath JSON literal when
+  the catalog loads, so `RetentionInDays >= ${min_retention_days}` compiles once per value.
+- Reason templates may embed `{expression}` placeholders, evaluated against the same document and
+  shown as text ("not set" for null); `${name}` in a reason shows the parameter's value.
+- Extra functions: `re_search(pattern, subject)`, `lower(s)`, `days_between(a, b)`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import jmespath
+from jmespath import exceptions as jp_exc
+from jmespath import functions as jp_functions
+from jmespath.parser import ParsedResult
+
+_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
+
+
+class RuleError(ValueError):
+    """A rule that does not compile, or names a parameter the control does not declare."""
+
+
+class _Functions(jp_functions.Functions):
+    @jp_functions.signature({"types": ["string"]}, {"types": ["string", "null"]})
+    def _func_re_search(self, pattern: str, subject: str | None) -> bool:
+        return subject is not None and re.search(pattern, subject) is not None
+
+    @jp_functions.signature({"types": ["string", "null"]})
+    def _func_lower(self, value: str | None) -> str | None:
+        return value.lower() if value is not None else None
+
+    @jp_functions.signature({"types": ["string", "null"]}, {"types": ["string", "null"]})
+    def _func_days_between(self, start: str | None, end: str | None) -> float | None:
+        if not start or not end:
+            return None
+        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        return (b - a).total_seconds() / 86400.0
+
+
+OPTIONS = jmespath.Options(custom_functions=_Functions())
+
+
+def substitute_params(expression: str, params: Mapping[str, Any]) -> str:
+    """Replace `${name}` with a JMESPath literal of the parameter's value."""
+
+    def literal(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise RuleError(f"unknown parameter '${{{name}}}'")
+        return "`" + json.dumps(params[name]).replace("`", "\\`") + "`"
+
+    return _PARAM.sub(literal, expression)
+
+
+def substitute_params_text(text: str, params: Mapping[str, Any]) -> str:
+    """Replace `${name}` in prose (reasons, remediation) with the value as people read it."""
+
+    def plain(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            raise RuleError(f"unknown parameter '${{{name}}}'")
+        value = params[name]
+        return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+    return _PARAM.sub(plain, text)
+
+
+@lru_cache(maxsize=4096)
+def compile_rule(expression: str) -> ParsedResult:
+    """Compile once; raises RuleError with JMESPath's own explanation."""
+    try:
+        return jmespath.compile(expression)
+    except jp_exc.JMESPathError as exc:
+        raise RuleError(str(exc).replace("\n", " ")) from None
+
+
+def check_placeholders(template: str) -> None:
+    """Compile every `{expression}` in a reason template, so a typo fails at load time."""
+    for match in _PLACEHOLDER.finditer(template):
+        compile_rule(match.group(1).strip())
+
+
+def evaluate(expression: str, data: Mapping[str, Any]) -> Any:
+    """Raw result of an expression; JMESPath runtime errors propagate as jmespath errors."""
+    return compile_rule(expression).search(data, options=OPTIONS)
+
+
+def holds(expression: str, data: Mapping[str, Any]) -> bool:
+    """The verdict of a rule under JMESPath truthiness."""
+    return is_truthy(evaluate(expression, data))
+
+
+def is_truthy(value: Any) -> bool:
+    if value is None or value is False:
+        return False
+    if isinstance(value, str | list | dict | tuple):
+        return len(value) > 0
+    return True
+
+
+def render_reason(template: str, data: Mapping[str, Any]) -> str:
+    """Fill `{expression}` placeholders from the document; a failing placeholder shows `?`."""
+
+    def fill(match: re.Match[str]) -> str:
+        try:
+            value = evaluate(match.group(1).strip(), data)
+        except (jp_exc.JMESPathError, RuleError):
+            return "?"
+        if value is None:
+            return "not set"
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+@lru_cache(maxsize=4096)
+def referenced_fields(expression: str) -> frozenset[str]:
+    """Top-level document keys an expression reads: a rule touching a key whose collection
+    failed is an ERROR, not a verdict. Over-approximates (any field name in the AST)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "field":
+                names.add(str(node.get("value")))
+            for child in node.get("children", []):
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(compile_rule(expression).parsed)
+    return frozenset(names)

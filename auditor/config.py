@@ -1,0 +1,206 @@
+"""`auditor.yaml` -> validated settings, with errors that name file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from auditor import yamlfile
+from auditor.errors import UserError
+from auditor.models import FRAMEWORKS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Organisation(_Strict):
+    name: str = "Example Organisation"
+    report_title: str = "Machine-learning workloads: compliance audit report"
+    management_assertion: str = (
+        "Management asserts that the controls described in this report were in place and operating "
+        "during the period, except as noted in the exceptions."
+    )
+    auditor: str = ""
+    contact: str = ""
+
+
+class StoreSettings(_Strict):
+    url: str = "./.auditor/store"
+    kms_key_id: str | None = None
+    object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
+    object_lock_days: int | None = Field(default=None, ge=1)
+
+
+class AwsSettings(_Strict):
+    enabled: bool = True
+    profile: str | None = None
+    role_arns: list[str] = []
+    organization_role_name: str | None = None
+    regions: list[str] | Literal["all"] | None = None
+    max_workers: int = Field(default=16, ge=1, le=128)
+
+    @field_validator("role_arns")
+    @classmethod
+    def _arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not arn.startswith("arn:aws") or ":role/" not in arn:
+                raise ValueError(
+                    f"expected an IAM role ARN like arn:aws:iam::123456789012:role/x, got {arn!r}"
+                )
+        return value
+
+
+class GcpSettings(_Strict):
+    enabled: bool = False
+    scopes: list[str] = []
+    asset_export: str | None = None
+    asset_api_endpoint: str | None = None
+    impersonate_service_account: str | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[str]) -> list[str]:
+        for scope in value:
+            kind, _, ident = scope.partition("/")
+            if kind not in ("projects", "folders", "organizations") or not ident:
+                raise ValueError(
+                    f"expected projects/ID, folders/N or organizations/N, got {scope!r}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_collect(self) -> GcpSettings:
+        if self.enabled and not self.scopes and not self.asset_export:
+            raise ValueError("gcp is enabled but neither scopes nor asset_export is set")
+        return self
+
+
+class ControlSettings(_Strict):
+    extra_dirs: list[str] = []
+    params: dict[str, Any] = {}
+
+
+class SignSettings(_Strict):
+    key: str
+    cert: str | None = None
+    passphrase_env: str | None = None
+
+
+class ReportSettings(_Strict):
+    out: str = "./reports"
+    formats: list[Literal["html", "pdf"]] = ["html", "pdf"]
+    period: str = "current"  # current | previous | 2026-Q4 | 2026-H2 | 2026
+    sign: SignSettings | None = None
+    fail_on: Literal["fail", "error"] | None = None
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    organisation: Organisation = Organisation()
+    frameworks: list[str] = list(FRAMEWORKS)
+    store: StoreSettings = StoreSettings()
+    aws: AwsSettings = AwsSettings()
+    gcp: GcpSettings = GcpSettings()
+    controls: ControlSettings = ControlSettings()
+    waivers: str | None = None
+    attestations: str | None = None
+    report: ReportSettings = ReportSettings()
+    base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
+
+    @field_validator("frameworks")
+    @classmethod
+    def _frameworks(cls, value: list[str]) -> list[str]:
+        unknown = [f for f in value if f not in FRAMEWORKS]
+        if unknown:
+            raise ValueError(
+                f"unknown framework {unknown[0]!r}; expected one of {', '.join(FRAMEWORKS)}"
+            )
+        if not value:
+            raise ValueError("at least one framework is required")
+        return value
+
+    def path(self, value: str | None) -> Path | None:
+        """A path from the file, resolved against the config file's folder."""
+        if value is None:
+            return None
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def store_url(self) -> str:
+        url = self.store.url
+        return url if url.startswith("s3://") else str(self.path(url))
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate auditor.yaml; a bad file raises UserError (exit 2)."""
+    path = Path(path)
+    raw = yamlfile.load_file(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError("expected a mapping of settings at the top level", file=str(path), line=1)
+    if "base_dir" in raw:
+        raise UserError(
+            "unknown key (not allowed here; check the spelling)",
+            file=str(path),
+            line=yamlfile.line_of(raw, ["base_dir"]),
+            field="base_dir",
+        )
+    config = yamlfile.validate(Config, raw, str(path))
+    return config.model_copy(update={"base_dir": path.resolve().parent})
+
+
+STARTER = """\
+# auditor.yaml: what to audit, against which frameworks, and where evidence and reports go.
+# Every key is optional; the values shown are the defaults unless marked "example".
+version: 1
+
+organisation:
+  name: Example Organisation                 # example: printed on the report cover
+  report_title: "Machine-learning workloads: compliance audit report"
+  auditor: ""                                # the external auditor's firm, for the sign-off block
+  contact: ""
+
+# Frameworks to evaluate: gdpr, hipaa, pci-dss-4.0.1
+frameworks: [gdpr, hipaa, pci-dss-4.0.1]
+
+# Evidence store: a local folder (files 0600, folders 0700) or s3://bucket/prefix for teams.
+store:
+  url: ./.auditor/store
+  # kms_key_id: arn:aws:kms:eu-west-1:123456789012:key/...   # SSE-KMS for an S3 store
+  # object_lock_mode: COMPLIANCE                              # when the bucket has Object Lock
+  # object_lock_days: 400
+
+aws:
+  enabled: true
+  # profile: audit                          # a named profile; default: the default credential chain
+  # role_arns:                              # assume a read-only role in each account
+  #   - arn:aws:iam::111111111111:role/auditor-readonly
+  # organization_role_name: auditor-readonly  # or: every account of the AWS Organization
+  regions: [eu-west-1, us-east-1]           # or: all (every enabled region)
+
+gcp:
+  enabled: false
+  scopes: []                                # example: [projects/acme-ml-prod, folders/123456789]
+  # asset_export: exports/assets.ndjson     # instead of live: a `gcloud asset export` file
+  # asset_api_endpoint: cloudasset.googleapis.com   # private endpoint (or env AUDITOR_GCP_ASSET_ENDPOINT)
+  # impersonate_service_account: auditor@acme-audit.iam.gserviceaccount.com
+
+controls:
+  extra_dirs: []                            # your own controls, same YAML format
+  params: {}                                # example: {approved_regions: [eu-west-1, europe-west4]}
+                                            # values looser than a framework's minimum are refused
+
+# waivers: waivers.yaml                     # accepted exceptions, each with an expiry date
+# attestations: attestations.yaml           # manual evidence for requirements no API can show
+
+report:
+  out: ./reports                            # versions go to <out>/<period>/v<N>/
+  formats: [html, pdf]
+  period: current                           # current | previous | 2026-Q4 | 2026-H2 | 2026
+  # sign: {key: keys/signer.key, cert: keys/signer.pem}   # PAdES signature (pip install auditor[sign])
+  # fail_on: fail                           # exit 1 when any FAIL (or: error) remains
+"""

@@ -1,0 +1,155 @@
+"""The embedded default: the whole pipeline with no cloud account.
+
+An in-process moto server on 127.0.0.1 is seeded with a sample ML estate, a bundled Cloud Asset
+export stands in for GCP, and the estate changes week by week over a simulated quarter (the last
+complete one) while snapshots are taken. Backdating snapshot times is a demo-only facility.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from auditor import pipeline
+from auditor.models import AuditResult, Period
+from auditor.resources import data_dir
+
+DEMO_REGIONS = ("eu-west-1", "us-east-1")
+SNAPSHOT_WEEKS = (0, 2, 4, 6, 8, 10, 12)  # fortnightly over a 13-week quarter
+STORE_MARKER = ".auditor-demo-store"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    report_dir: Path
+    report_files: tuple[Path, ...]
+    store: Path
+    period: Period
+    result: AuditResult
+    changes: tuple[str, ...]
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port, with botocore pointed at it; env restored after."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    overrides = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": DEMO_REGIONS[0],
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    saved = {key: os.environ.get(key) for key in [*overrides, "AWS_PROFILE"]}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(overrides)
+    try:
+        yield endpoint
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+def simulated_quarter(today: date | None = None) -> Period:
+    """The last complete quarter: the demo never backdates into the future."""
+    return pipeline.period_for("previous", today=today)
+
+
+def _fresh_store(path: Path) -> None:
+    """The demo's own store starts empty each run; never touch a folder the demo did not make."""
+    if path.exists():
+        if not (path / STORE_MARKER).exists():
+            raise FileExistsError(f"{path} exists and is not a demo store; choose another --out")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, mode=0o700)
+    (path / STORE_MARKER).write_text("created by `auditor demo`; safe to delete\n")
+
+
+def run_demo(
+    out: Path, progress: Progress = pipeline._quiet, today: date | None = None
+) -> DemoOutcome:
+    """Seed, snapshot fortnightly over the quarter, evaluate the period, write the report."""
+    from auditor.demo import aws_estate, gcp_estate
+
+    out = out.resolve()
+    store_path = out / "evidence-store"
+    _fresh_store(store_path)
+    store = pipeline.open_store(str(store_path))
+    catalog = pipeline.load_catalog(params={"approved_regions": _approved_regions()})
+    period = simulated_quarter(today)
+    changes: list[str] = []
+    progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
+
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch:
+        progress(f"moto server on {endpoint}: seeding the sample ML estate")
+        aws_estate.seed_estate()
+        for week in range(SNAPSHOT_WEEKS[-1] + 1):
+            if week:
+                changes += [f"week {week}: {c}" for c in aws_estate.apply_week(week)]
+                changes += [f"week {week}: {c}" for c in gcp_estate.week_changes(week)]
+            if week not in SNAPSHOT_WEEKS:
+                continue
+            taken_at = datetime.combine(
+                period.start.date() + timedelta(weeks=week), time(6, 0), tzinfo=UTC
+            )
+            aws = pipeline.aws_collector(store, regions=list(DEMO_REGIONS), max_workers=8)
+            manifest = pipeline.take_snapshot(store, aws, catalog.sha256, taken_at=taken_at)
+            export = gcp_estate.export_for_week(week, Path(scratch))
+            gcp = pipeline.gcp_collector(store, asset_export=export)
+            gcp_manifest = pipeline.take_snapshot(
+                store, gcp, catalog.sha256, taken_at=taken_at + timedelta(minutes=5)
+            )
+            progress(
+                f"week {week:2d} ({taken_at:%Y-%m-%d}): AWS {sum(manifest.counts.values())} documents, "
+                f"{len(manifest.errors)} collection errors; GCP {sum(gcp_manifest.counts.values())} documents"
+            )
+
+    snapshots = pipeline.select_snapshots(store, pipeline.Selection(period=period))
+    demo_data = data_dir() / "demo"
+    progress(f"evaluating {len(snapshots)} snapshots of {period.label}")
+    result = pipeline.run_evaluation(
+        catalog,
+        snapshots,
+        frameworks=("gdpr", "hipaa", "pci-dss-4.0.1"),
+        period=period,
+        waivers_path=demo_data / "waivers.yaml",
+        attestations_path=demo_data / "attestations.yaml",
+        metadata={
+            **pipeline.report_metadata(None),
+            "organisation": "Acme Health Analytics (demo)",
+            "auditor": "Example Assurance LLP",
+            "scope": {
+                "aws": {"accounts": ["123456789012"], "regions": list(DEMO_REGIONS)},
+                "gcp": {"export": "bundled sample Cloud Asset export"},
+            },
+            "demo": True,
+        },
+    )
+    progress("rendering HTML and PDF")
+    report_dir = pipeline.write_report(result, out / "reports")
+    files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
+    return DemoOutcome(report_dir, files, store_path, period, result, tuple(changes))
+
+
+def _approved_regions() -> list[str]:
+    """The demo organisation keeps ML data in the EU; US resources are residency findings."""
+    return ["eu-west-1", "eu-central-1", "europe-west4", "europe-west1", "EU", "eu"]

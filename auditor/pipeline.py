@@ -1,0 +1,398 @@
+"""The conductor: catalog -> collect -> store -> evaluate -> report.
+
+The only module that knows the order of the stages. Each function is one step a command (or a
+scheduler, or the demo) asks for; file I/O around the pure evaluate stage happens here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from auditor import catalog as catalog_stage
+from auditor import collect, evidence
+from auditor import evaluate as evaluate_stage
+from auditor import report as report_stage
+from auditor.config import Config
+from auditor.errors import RunError, UserError
+from auditor.models import (
+    AuditResult,
+    Catalog,
+    Collector,
+    FindingsDiff,
+    Period,
+    Snapshot,
+    SnapshotManifest,
+    Status,
+    utcnow,
+)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def load_catalog(
+    extra_dirs: Iterable[Path] = (), params: Mapping[str, Any] | None = None
+) -> Catalog:
+    """The shipped catalog plus an organisation's folders, validated against what collectors produce."""
+    return catalog_stage.load_catalog(
+        tuple(extra_dirs), params=params or {}, known_resource_types=collect.resource_types()
+    )
+
+
+# ---------------------------------------------------------------- collect
+
+
+def open_store(url: str, config: Config | None = None) -> evidence.EvidenceStore:
+    options: dict[str, Any] = {}
+    if config is not None:
+        if config.store.kms_key_id:
+            options["kms_key_id"] = config.store.kms_key_id
+        if config.store.object_lock_mode:
+            options["object_lock_mode"] = config.store.object_lock_mode
+            options["object_lock_days"] = config.store.object_lock_days
+    return evidence.open_store(url, **options)
+
+
+def aws_collector(
+    store: evidence.EvidenceStore,
+    *,
+    profile: str | None = None,
+    role_arns: Sequence[str] = (),
+    org_role_name: str | None = None,
+    regions: Sequence[str] | str | None = None,
+    max_workers: int = 16,
+) -> Collector:
+    from auditor.collect.aws import AwsCollector
+
+    return AwsCollector(
+        profile=profile,
+        role_arns=tuple(role_arns),
+        org_role_name=org_role_name,
+        regions=regions,
+        salt=store.redaction_salt(),
+        max_workers=max_workers,
+    )
+
+
+def gcp_collector(
+    store: evidence.EvidenceStore,
+    *,
+    scope: str | None = None,
+    asset_export: Path | None = None,
+    endpoint: str | None = None,
+    impersonate: str | None = None,
+) -> Collector:
+    from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector
+
+    if asset_export is not None:
+        if not asset_export.is_file():
+            raise UserError("asset export file not found", file=str(asset_export))
+        return GcpExportCollector(asset_export, salt=store.redaction_salt())
+    if not scope:
+        raise UserError("give --scope projects/ID|folders/N|organizations/N or --asset-export FILE")
+    return GcpAssetCollector(
+        scope=scope,
+        endpoint=endpoint or os.environ.get("AUDITOR_GCP_ASSET_ENDPOINT"),
+        impersonate_service_account=impersonate,
+        salt=store.redaction_salt(),
+    )
+
+
+def take_snapshot(
+    store: evidence.EvidenceStore,
+    collector: Collector,
+    catalog_sha256: str,
+    *,
+    taken_at: datetime | None = None,
+) -> SnapshotManifest:
+    """Run one collector into one new snapshot; nothing is visible unless it completes."""
+    with store.begin_snapshot(
+        collector.provider, collector.scope(), catalog_sha256, taken_at=taken_at
+    ) as writer:
+        stats = collector.collect(writer)
+        writer.set_stats(stats)
+    return writer.manifest
+
+
+def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list[Collector]:
+    collectors: list[Collector] = []
+    if config.aws.enabled:
+        collectors.append(
+            aws_collector(
+                store,
+                profile=config.aws.profile,
+                role_arns=config.aws.role_arns,
+                org_role_name=config.aws.organization_role_name,
+                regions=config.aws.regions,
+                max_workers=config.aws.max_workers,
+            )
+        )
+    if config.gcp.enabled:
+        if config.gcp.asset_export:
+            collectors.append(
+                gcp_collector(store, asset_export=config.path(config.gcp.asset_export))
+            )
+        for scope in config.gcp.scopes:
+            collectors.append(
+                gcp_collector(
+                    store,
+                    scope=scope,
+                    endpoint=config.gcp.asset_api_endpoint,
+                    impersonate=config.gcp.impersonate_service_account,
+                )
+            )
+    if not collectors:
+        raise UserError("nothing to collect: enable aws or gcp in the configuration")
+    return collectors
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def period_for(label: str | None, *, today: date | None = None) -> Period:
+    """`current`, `previous`, or any label evaluate.parse_period understands."""
+    today = today or utcnow().date()
+    if label in (None, "", "current"):
+        label = quarter_label(today)
+    elif label == "previous":
+        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        label = quarter_label(first - timedelta(days=1))
+    return evaluate_stage.parse_period(label)
+
+
+def quarter_label(day: date) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which snapshots to evaluate: one ID, the latest per provider, or a whole period."""
+
+    snapshot: str | None = None  # an ID or "latest"
+    period: Period | None = None
+
+
+def select_snapshots(store: evidence.EvidenceStore, selection: Selection) -> list[Snapshot]:
+    manifests = store.list_snapshots()
+    if not manifests:
+        raise RunError(f"the evidence store {store} has no snapshots; run `auditor snapshot` first")
+    if selection.period is not None:
+        chosen = [m for m in manifests if selection.period.contains(m.finished_at)]
+        if not chosen:
+            raise RunError(
+                f"no snapshots in period {selection.period.label} "
+                f"({len(manifests)} snapshots in the store outside it)"
+            )
+    elif selection.snapshot and selection.snapshot != "latest":
+        chosen = [m for m in manifests if m.id == selection.snapshot]
+        if not chosen:
+            raise UserError(
+                f"no snapshot with ID {selection.snapshot!r} in the store", field="--snapshot"
+            )
+    else:
+        latest: dict[str, SnapshotManifest] = {}
+        for manifest in manifests:
+            latest[manifest.provider] = manifest
+        chosen = sorted(latest.values(), key=lambda m: m.finished_at)
+    return [store.load_snapshot(m.id) for m in chosen]
+
+
+def read_waivers(path: Path | None) -> list[Any]:
+    if path is None:
+        return []
+    return evaluate_stage.parse_waivers(_read_text(path), str(path))
+
+
+def read_attestations(path: Path | None) -> list[Any]:
+    """Attestation files are hashed here, relative to the attestation file's folder."""
+    if path is None:
+        return []
+    text = _read_text(path)
+    hashes: dict[str, str | None] = {}
+    raw = _attestation_file_names(text)
+    for name in raw:
+        candidate = Path(name) if Path(name).is_absolute() else path.parent / name
+        hashes[name] = _sha256_file(candidate) if candidate.is_file() else None
+    return evaluate_stage.parse_attestations(text, str(path), hashes)
+
+
+def _attestation_file_names(text: str) -> list[str]:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return []  # parse_attestations reports the syntax error with its line
+    names: list[str] = []
+    for entry in (raw.get("attestations") or []) if isinstance(raw, dict) else []:
+        if isinstance(entry, dict):
+            names.extend(str(f) for f in entry.get("files") or [] if isinstance(f, str))
+    return names
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read file: {exc}", file=str(path)) from None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_evaluation(
+    catalog: Catalog,
+    snapshots: Sequence[Snapshot],
+    *,
+    frameworks: Sequence[str],
+    period: Period | None,
+    waivers_path: Path | None = None,
+    attestations_path: Path | None = None,
+    on: date | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> AuditResult:
+    if on is None:
+        on = utcnow().date()
+        if period is not None and period.end.date() <= on:
+            on = (period.end - timedelta(seconds=1)).date()  # a closed period is judged at its end
+    return evaluate_stage.audit(
+        catalog,
+        snapshots,
+        period=period,
+        frameworks=tuple(frameworks),
+        waivers=read_waivers(waivers_path),
+        attestations=read_attestations(attestations_path),
+        on=on,
+        metadata=dict(metadata or {}),
+    )
+
+
+def findings_files(result: AuditResult) -> tuple[bytes, bytes]:
+    """findings.json and findings.csv as bytes, exactly as CONTRACTS.md section 4 defines."""
+    document = evaluate_stage.findings_document(result)
+    as_json = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    as_csv = evaluate_stage.findings_csv(result.findings).encode("utf-8")
+    return as_json, as_csv
+
+
+def write_findings(result: AuditResult, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    as_json, as_csv = findings_files(result)
+    written = []
+    for name, data in (("findings.json", as_json), ("findings.csv", as_csv)):
+        target = out_dir / name
+        temporary = target.with_name(f".{name}.tmp")
+        temporary.write_bytes(data)
+        temporary.replace(target)
+        written.append(target)
+    return written
+
+
+def failed_gate(result: AuditResult, fail_on: str | None) -> bool:
+    """`--fail-on fail|error`: exit 1 when a FAIL (or, with error, a FAIL or ERROR) remains."""
+    if not fail_on:
+        return False
+    statuses = {Status.FAIL} | ({Status.ERROR} if fail_on == "error" else set())
+    return any(f.status in statuses for f in result.findings)
+
+
+# ---------------------------------------------------------------- report
+
+
+def load_findings_document(path: Path) -> dict[str, Any]:
+    """findings.json from a report version folder, or the file itself."""
+    candidate = path / "findings.json" if path.is_dir() else path
+    if not candidate.is_file():
+        raise UserError(
+            "no findings.json here (expected a report version folder or a findings.json)",
+            file=str(path),
+        )
+    try:
+        document: dict[str, Any] = json.loads(candidate.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"not valid JSON: {exc}", file=str(candidate)) from None
+    if document.get("schema") != "auditor.findings/v1":
+        raise UserError("not an auditor.findings/v1 document", file=str(candidate), field="schema")
+    return document
+
+
+def previous_version(out_dir: Path, period_label: str) -> Path | None:
+    """The newest existing version folder of a period, for 'changes since the previous version'."""
+    folder = out_dir / period_label
+    versions = []
+    for child in folder.glob("v*") if folder.is_dir() else []:
+        if child.is_dir() and child.name[1:].isdigit() and (child / "manifest.json").is_file():
+            versions.append((int(child.name[1:]), child))
+    return max(versions)[1] if versions else None
+
+
+def write_report(
+    result: AuditResult,
+    out_dir: Path,
+    *,
+    formats: Sequence[str] = ("html", "pdf"),
+    sign: Any = None,
+) -> Path:
+    """A new `<out>/<period>/v<N>/`, with the changes since the previous version of the period."""
+    label = result.period.label if result.period else "adhoc"
+    as_json, as_csv = findings_files(result)
+    diff: FindingsDiff | None = None
+    previous = previous_version(out_dir, label)
+    if previous is not None:
+        old = load_findings_document(previous)
+        diff = evaluate_stage.diff_findings(old, json.loads(as_json), previous.name, "this version")
+    return report_stage.write_report(
+        result,
+        out_dir,
+        findings_json=as_json,
+        findings_csv=as_csv,
+        formats=tuple(formats),
+        sign=sign,
+        diff=diff,
+    )
+
+
+def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = None) -> Any:
+    if key is None:
+        return None
+    return report_stage.SignOptions(key_path=key, cert_path=cert, passphrase=passphrase)
+
+
+def report_metadata(
+    config: Config | None, *, scope: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    org = config.organisation if config else None
+    return {
+        "organisation": org.name if org else "Example Organisation",
+        "report_title": org.report_title
+        if org
+        else "Machine-learning workloads: compliance audit report",
+        "management_assertion": org.management_assertion if org else "",
+        "auditor": org.auditor if org else "",
+        "contact": org.contact if org else "",
+        "scope": dict(scope or {}),
+    }
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -64,7 +64,9 @@ pass_context = click.make_pass_decorator(Context)
 @click.option("-v", "--verbose", count=True, help="More output.")
 @click.option("--quiet", is_flag=True, help="Only errors.")
 @click.pass_context
-def main(ctx: click.Context, store: str, controls: tuple[Path, ...], verbose: int, quiet: bool) -> None:
+def main(
+    ctx: click.Context, store: str, controls: tuple[Path, ...], verbose: int, quiet: bool
+) -> None:
     """Audit ML workloads on AWS and GCP against GDPR, HIPAA and PCI DSS 4.0.1."""
     ctx.obj = Context(store=store, controls=controls, verbosity=-1 if quiet else verbose)
 

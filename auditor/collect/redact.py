@@ -44,7 +44,6 @@ _SETTINGS_CONTAINERS = frozenset(
         "env",
         "environmentvariables",
         "statichyperparameters",
-        "environmentvariables",
     }
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from auditor import yamlfile
 from auditor.errors import UserError
@@ -109,6 +109,12 @@ class Config(_Strict):
     attestations: str | None = None
     report: ReportSettings = ReportSettings()
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
+    _source: str = PrivateAttr(default="auditor.yaml")
+    _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def param_location(self, name: str) -> tuple[str, int | None]:
+        """Where `controls.params.<name>` was set, for errors the catalog raises about it."""
+        return self._source, self._param_lines.get(name)
 
     @field_validator("frameworks")
     @classmethod
@@ -150,7 +156,16 @@ def load_config(path: Path | str) -> Config:
             field="base_dir",
         )
     config = yamlfile.validate(Config, raw, str(path))
-    return config.model_copy(update={"base_dir": path.resolve().parent})
+    config = config.model_copy(update={"base_dir": path.resolve().parent})
+    config._source = str(path)
+    params = (
+        (raw.get("controls") or {}).get("params") if isinstance(raw.get("controls"), dict) else None
+    )
+    if isinstance(params, dict):
+        config._param_lines = {
+            str(k): yamlfile.line_of(raw, ["controls", "params", k]) or 0 for k in params
+        }
+    return config
 
 
 STARTER = """\

@@ -381,18 +381,21 @@ class Waiver:
         return on < self.expires
 
 
+_Date = date  # the Attestation field named `date` shadows the type inside its class body
+
+
 @dataclass(frozen=True)
 class Attestation:
     requirement: str  # "pci-dss-4.0.1:12.10.1"
     statement: str
     attested_by: str
-    date: date
-    valid_until: date
+    date: _Date
+    valid_until: _Date
     files: tuple[str, ...] = ()
     file_sha256: Mapping[str, str | None] = field(default_factory=dict)  # None: file missing
     source: str = ""
 
-    def is_current(self, on: date) -> bool:
+    def is_current(self, on: _Date) -> bool:
         return self.date <= on < self.valid_until
 
 

@@ -44,12 +44,31 @@ def _quiet(_: str) -> None:
 
 
 def load_catalog(
-    extra_dirs: Iterable[Path] = (), params: Mapping[str, Any] | None = None
+    extra_dirs: Iterable[Path] = (),
+    params: Mapping[str, Any] | None = None,
+    *,
+    config: Config | None = None,
 ) -> Catalog:
-    """The shipped catalog plus an organisation's folders, validated against what collectors produce."""
-    return catalog_stage.load_catalog(
-        tuple(extra_dirs), params=params or {}, known_resource_types=collect.resource_types()
-    )
+    """The shipped catalog plus an organisation's folders, validated against what collectors produce.
+
+    Parameter values come from auditor.yaml; an error about one names that file and line."""
+    try:
+        return catalog_stage.load_catalog(
+            tuple(extra_dirs), params=params or {}, known_resource_types=collect.resource_types()
+        )
+    except UserError as exc:
+        if config is None or exc.file or not (exc.field or "").startswith("params."):
+            raise
+        source, line = config.param_location((exc.field or "").removeprefix("params."))
+        raise UserError(
+            exc.message, file=source, line=line, field=f"controls.{exc.field}"
+        ) from None
+
+
+def config_catalog(config: Config, extra_dirs: Iterable[Path] = ()) -> Catalog:
+    """The catalog as auditor.yaml configures it: its folders and parameter values."""
+    dirs = [*extra_dirs, *(p for p in map(config.path, config.controls.extra_dirs) if p)]
+    return load_catalog(dirs, config.controls.params, config=config)
 
 
 # ---------------------------------------------------------------- collect

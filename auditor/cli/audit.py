@@ -12,7 +12,7 @@ from auditor import evaluate as evaluate_stage
 from auditor import pipeline
 from auditor.cli import Context, main, pass_context
 from auditor.cli.collect import _print_snapshot, _store_url
-from auditor.config import Config, load_config
+from auditor.config import load_config
 from auditor.errors import UserError
 from auditor.models import FRAMEWORKS, AuditResult
 
@@ -164,8 +164,10 @@ def report(
     for name in chosen_formats:
         if name not in ("html", "pdf"):
             raise UserError(f"unknown format {name!r}; expected html or pdf", field="--formats")
-    catalog = pipeline.load_catalog(
-        [*ctx.controls, *_config_dirs(config)], config.controls.params if config else None
+    catalog = (
+        pipeline.config_catalog(config, ctx.controls)
+        if config
+        else pipeline.load_catalog(ctx.controls)
     )
     store = pipeline.open_store(_store_url(ctx, config) if config else ctx.store, config)
     selected = pipeline.period_for(period)
@@ -186,12 +188,6 @@ def report(
     click.echo(str(folder))
 
 
-def _config_dirs(config: Config | None) -> list[Path]:
-    if config is None:
-        return []
-    return [p for p in (config.path(d) for d in config.controls.extra_dirs) if p is not None]
-
-
 @main.command()
 @click.option(
     "-c",
@@ -210,7 +206,7 @@ def run(ctx: Context, config_path: Path, skip_collect: bool, fail_on: str | None
     """Snapshot + evaluate + report, as configured in auditor.yaml."""
     config = load_config(config_path)
     store = pipeline.open_store(_store_url(ctx, config), config)
-    catalog = pipeline.load_catalog([*ctx.controls, *_config_dirs(config)], config.controls.params)
+    catalog = pipeline.config_catalog(config, ctx.controls)
     if not skip_collect:
         for collector in pipeline.configured_collectors(config, store):
             _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))

@@ -110,10 +110,7 @@ def snapshot(ctx: Context, config_path: Path) -> None:
     """Collect the configured scope into the store (for schedulers: cron, systemd, Kubernetes)."""
     config = load_config(config_path)
     store = pipeline.open_store(_store_url(ctx, config), config)
-    catalog = pipeline.load_catalog(
-        [*ctx.controls, *(config.path(d) for d in config.controls.extra_dirs)],  # type: ignore[misc]
-        config.controls.params,
-    )
+    catalog = pipeline.config_catalog(config, ctx.controls)
     for collector in pipeline.configured_collectors(config, store):
         _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
 

@@ -1,0 +1,135 @@
+"""`auditor store list|show|prune`: look after the evidence store named by the global --store."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from auditor.cli import Context, main, pass_context
+from auditor.evidence import open_store
+from auditor.models import isoformat, sha256_hex
+
+
+def _out() -> Console:
+    """Tables to stdout; wide enough for snapshot IDs when piped or captured."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+@main.group()
+def store() -> None:
+    """The evidence store: snapshots, their manifests, pruning."""
+
+
+@store.command("list")
+@pass_context
+def list_snapshots(ctx: Context) -> None:
+    """Every snapshot in chain order, oldest first."""
+    evidence = open_store(ctx.store)
+    manifests = evidence.list_snapshots()
+    if not manifests:
+        click.echo(f"no snapshots in {evidence.url}")
+        return
+    table = Table(title=f"Snapshots in {evidence.url}", title_justify="left")
+    for column in ("id", "provider", "taken at", "documents", "errors"):
+        table.add_column(column, justify="right" if column in ("documents", "errors") else "left")
+    for manifest in manifests:
+        table.add_row(
+            manifest.id,
+            manifest.provider,
+            isoformat(manifest.taken_at),
+            str(sum(manifest.counts.values())),
+            str(len(manifest.errors)),
+        )
+    _out().print(table)
+    pruned = evidence.list_tombstones()
+    if pruned:
+        click.echo(f"{len(pruned)} older snapshot(s) pruned; their tombstones keep the chain.")
+
+
+@store.command("show")
+@click.argument("snapshot_id")
+@pass_context
+def show(ctx: Context, snapshot_id: str) -> None:
+    """A snapshot's manifest: scope, times, hashes, document counts and collection errors."""
+    evidence = open_store(ctx.store)
+    entry = evidence.resolve(snapshot_id)
+    manifest = evidence.manifest(entry.id)
+    manifest_sha = sha256_hex(evidence.backend.read(entry.manifest_key or ""))
+    lines = [
+        f"snapshot:        {manifest.id}",
+        f"position:        {entry.sequence}",
+        f"provider:        {manifest.provider}",
+        f"scope:           {dict(manifest.scope)}",
+        f"started at:      {isoformat(manifest.started_at)}",
+        f"finished at:     {isoformat(manifest.finished_at)}",
+        f"tool version:    {manifest.tool_version}",
+        f"catalog sha256:  {manifest.catalog_sha256}",
+        f"manifest sha256: {manifest_sha}",
+        f"previous sha256: {manifest.previous_sha256 or '(first in chain)'}",
+        f"documents:       {sum(manifest.counts.values())}",
+    ]
+    click.echo("\n".join(lines))
+    if manifest.counts:
+        table = Table(title="Documents per resource type", title_justify="left")
+        table.add_column("resource type")
+        table.add_column("documents", justify="right")
+        for resource_type, count in sorted(manifest.counts.items()):
+            table.add_row(resource_type, str(count))
+        _out().print(table)
+    if manifest.stats:
+        click.echo("statistics:      " + ", ".join(f"{k}={v}" for k, v in manifest.stats.items()))
+    click.echo("files:")
+    for key, sha in sorted(manifest.files.items()):
+        click.echo(f"  {sha}  {key}")
+    if not manifest.errors:
+        click.echo("collection errors: none")
+        return
+    by_code = Counter(error.error_code for error in manifest.errors)
+    click.echo(
+        f"collection errors: {len(manifest.errors)} ("
+        + ", ".join(f"{code} x{n}" for code, n in by_code.most_common())
+        + ")"
+    )
+    table = Table(title="Collection errors", title_justify="left")
+    for column in ("account", "region", "operation", "code", "resource", "message"):
+        table.add_column(column)
+    for error in manifest.errors:
+        table.add_row(
+            error.account,
+            error.region,
+            f"{error.service}:{error.operation}",
+            error.error_code,
+            error.resource_id or error.resource_type or "(all)",
+            error.message,
+        )
+    _out().print(table)
+
+
+@store.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    type=click.IntRange(min=0),
+    help="Remove snapshots finished more than DAYS days ago.",
+    metavar="DAYS",
+)
+@pass_context
+def prune(ctx: Context, older_than: int) -> None:
+    """Remove old snapshots, leaving tombstones so the chain still verifies.
+
+    The newest snapshot of each provider, anything under S3 Object Lock retention, and change
+    sets that newer snapshots build on are always kept.
+    """
+    evidence = open_store(ctx.store)
+    pruned = evidence.prune(older_than)
+    if not pruned:
+        click.echo(f"nothing to prune in {evidence.url} (older than {older_than} days)")
+        return
+    for snapshot_id in pruned:
+        click.echo(f"pruned {snapshot_id}")
+    click.echo(f"{len(pruned)} snapshot(s) pruned from {evidence.url}; tombstones written")

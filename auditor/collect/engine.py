@@ -1,0 +1,794 @@
+"""One generic engine that turns declared AWS resource types into evidence documents.
+
+Resource types are data (see `aws_specs.py`): a list call, per-item calls joined under fixed keys,
+an ID template. The engine does the I/O: it paginates, fans the per-item calls out over a bounded
+thread pool, shares results that are the same for a whole account or region (a managed policy, the
+KMS alias list), records every call, and turns every failed call into a `CollectionError` so the
+run continues and the controls that needed the evidence become ERROR rather than PASS or FAIL.
+
+Expressions in declarations are JMESPath over the item being built, which also carries
+`_account`, `_region`, `_regions`, `_partition` (and `_parent` inside a nested join, `_documents`
+for account-level documents built from other types).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import queue
+import re
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import jmespath
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from auditor.models import CollectionError, EvidenceDoc, EvidenceSink, isoformat
+
+PROVIDER = "aws"
+GLOBAL_REGION = "global"
+
+Transform = Callable[[Any], Any]
+
+
+class Scope(StrEnum):
+    """Where a resource type lives, which decides how often it is listed."""
+
+    REGIONAL = "regional"  # listed in every audited region
+    GLOBAL = "global"  # listed once per account (S3 buckets, IAM roles)
+    REGION_DOCUMENT = "region_document"  # one document per audited region (GuardDuty, Macie)
+    ACCOUNT_DOCUMENT = "account_document"  # one document per account (AWS::::Account)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API operation and how to build its parameters from the item being described."""
+
+    operation: str  # API name as the service model spells it: "GetBucketEncryption"
+    params: Mapping[str, str] = field(default_factory=dict)  # API parameter -> JMESPath
+    constants: Mapping[str, Any] = field(default_factory=dict)  # fixed API parameters
+    result: str | None = None  # JMESPath into the response; None: the whole response
+    paginate: bool = False  # follow the paginator; list results of all pages are concatenated
+    page_size: int | None = None  # the largest page the API allows: fewer calls
+    absent: Mapping[str, str] = field(default_factory=dict)  # error code -> message regex ("" any)
+    service: str | None = None  # another service than the resource type's (s3control)
+    region: str | None = None  # JMESPath naming the region to call (S3: the bucket's region)
+    share: str | None = None  # "account" | "region": same answer for all items, called once
+
+
+@dataclass(frozen=True)
+class Join:
+    """Related evidence put under `key` (or merged into the document when `key` is None).
+
+    A part that is not configured (the call answered with an `absent` code) becomes
+    `absent_value`; a part whose call failed is left out and recorded as a CollectionError
+    with `field=key`, so rules reading it give ERROR.
+    """
+
+    key: str | None
+    call: Call
+    when: str | None = None  # JMESPath; falsy: no call, the key gets `absent_value`
+    absent_value: Any = None
+    transform: Transform | None = None
+    each: tuple[Join, ...] = ()  # joins applied to every element of a list result
+    item_key: str | None = None  # wrap scalar list elements as {item_key: value}
+    keep: tuple[str, ...] | None = None  # fields kept on each element after `each`
+    match: tuple[str, str] | None = None  # (element field, item field): pick from a shared list
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """A resource type as data: how to list it, what to join, how to name it."""
+
+    resource_type: str  # CloudFormation type name: "AWS::S3::Bucket"
+    service: str  # boto3 service name
+    id: str  # template: "arn:{_partition}:s3:::{Name}", {} hold JMESPath
+    name: str  # JMESPath giving the display name
+    scope: Scope = Scope.REGIONAL
+    list: Call | None = None  # None for REGION_DOCUMENT / ACCOUNT_DOCUMENT
+    item_key: str | None = None  # list results are scalars: wrap as {item_key: value}
+    list_filter: str | None = None  # JMESPath over a list item; falsy items are skipped
+    joins: tuple[Join, ...] = ()
+    derive: Mapping[str, str] = field(default_factory=dict)  # key -> JMESPath after joins
+    region_of: str | None = None  # JMESPath giving the document's region (S3 buckets)
+    after: Mapping[str, str] = field(default_factory=dict)  # type -> key derived from its docs
+
+    def operations(self) -> Iterator[tuple[str, str]]:
+        """Every (service, operation) this type can call: what the IAM policy must allow."""
+        if self.list is not None:
+            yield (self.list.service or self.service, self.list.operation)
+        stack = list(self.joins)
+        while stack:
+            join = stack.pop()
+            yield (join.call.service or self.service, join.call.operation)
+            stack.extend(join.each)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One API call (one page of a paginated call) as the call log keeps it."""
+
+    account: str
+    region: str
+    service: str
+    operation: str
+    ok: bool
+    error_code: str | None
+    duration_ms: float
+    attempts: int
+    absent: bool = False  # failed with an "absent is evidence" code: not configured, not an error
+
+
+@dataclass(frozen=True)
+class Target:
+    """One account to audit: its ID and a boto3 session holding its credentials."""
+
+    account: str
+    session: Any  # boto3.Session
+    partition: str = "aws"
+
+
+class CallFailed(Exception):
+    """A call that failed after botocore's retries, with the code we record."""
+
+    def __init__(self, service: str, operation: str, region: str, code: str, message: str):
+        super().__init__(f"{service}:{operation} {code}: {message}")
+        self.service = service
+        self.operation = operation
+        self.region = region
+        self.code = code
+        self.message = message
+
+
+class _Absent(Exception):
+    """The call said "not configured": evidence, not an error."""
+
+
+class _JoinFailed(Exception):
+    """A join could not be completed; the error has already been reported."""
+
+
+@dataclass
+class _Context:
+    target: Target
+    region: str  # the region being collected ("global" for global types' documents)
+    call_region: str  # the region whose endpoint list calls use
+    regions: tuple[str, ...]
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "_account": self.target.account,
+            "_region": self.region,
+            "_regions": list(self.regions),
+            "_partition": self.target.partition,
+        }
+
+
+_DONE = object()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@lru_cache(maxsize=1024)
+def _expr(text: str) -> Any:
+    return jmespath.compile(text)
+
+
+def search(expression: str, data: Any) -> Any:
+    return _expr(expression).search(data)
+
+
+_TEMPLATE = re.compile(r"\{([^{}]+)\}")
+
+
+def render(template: str, data: Mapping[str, Any]) -> str | None:
+    """Fill `{jmespath}` placeholders; None when one of them has no value."""
+    missing = False
+
+    def fill(match: re.Match[str]) -> str:
+        nonlocal missing
+        value = search(match.group(1), data)
+        if value is None or value == "":
+            missing = True
+            return ""
+        return str(value)
+
+    text = _TEMPLATE.sub(fill, template)
+    return None if missing else text
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready copy of a boto3 response: datetimes as ISO strings, metadata removed."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return isoformat(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if hasattr(value, "read"):  # a streaming body: never expected in describe calls
+        return None
+    return value
+
+
+_HTML_TAG = re.compile(r"<[^>]+>")
+_NOT_IMPLEMENTED = re.compile(r"not (yet )?(been )?implemented", re.IGNORECASE)
+
+
+def classify(error: Exception) -> tuple[str, str]:
+    """(code, message) for a failed call, in the words an auditor can act on."""
+    if isinstance(error, ClientError):
+        err = error.response.get("Error", {})
+        meta = error.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        code = str(err.get("Code") or status or "Unknown")
+        message = " ".join(_HTML_TAG.sub(" ", str(err.get("Message") or "")).split())[:500]
+        if status == 501 or _NOT_IMPLEMENTED.search(message) or code in {"NotImplemented", "501"}:
+            return "NotImplemented", message or "the service does not implement this operation"
+        if code.isdigit():
+            code = f"HTTP{code}"
+        return code, message
+    if isinstance(error, ConnectTimeoutError | ReadTimeoutError):
+        return "Timeout", str(error)
+    if isinstance(error, EndpointConnectionError):
+        return "EndpointConnectionError", str(error)
+    if isinstance(error, BotoCoreError):
+        return type(error).__name__, str(error)
+    return type(error).__name__, str(error)
+
+
+def _absent(call: Call, code: str, message: str) -> bool:
+    if code not in call.absent:
+        return False
+    pattern = call.absent[code]
+    return not pattern or re.search(pattern, message) is not None
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", operation).lower()
+
+
+def allow_local_s3control(client: Any) -> Any:
+    """Let an s3control client reach an IP-literal or localhost endpoint (a local server).
+
+    botocore's endpoint rules put the account ID in front of the host even for a custom
+    endpoint; `123456789012.127.0.0.1` cannot resolve, so such requests go to the literal host
+    (the account is also in the `x-amz-account-id` header). Real AWS hosts are left alone.
+    """
+    client.meta.events.register_first("before-send.s3-control", _ip_endpoint_account_label)
+    return client
+
+
+def _ip_endpoint_account_label(request: Any, **_: Any) -> None:
+    """s3control puts the account ID in front of the host; an IP-literal or localhost endpoint
+    (a local test server) cannot carry a host label, so send the request to the literal host."""
+    parts = urlsplit(request.url)
+    host = parts.hostname or ""
+    label, _, rest = host.partition(".")
+    if not (label.isdigit() and len(label) == 12 and rest):
+        return
+    try:
+        ipaddress.ip_address(rest)
+    except ValueError:
+        if rest != "localhost":
+            return
+    netloc = rest + (f":{parts.port}" if parts.port else "")
+    request.url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class _Shared:
+    """Single-flight cache: the first caller computes, the others wait for its answer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[Any, tuple[threading.Event, list[Any]]] = {}
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            owner = entry is None
+            if entry is None:
+                entry = (threading.Event(), [])
+                self._entries[key] = entry
+        event, box = entry
+        if owner:
+            try:
+                box.append((True, compute()))
+            except BaseException as error:  # re-raised to every waiter
+                box.append((False, error))
+            event.set()
+        else:
+            event.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+
+class Engine:
+    """Runs resource declarations against accounts and regions, streaming into a sink."""
+
+    def __init__(
+        self,
+        specs: Sequence[ResourceSpec],
+        *,
+        max_workers: int = 16,
+        max_attempts: int = 5,
+        connect_timeout: float = 10,
+        read_timeout: float = 60,
+        page_size: int | None = None,
+        redact: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.specs = tuple(specs)
+        self.max_workers = max(1, max_workers)
+        self.page_size = page_size  # overrides the resource list calls' page size (tests)
+        self.redact = redact or (lambda data: dict(data))
+        self.config = Config(
+            retries={"mode": "adaptive", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max(10, self.max_workers),
+            user_agent_extra="auditor",
+        )
+        self.call_log: list[CallRecord] = []
+        self._log_lock = threading.Lock()
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._client_lock = threading.Lock()
+        self._shared = _Shared()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._retained: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._failed_types: set[tuple[str, str]] = set()  # (account, type) with any error
+
+    # ------------------------------------------------------------ public
+
+    def run(
+        self, targets: Sequence[Target], regions: Sequence[str], sink: EvidenceSink
+    ) -> dict[str, Any]:
+        """Collect every declared type in every target and region; returns statistics."""
+        started = time.monotonic()
+        counts: Counter[str] = Counter()
+        errors = 0
+        regions = tuple(regions)
+        retain = {t for spec in self.specs for t in spec.after}
+        self._retain_types = retain
+        first = [s for s in self.specs if not s.after]
+        later = [s for s in self.specs if s.after]
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="auditor-aws") as pool:
+            self._pool = pool
+            for phase in (first, later):
+                for target in targets:
+                    for spec in phase:
+                        for ctx in self._contexts(spec, target, regions):
+                            self._submit(self._collect_type, spec, ctx)
+                for message in self._drain():
+                    if isinstance(message, EvidenceDoc):
+                        sink.add(message)
+                        counts[message.resource_type] += 1
+                    else:
+                        sink.add_error(message)
+                        errors += 1
+        self._pool = None
+        log = list(self.call_log)
+        by_operation = Counter(f"{r.service}:{r.operation}" for r in log)
+        return {
+            "calls": len(log),
+            "api_requests": sum(r.attempts for r in log),
+            "failed_calls": sum(1 for r in log if not r.ok and not r.absent),
+            "calls_by_operation": dict(sorted(by_operation.items())),
+            "documents": dict(sorted(counts.items())),
+            "errors": errors,
+            "duration_s": round(time.monotonic() - started, 3),
+            "max_workers": self.max_workers,
+        }
+
+    # ------------------------------------------------------------ scheduling
+
+    def _contexts(
+        self, spec: ResourceSpec, target: Target, regions: tuple[str, ...]
+    ) -> Iterable[_Context]:
+        if spec.scope in (Scope.REGIONAL, Scope.REGION_DOCUMENT):
+            return [_Context(target, r, r, regions) for r in regions]
+        return [_Context(target, GLOBAL_REGION, regions[0], regions)]
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        assert self._pool is not None
+        with self._pending_lock:
+            self._pending += 1
+        self._pool.submit(self._guard, fn, *args)
+
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as error:  # a bug must not hang or kill the run: record it
+            spec = next((a for a in args if isinstance(a, ResourceSpec)), None)
+            ctx = next((a for a in args if isinstance(a, _Context)), None)
+            self._queue.put(
+                CollectionError(
+                    provider=PROVIDER,
+                    account=ctx.target.account if ctx else "",
+                    region=ctx.region if ctx else "",
+                    service=spec.service if spec else "",
+                    operation="engine",
+                    error_code="EngineError",
+                    message=f"{type(error).__name__}: {error}; "
+                    + " | ".join(traceback.format_exception(error)[-2:]).strip(),
+                    resource_type=spec.resource_type if spec else None,
+                )
+            )
+        finally:
+            self._queue.put(_DONE)
+
+    def _drain(self) -> Iterator[Any]:
+        while True:
+            with self._pending_lock:
+                if self._pending == 0 and self._queue.empty():
+                    return
+            message = self._queue.get()
+            if message is _DONE:
+                with self._pending_lock:
+                    self._pending -= 1
+                continue
+            yield message
+
+    # ------------------------------------------------------------ per type
+
+    def _collect_type(self, spec: ResourceSpec, ctx: _Context) -> None:
+        if not self._supported(spec, ctx):
+            return
+        if spec.list is None:
+            self._collect_item(spec, ctx, {})
+            return
+        try:
+            pages = self._pages(spec.list, spec.service, ctx, ctx.meta(), ctx.call_region)
+            for items in pages:
+                for raw in items or []:
+                    item = {spec.item_key: raw} if spec.item_key else dict(raw)
+                    if spec.list_filter and not search(spec.list_filter, {**item, **ctx.meta()}):
+                        continue
+                    if spec.joins:
+                        self._submit(self._collect_item, spec, ctx, item)
+                    else:
+                        self._collect_item(spec, ctx, item)
+        except CallFailed as failed:
+            self._error(spec, ctx, failed, resource_id=None, field=None)
+
+    def _supported(self, spec: ResourceSpec, ctx: _Context) -> bool:
+        """Operations missing from the installed botocore are a collection error, not silence."""
+        for service, operation in spec.operations():
+            client = self._client(ctx.target, service, ctx.call_region)
+            if operation not in client.meta.service_model.operation_names:
+                failed = CallFailed(
+                    service,
+                    operation,
+                    ctx.region,
+                    "UnsupportedByClient",
+                    f"botocore {client.meta.service_model.api_version} has no {operation}",
+                )
+                self._error(spec, ctx, failed, resource_id=None, field=None)
+                return False
+        return True
+
+    def _collect_item(self, spec: ResourceSpec, ctx: _Context, item: dict[str, Any]) -> None:
+        doc = plain(item)
+        meta = ctx.meta()
+        if spec.after:
+            meta["_documents"] = {
+                t: self._retained.get((ctx.target.account, t), []) for t in spec.after
+            }
+        resource_id = render(spec.id, {**doc, **meta}) or str(search(spec.name, doc) or "")
+        for join in spec.joins:
+            try:
+                self._apply(join, spec, ctx, doc, meta, resource_id, join.key)
+            except _JoinFailed:
+                if join.key is None:
+                    return  # the describe call itself failed: no document, the error says so
+                # a keyed part that failed stays absent; the error names it as the field
+        for key, expression in spec.derive.items():
+            value = search(expression, {**doc, **meta})
+            doc[key] = plain(value)
+        for resource_type, key in spec.after.items():
+            if (ctx.target.account, resource_type) in self._failed_types:
+                doc.pop(key, None)
+                self._queue.put(
+                    self._collection_error(
+                        spec,
+                        ctx,
+                        CallFailed(
+                            spec.service,
+                            "collect",
+                            ctx.region,
+                            "IncompleteEvidence",
+                            f"some {resource_type} evidence in this account failed to collect",
+                        ),
+                        resource_id,
+                        key,
+                    )
+                )
+        region = (search(spec.region_of, doc) if spec.region_of else None) or ctx.region
+        doc.setdefault("Region", region)
+        resource_id = render(spec.id, {**doc, **meta}) or resource_id
+        name = search(spec.name, {**doc, **meta})
+        if spec.resource_type in self._retain_types:
+            with self._log_lock:
+                self._retained.setdefault((ctx.target.account, spec.resource_type), []).append(doc)
+        self._queue.put(
+            EvidenceDoc(
+                provider=PROVIDER,
+                account=ctx.target.account,
+                region=str(region),
+                resource_type=spec.resource_type,
+                resource_id=resource_id,
+                name=str(name if name is not None else resource_id),
+                data=self.redact(doc),
+            )
+        )
+
+    # ------------------------------------------------------------ joins
+
+    def _apply(
+        self,
+        join: Join,
+        spec: ResourceSpec,
+        ctx: _Context,
+        doc: dict[str, Any],
+        meta: dict[str, Any],
+        resource_id: str,
+        field_name: str | None,
+    ) -> None:
+        """Run one join into `doc`; raises _JoinFailed after reporting the error."""
+        scope = {**doc, **meta}
+        value: Any
+        if join.when and not search(join.when, scope):
+            value = plain(join.absent_value)
+        else:
+            try:
+                value = self._join_value(join, spec, ctx, scope)
+            except _Absent:
+                value = plain(join.absent_value)
+            except CallFailed as failed:
+                self._error(spec, ctx, failed, resource_id, field_name)
+                raise _JoinFailed from failed
+            else:
+                if join.each and isinstance(value, list):
+                    value = [self._each(join, spec, ctx, doc, meta, resource_id, v) for v in value]
+                    if join.keep is not None:
+                        value = [{k: v.get(k) for k in join.keep} for v in value]
+                if join.transform is not None:
+                    value = join.transform(value)  # transforms accept None (nothing returned)
+        if join.key is None:
+            if isinstance(value, Mapping):
+                doc.update(value)
+        else:
+            doc[join.key] = value
+
+    def _each(
+        self,
+        join: Join,
+        spec: ResourceSpec,
+        ctx: _Context,
+        parent: dict[str, Any],
+        meta: dict[str, Any],
+        resource_id: str,
+        element: Any,
+    ) -> dict[str, Any]:
+        item = {join.item_key: element} if join.item_key else dict(element)
+        inner_meta = {**meta, "_parent": parent}
+        for sub in join.each:
+            # a failure anywhere inside makes the whole top-level key incomplete
+            self._apply(sub, spec, ctx, item, inner_meta, resource_id, join.key)
+        return item
+
+    def _join_value(
+        self, join: Join, spec: ResourceSpec, ctx: _Context, scope: dict[str, Any]
+    ) -> Any:
+        call = join.call
+        service = call.service or spec.service
+        region = (search(call.region, scope) if call.region else None) or ctx.call_region
+        params = {name: search(path, scope) for name, path in call.params.items()}
+        if call.share:
+            key = (
+                ctx.target.account,
+                region if call.share == "region" else None,
+                service,
+                call.operation,
+                tuple(sorted((k, repr(v)) for k, v in {**params, **call.constants}.items())),
+            )
+            value = self._shared.get(key, lambda: self._fetch(call, service, ctx, params, region))
+            if join.match is not None:
+                index = self._shared.get(
+                    (key, join.match[0]), lambda: _index(value or [], join.match[0])
+                )
+                return [dict(e) for e in index.get(search(join.match[1], scope), [])]
+            return value
+        return self._fetch(call, service, ctx, params, region)
+
+    def _fetch(
+        self, call: Call, service: str, ctx: _Context, params: dict[str, Any], region: str
+    ) -> Any:
+        if call.paginate:
+            collected: list[Any] = []
+            for items in self._pages(call, service, ctx, params, region, resolved=True):
+                if isinstance(items, list):
+                    collected.extend(items)
+                elif items is not None:
+                    return items
+            return collected
+        response = self._invoke(ctx, service, region, call, params)
+        return plain(search(call.result, response) if call.result else response)
+
+    # ------------------------------------------------------------ calls
+
+    def _pages(
+        self,
+        call: Call,
+        service: str,
+        ctx: _Context,
+        scope: Mapping[str, Any],
+        region: str,
+        *,
+        resolved: bool = False,
+    ) -> Iterator[Any]:
+        """Yields the `result` of each page; one call-log entry per page."""
+        params = dict(scope) if resolved else {k: search(p, scope) for k, p in call.params.items()}
+        client = self._client(ctx.target, service, region)
+        snake = _snake(call.operation)
+        if not client.can_paginate(snake):
+            response = self._invoke(ctx, service, region, call, params)
+            yield plain(search(call.result, response) if call.result else response)
+            return
+        # the override (tests) applies to resource list calls only: joins keep the API minimums
+        page_size = (self.page_size if not resolved else None) or call.page_size
+        config = {"PageSize": page_size} if page_size else {}
+        kwargs = {**{k: v for k, v in params.items() if v is not None}, **call.constants}
+        iterator = iter(client.get_paginator(snake).paginate(**kwargs, PaginationConfig=config))
+        while True:
+            begun = time.monotonic()
+            try:
+                page = next(iterator)
+            except StopIteration:
+                return
+            except Exception as error:
+                self._record(ctx, service, region, call, begun, error, 0)
+                code, message = classify(error)
+                if _absent(call, code, message):
+                    raise _Absent from error
+                raise CallFailed(service, call.operation, region, code, message) from error
+            attempts = page.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+            self._record(ctx, service, region, call, begun, None, attempts)
+            yield plain(search(call.result, page) if call.result else page)
+
+    def _invoke(
+        self, ctx: _Context, service: str, region: str, call: Call, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        client = self._client(ctx.target, service, region)
+        kwargs = {**{k: v for k, v in params.items() if v is not None}, **call.constants}
+        begun = time.monotonic()
+        try:
+            response: dict[str, Any] = getattr(client, _snake(call.operation))(**kwargs)
+        except Exception as error:
+            self._record(ctx, service, region, call, begun, error, 0)
+            code, message = classify(error)
+            if _absent(call, code, message):
+                raise _Absent from error
+            raise CallFailed(service, call.operation, region, code, message) from error
+        attempts = response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+        self._record(ctx, service, region, call, begun, None, attempts)
+        return response
+
+    def _record(
+        self,
+        ctx: _Context,
+        service: str,
+        region: str,
+        call: Call,
+        begun: float,
+        error: Exception | None,
+        attempts: int,
+    ) -> None:
+        code, message = classify(error) if error is not None else (None, "")
+        if error is not None and isinstance(error, ClientError):
+            attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+        elif error is not None:
+            attempts = max(attempts, 1)
+        record = CallRecord(
+            account=ctx.target.account,
+            region=region,
+            service=service,
+            operation=call.operation,
+            ok=error is None,
+            error_code=code,
+            duration_ms=round((time.monotonic() - begun) * 1000, 2),
+            attempts=attempts,
+            absent=code is not None and _absent(call, code, message),
+        )
+        with self._log_lock:
+            self.call_log.append(record)
+
+    def _client(self, target: Target, service: str, region: str) -> Any:
+        key = (target.account, service, region)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        with self._client_lock:  # boto3 sessions are not thread-safe while creating clients
+            client = self._clients.get(key)
+            if client is None:
+                client = target.session.client(service, region_name=region, config=self.config)
+                if service == "s3control":
+                    allow_local_s3control(client)
+                self._clients[key] = client
+        return client
+
+    # ------------------------------------------------------------ errors
+
+    def _error(
+        self,
+        spec: ResourceSpec,
+        ctx: _Context,
+        failed: CallFailed,
+        resource_id: str | None,
+        field: str | None,
+    ) -> None:
+        with self._log_lock:
+            self._failed_types.add((ctx.target.account, spec.resource_type))
+        self._queue.put(self._collection_error(spec, ctx, failed, resource_id, field))
+
+    @staticmethod
+    def _collection_error(
+        spec: ResourceSpec,
+        ctx: _Context,
+        failed: CallFailed,
+        resource_id: str | None,
+        field: str | None,
+    ) -> CollectionError:
+        return CollectionError(
+            provider=PROVIDER,
+            account=ctx.target.account,
+            region=ctx.region,
+            service=failed.service,
+            operation=failed.operation,
+            error_code=failed.code,
+            message=failed.message,
+            resource_type=spec.resource_type,
+            resource_id=resource_id,
+            field=field,
+        )
+
+
+def _index(elements: Iterable[Any], key: str) -> dict[Any, list[Any]]:
+    index: dict[Any, list[Any]] = {}
+    for element in elements:
+        if isinstance(element, Mapping):
+            index.setdefault(element.get(key), []).append(element)
+    return index
+
+
+def declared_operations(specs: Iterable[ResourceSpec]) -> frozenset[tuple[str, str]]:
+    """(service, operation) pairs the engine can call for these declarations."""
+    return frozenset(op for spec in specs for op in spec.operations())

@@ -1,0 +1,392 @@
+"""GCP asset types as data, and the pure normaliser from Cloud Asset records to evidence documents.
+
+Cloud Asset Inventory records reach us in two spellings: `gcloud asset export` NDJSON and the
+library's `Asset.to_dict` use proto field names for the envelope (`asset_type`, `iam_policy`,
+`update_time`, `audit_configs`), `gcloud asset list --format=json` uses JSON names (`assetType`,
+`iamPolicy`, `updateTime`, `auditConfigs`). `resource.data` is a Struct and keeps the API's own
+camelCase in both. `parse_record` folds both into one `AssetRecord`; `build_document` turns a
+record into the `EvidenceDoc` the rules read (the shapes are in /tmp/team/GCP_SHAPES.md and the
+module docstring of `auditor.collect.gcp`). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.models import EvidenceDoc
+
+RESOURCE = "RESOURCE"
+IAM_POLICY = "IAM_POLICY"
+CRM = "cloudresourcemanager.googleapis.com"
+PROJECT_TYPE = f"{CRM}/Project"
+FOLDER_TYPE = f"{CRM}/Folder"
+ORGANIZATION_TYPE = f"{CRM}/Organization"
+NOTEBOOK_INSTANCE_TYPE = "notebooks.googleapis.com/Instance"
+EFFECTIVE_FIELDS = ("effectiveAuditConfigs", "effectiveAuditLogTypes", "effectiveIamBindings")
+_BOTH = (RESOURCE, IAM_POLICY)
+_RESOURCE_ONLY = (RESOURCE,)
+
+
+@dataclass(frozen=True)
+class AssetTypeSpec:
+    """One Cloud Asset type the collector lists, and which content types it asks for."""
+
+    asset_type: str
+    description: str
+    content_types: tuple[str, ...] = _BOTH
+
+    @property
+    def hierarchy(self) -> bool:
+        """Projects, folders and organisations: their IAM policies are inherited downwards."""
+        return self.asset_type in HIERARCHY_TYPES
+
+
+HIERARCHY_TYPES = frozenset({PROJECT_TYPE, FOLDER_TYPE, ORGANIZATION_TYPE})
+
+ASSET_TYPES: tuple[AssetTypeSpec, ...] = (
+    AssetTypeSpec("aiplatform.googleapis.com/Endpoint", "Vertex AI online prediction endpoint"),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/Model", "Vertex AI model registry entry", _RESOURCE_ONLY
+    ),
+    AssetTypeSpec("aiplatform.googleapis.com/Dataset", "Vertex AI managed dataset"),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/CustomJob", "Vertex AI custom training job", _RESOURCE_ONLY
+    ),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/TrainingPipeline", "Vertex AI training pipeline", _RESOURCE_ONLY
+    ),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/PipelineJob", "Vertex AI pipeline run", _RESOURCE_ONLY
+    ),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/BatchPredictionJob", "Vertex AI batch prediction", _RESOURCE_ONLY
+    ),
+    AssetTypeSpec("aiplatform.googleapis.com/Featurestore", "Vertex AI feature store"),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/NotebookRuntime", "Colab Enterprise runtime", _RESOURCE_ONLY
+    ),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/NotebookRuntimeTemplate", "Colab Enterprise runtime template"
+    ),
+    AssetTypeSpec(NOTEBOOK_INSTANCE_TYPE, "Vertex AI Workbench instance (v1 and v2 shapes)"),
+    AssetTypeSpec("storage.googleapis.com/Bucket", "Cloud Storage bucket"),
+    AssetTypeSpec("bigquery.googleapis.com/Dataset", "BigQuery dataset"),
+    AssetTypeSpec("bigquery.googleapis.com/Table", "BigQuery table"),
+    AssetTypeSpec("cloudkms.googleapis.com/CryptoKey", "Cloud KMS key"),
+    AssetTypeSpec("artifactregistry.googleapis.com/Repository", "Artifact Registry repository"),
+    AssetTypeSpec(PROJECT_TYPE, "Project, with inherited audit-log config and IAM bindings"),
+    AssetTypeSpec(FOLDER_TYPE, "Folder, with inherited audit-log config and IAM bindings"),
+    AssetTypeSpec(ORGANIZATION_TYPE, "Organization, with its audit-log config and IAM bindings"),
+    AssetTypeSpec("logging.googleapis.com/LogSink", "Cloud Logging sink", _RESOURCE_ONLY),
+    AssetTypeSpec("logging.googleapis.com/LogBucket", "Cloud Logging bucket", _RESOURCE_ONLY),
+)
+SPECS: Mapping[str, AssetTypeSpec] = {spec.asset_type: spec for spec in ASSET_TYPES}
+
+
+def resource_types() -> frozenset[str]:
+    """Every resource type the GCP collectors produce."""
+    return frozenset(SPECS)
+
+
+def types_with(content_type: str) -> tuple[str, ...]:
+    return tuple(s.asset_type for s in ASSET_TYPES if content_type in s.content_types)
+
+
+# ---------------------------------------------------------------- records
+
+
+class MalformedRecord(ValueError):
+    """A record that is not a Cloud Asset record; the message says what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRecord:
+    """One asset's envelope in a single spelling. A record may carry the resource, the policy,
+    or both (after `merge`). `iam_policy` is already normalised to camelCase."""
+
+    name: str
+    asset_type: str
+    resource: Mapping[str, Any] | None  # {"data": {...}, "location": ..., "parent": ...}
+    iam_policy: Mapping[str, Any] | None
+    ancestors: tuple[str, ...]
+    update_time: str | None
+
+    @property
+    def short_name(self) -> str:
+        """`projects/123` for `//cloudresourcemanager.googleapis.com/projects/123`."""
+        return self.name.split("/", 3)[-1] if self.name.startswith("//") else self.name
+
+    def merge(self, other: AssetRecord) -> AssetRecord:
+        """Join the RESOURCE and IAM_POLICY records of the same asset."""
+        primary, secondary = (self, other) if self.resource is not None else (other, self)
+        return AssetRecord(
+            name=primary.name,
+            asset_type=primary.asset_type,
+            resource=primary.resource if primary.resource is not None else secondary.resource,
+            iam_policy=primary.iam_policy
+            if primary.iam_policy is not None
+            else secondary.iam_policy,
+            ancestors=primary.ancestors or secondary.ancestors,
+            update_time=primary.update_time or secondary.update_time,
+        )
+
+
+def _pick(raw: Mapping[str, Any], snake: str, camel: str) -> Any:
+    value = raw.get(snake)
+    return raw.get(camel) if value is None else value
+
+
+def parse_record(raw: Any) -> AssetRecord:
+    """Fold one record of either spelling into an AssetRecord; MalformedRecord if it is not one."""
+    if not isinstance(raw, dict):
+        raise MalformedRecord(f"expected a JSON object, got {_json_type(raw)}")
+    name = raw.get("name")
+    asset_type = _pick(raw, "asset_type", "assetType")
+    if not isinstance(name, str) or not name:
+        raise MalformedRecord("field 'name': expected a non-empty string")
+    if not isinstance(asset_type, str) or not asset_type:
+        raise MalformedRecord("field 'asset_type': expected a non-empty string")
+    resource = raw.get("resource")
+    if resource is not None and not isinstance(resource, dict):
+        raise MalformedRecord(f"field 'resource': expected an object, got {_json_type(resource)}")
+    if resource is not None:
+        data = resource.get("data")
+        if data is not None and not isinstance(data, dict):
+            raise MalformedRecord(
+                f"field 'resource.data': expected an object, got {_json_type(data)}"
+            )
+    policy = _pick(raw, "iam_policy", "iamPolicy")
+    ancestors = raw.get("ancestors") or []
+    if not isinstance(ancestors, list) or not all(isinstance(a, str) for a in ancestors):
+        raise MalformedRecord("field 'ancestors': expected a list of strings")
+    update_time = _pick(raw, "update_time", "updateTime")
+    if update_time is not None and not isinstance(update_time, str):
+        raise MalformedRecord("field 'update_time': expected an RFC 3339 string")
+    return AssetRecord(
+        name=name,
+        asset_type=asset_type,
+        resource=resource or None,
+        iam_policy=normalise_policy(policy) if policy else None,
+        ancestors=tuple(ancestors),
+        update_time=update_time,
+    )
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+_LOG_TYPES = {0: "LOG_TYPE_UNSPECIFIED", 1: "ADMIN_READ", 2: "DATA_WRITE", 3: "DATA_READ"}
+
+
+def normalise_policy(raw: Any) -> dict[str, Any]:
+    """An IAM Policy in either spelling -> the camelCase shape of the spec (bindings always a
+    list; auditConfigs and condition only when set)."""
+    if not isinstance(raw, dict):
+        raise MalformedRecord(f"field 'iam_policy': expected an object, got {_json_type(raw)}")
+    policy: dict[str, Any] = {}
+    if raw.get("version"):
+        policy["version"] = int(raw["version"])
+    if raw.get("etag"):
+        policy["etag"] = raw["etag"]
+    bindings = []
+    for binding in raw.get("bindings") or ():
+        if not isinstance(binding, dict):
+            raise MalformedRecord("field 'iam_policy.bindings': expected objects")
+        item: dict[str, Any] = {
+            "role": binding.get("role", ""),
+            "members": list(binding.get("members") or ()),
+        }
+        condition = binding.get("condition")
+        if isinstance(condition, dict) and any(condition.values()):
+            item["condition"] = {k: v for k, v in condition.items() if v}
+        bindings.append(item)
+    policy["bindings"] = bindings
+    audit_configs = []
+    for config in _pick(raw, "audit_configs", "auditConfigs") or ():
+        if not isinstance(config, dict):
+            raise MalformedRecord("field 'iam_policy.audit_configs': expected objects")
+        logs = []
+        for log in _pick(config, "audit_log_configs", "auditLogConfigs") or ():
+            log_type = _pick(log, "log_type", "logType")
+            entry: dict[str, Any] = {"logType": _LOG_TYPES.get(log_type, log_type)}
+            exempted = _pick(log, "exempted_members", "exemptedMembers")
+            if exempted:
+                entry["exemptedMembers"] = list(exempted)
+            logs.append(entry)
+        audit_configs.append({"service": config.get("service", ""), "auditLogConfigs": logs})
+    if audit_configs:
+        policy["auditConfigs"] = audit_configs
+    return policy
+
+
+# ---------------------------------------------------------------- hierarchy
+
+
+class Hierarchy:
+    """Projects, folders and organisations seen in a scope: their IAM policies (for inheritance)
+    and the project number -> project ID map (for `account`). Small: one entry per container."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, AssetRecord] = {}  # short name ("folders/45") -> record
+        self.policies_known: set[str] = set()  # short names whose IAM policy is known (maybe none)
+        self.project_ids: dict[str, str] = {}  # project number -> project ID
+
+    def add(self, record: AssetRecord) -> None:
+        key = record.short_name
+        existing = self.records.get(key)
+        merged = existing.merge(record) if existing else record
+        self.records[key] = merged
+        if record.iam_policy is not None:
+            self.policies_known.add(key)
+        data = (merged.resource or {}).get("data") or {}
+        if merged.asset_type == PROJECT_TYPE and data.get("projectId"):
+            number = str(data.get("projectNumber") or key.split("/", 1)[-1])
+            self.project_ids[number] = str(data["projectId"])
+
+    def mark_policy_known(self, short_name: str, policy: Mapping[str, Any] | None) -> None:
+        """An ancestor fetched from outside the scope: its policy (None = it has none)."""
+        self.policies_known.add(short_name)
+        if policy is not None:
+            existing = self.records.get(short_name)
+            name = f"//{CRM}/{short_name}"
+            record = AssetRecord(name, _container_type(short_name), None, policy, (), None)
+            self.records[short_name] = existing.merge(record) if existing else record
+
+    def missing_ancestors(self, record: AssetRecord, *, iam_collected: bool) -> list[str]:
+        """Ancestors (and itself) whose IAM policy is unknown."""
+        chain = _chain(record)
+        if not iam_collected:
+            return chain
+        return [a for a in chain if a not in self.policies_known and a not in self.records]
+
+    def effective(self, record: AssetRecord) -> dict[str, Any]:
+        """The effective audit-log config and IAM bindings: own policy first, then ancestors."""
+        audit_configs: list[dict[str, Any]] = []
+        bindings: list[dict[str, Any]] = []
+        log_types: dict[str, set[str]] = {}
+        for source in _chain(record):
+            found = self.records.get(source)
+            policy = found.iam_policy if found else None
+            if source == record.short_name and record.iam_policy is not None:
+                policy = record.iam_policy
+            if not policy:
+                continue
+            for config in policy.get("auditConfigs", ()):
+                audit_configs.append({**config, "source": source})
+                types = log_types.setdefault(config["service"], set())
+                types.update(log["logType"] for log in config["auditLogConfigs"])
+            bindings.extend({**binding, "source": source} for binding in policy["bindings"])
+        return {
+            "effectiveAuditConfigs": audit_configs,
+            "effectiveAuditLogTypes": {svc: sorted(t) for svc, t in sorted(log_types.items())},
+            "effectiveIamBindings": bindings,
+        }
+
+    def account_of(self, record: AssetRecord) -> str:
+        """Project ID of the asset's project (number if the project is unknown)."""
+        if record.asset_type in (FOLDER_TYPE, ORGANIZATION_TYPE):
+            return record.short_name
+        for ancestor in record.ancestors:
+            if ancestor.startswith("projects/"):
+                number = ancestor.split("/", 1)[1]
+                return self.project_ids.get(number, number)
+        parts = record.name.split("/")
+        if "projects" in parts[:-1]:
+            project = parts[parts.index("projects") + 1]
+            return self.project_ids.get(project, project)
+        return ""
+
+
+def _chain(record: AssetRecord) -> list[str]:
+    chain = list(record.ancestors)
+    if not chain or chain[0] != record.short_name:
+        chain.insert(0, record.short_name)
+    return chain
+
+
+def _container_type(short_name: str) -> str:
+    kind = short_name.split("/", 1)[0]
+    return {"projects": PROJECT_TYPE, "folders": FOLDER_TYPE}.get(kind, ORGANIZATION_TYPE)
+
+
+# ---------------------------------------------------------------- documents
+
+
+def build_document(
+    record: AssetRecord,
+    hierarchy: Hierarchy,
+    *,
+    iam_collected: bool,
+    effective: Mapping[str, Any] | None = None,
+) -> EvidenceDoc:
+    """The evidence document of one asset (before redaction).
+
+    `iam_collected` False means IAM policies could not be collected for this type: `iamPolicy`
+    is then absent rather than null. `effective` (hierarchy types only) holds the inherited
+    settings, or None when an ancestor's policy is unknown (the keys are then absent).
+    """
+    resource = record.resource or {}
+    data: dict[str, Any] = dict(resource.get("data") or {})
+    location = resource.get("location") or None
+    data["assetType"] = record.asset_type
+    data["ancestors"] = list(record.ancestors)
+    data["location"] = location
+    data["updateTime"] = record.update_time
+    if iam_collected:
+        data["iamPolicy"] = dict(record.iam_policy) if record.iam_policy is not None else None
+    if record.asset_type == NOTEBOOK_INSTANCE_TYPE:
+        data["workbenchVersion"] = "v2" if "gceSetup" in data else "v1"
+    if effective is not None:
+        data.update(effective)
+    return EvidenceDoc(
+        provider="gcp",
+        account=hierarchy.account_of(record),
+        region=str(location) if location else "global",
+        resource_type=record.asset_type,
+        resource_id=record.name,
+        name=_short_label(record, data),
+        data=data,
+    )
+
+
+def _short_label(record: AssetRecord, data: Mapping[str, Any]) -> str:
+    if record.asset_type == PROJECT_TYPE and data.get("projectId"):
+        return str(data["projectId"])
+    if record.asset_type in (FOLDER_TYPE, ORGANIZATION_TYPE) and data.get("displayName"):
+        return str(data["displayName"])
+    return record.name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def hierarchy_documents(
+    hierarchy: Hierarchy, *, iam_collected: bool, wanted: Iterable[str] = HIERARCHY_TYPES
+) -> Iterable[tuple[EvidenceDoc, list[str]]]:
+    """Documents of the projects/folders/organisations that have a RESOURCE record, each with the
+    list of ancestors whose policy is unknown (non-empty: effective keys left out)."""
+    wanted_types = frozenset(wanted)
+    for record in hierarchy.records.values():
+        if record.resource is None or record.asset_type not in wanted_types:
+            continue
+        missing = hierarchy.missing_ancestors(record, iam_collected=iam_collected)
+        effective = None if missing else hierarchy.effective(record)
+        doc = build_document(record, hierarchy, iam_collected=iam_collected, effective=effective)
+        yield doc, missing
+
+
+def integral_floats_to_int(value: Any) -> Any:
+    """Struct values arrive over gRPC as doubles; JSON exports print 5.0 as 5. Make them agree so
+    equal content hashes equally."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral_floats_to_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral_floats_to_int(v) for v in value]
+    return value

@@ -1,0 +1,500 @@
+"""Test support for the AWS collector: a loopback proxy in front of moto, a sink, an estate.
+
+The proxy forwards every request to moto unchanged unless a test installs a rule: that is how a
+test makes one service answer AccessDenied in one region, or answers an operation moto lacks
+with the shape AWS documents. boto3 itself is never patched: it only sees AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+
+from moto.server import ThreadedMotoServer
+
+from auditor.collect.engine import allow_local_s3control
+from auditor.models import CollectionError, EvidenceDoc
+
+ACCOUNT = "123456789012"
+OTHER_ACCOUNT = "111111111111"
+REGIONS = ("us-east-1", "eu-west-1")
+SECRET_VALUE = "hunter2-very-secret"
+AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def region(self) -> str | None:
+        match = _SCOPE.search(self.headers.get("Authorization", ""))
+        return match.group(1) if match else None
+
+    @property
+    def service(self) -> str | None:
+        match = _SCOPE.search(self.headers.get("Authorization", ""))
+        return match.group(2) if match else None
+
+    @property
+    def target(self) -> str:
+        """The operation of JSON-protocol services (X-Amz-Target: SageMaker.ListModels)."""
+        return self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+
+
+Reply = tuple[int, dict[str, str], bytes]
+Rule = Callable[[Request], Reply | None]
+
+
+@dataclass
+class Proxy:
+    url: str
+    upstream: tuple[str, int]
+    rules: list[Rule] = field(default_factory=list)
+    seen: list[Request] = field(default_factory=list)
+
+
+def json_error(code: str, message: str, status: int = 400) -> Reply:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return (
+        status,
+        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code},
+        body,
+    )
+
+
+def json_reply(payload: dict[str, Any]) -> Reply:
+    return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = Request(self.command, self.path, dict(self.headers.items()), body)
+            proxy.seen.append(request)
+            reply = None
+            for rule in list(proxy.rules):
+                reply = rule(request)
+                if reply is not None:
+                    break
+            if reply is None:
+                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                reply = (
+                    response.status,
+                    {
+                        k: v
+                        for k, v in response.getheaders()
+                        if k.lower() not in {"connection", "transfer-encoding", "content-length"}
+                    },
+                    data,
+                )
+                upstream.close()
+            status, headers, data = reply
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
+
+    return Handler
+
+
+def start_proxy() -> tuple[Proxy, Callable[[], None]]:
+    """moto on 127.0.0.1 with the proxy in front; returns the proxy and a stop function."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    state = Proxy(url="", upstream=(host, port))
+    front = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    front.daemon_threads = True
+    state.url = f"http://127.0.0.1:{front.server_address[1]}"
+    threading.Thread(target=front.serve_forever, daemon=True).start()
+
+    def stop() -> None:
+        front.shutdown()
+        server.stop()
+
+    return state, stop
+
+
+def reset(proxy: Proxy) -> None:
+    connection = http.client.HTTPConnection(*proxy.upstream, timeout=30)
+    connection.request("POST", "/moto-api/reset")
+    connection.getresponse().read()
+    connection.close()
+    proxy.rules.clear()
+    proxy.seen.clear()
+
+
+class MemorySink:
+    """An EvidenceSink that keeps everything, for assertions."""
+
+    def __init__(self) -> None:
+        self.docs: list[EvidenceDoc] = []
+        self.errors: list[CollectionError] = []
+
+    def add(self, doc: EvidenceDoc) -> None:
+        self.docs.append(doc)
+
+    def add_error(self, error: CollectionError) -> None:
+        self.errors.append(error)
+
+    def of(self, resource_type: str) -> list[EvidenceDoc]:
+        return [d for d in self.docs if d.resource_type == resource_type]
+
+    def one(self, resource_type: str, name: str, region: str | None = None) -> EvidenceDoc:
+        found = [
+            d
+            for d in self.of(resource_type)
+            if d.name == name and (region is None or d.region == region)
+        ]
+        assert len(found) == 1, (resource_type, name, [d.name for d in self.of(resource_type)])
+        return found[0]
+
+
+# ---------------------------------------------------------------- the estate
+
+TRUST_SAGEMAKER = {
+    "Version": "2012-10-17",
+    "Statement": {
+        "Effect": "Allow",
+        "Principal": {"Service": "sagemaker.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    },
+}
+TRUST_EC2 = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+CONTAINER = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:latest"
+
+
+def seed_account(session: boto3.Session, account: str = ACCOUNT) -> dict[str, Any]:
+    """Every resource type in us-east-1, a few in eu-west-1; returns names the tests use."""
+    r1, r2 = REGIONS
+    iam = session.client("iam")
+    role_arn = iam.create_role(
+        RoleName="sm-exec", AssumeRolePolicyDocument=json.dumps(TRUST_SAGEMAKER)
+    )["Role"]["Arn"]
+    iam.create_role(RoleName="ec2-only", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
+    managed = iam.create_policy(
+        PolicyName="sm-data-access",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+            }
+        ),
+    )["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName="sm-exec", PolicyArn=managed)
+    iam.put_role_policy(
+        RoleName="sm-exec",
+        PolicyName="inline-kms",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}],
+            }
+        ),
+    )
+
+    kms = session.client("kms", region_name=r1)
+    key = kms.create_key(Description="training data", Tags=[{"TagKey": "team", "TagValue": "ml"}])
+    key_id = key["KeyMetadata"]["KeyId"]
+    key_arn = key["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=key_id)
+    kms.create_alias(AliasName="alias/ml-data", TargetKeyId=key_id)
+    asym = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+
+    s3 = session.client("s3", region_name=r1)
+    s3.create_bucket(Bucket=f"ml-train-{account}")
+    s3.put_bucket_encryption(
+        Bucket=f"ml-train-{account}",
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_arn,
+                    }
+                }
+            ]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=f"ml-train-{account}",
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_versioning(
+        Bucket=f"ml-train-{account}", VersioningConfiguration={"Status": "Enabled"}
+    )
+    s3.put_bucket_tagging(
+        Bucket=f"ml-train-{account}", Tagging={"TagSet": [{"Key": "data", "Value": "phi"}]}
+    )
+    s3.create_bucket(Bucket=f"ml-logs-{account}")
+    s3.put_bucket_policy(
+        Bucket=f"ml-logs-{account}",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": service},
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::ml-logs-{account}/*",
+                    }
+                    for service in ("logging.s3.amazonaws.com", "cloudtrail.amazonaws.com")
+                ],
+            }
+        ),
+    )
+    s3.put_bucket_logging(
+        Bucket=f"ml-train-{account}",
+        BucketLoggingStatus={
+            "LoggingEnabled": {"TargetBucket": f"ml-logs-{account}", "TargetPrefix": "s3/"}
+        },
+    )
+    s3.create_bucket(
+        Bucket=f"ml-eu-{account}",
+        CreateBucketConfiguration={"LocationConstraint": r2},
+        ObjectLockEnabledForBucket=True,
+    )
+    allow_local_s3control(session.client("s3control", region_name=r1)).put_public_access_block(
+        AccountId=account,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": False,
+        },
+    )
+
+    sm = session.client("sagemaker", region_name=r1)
+    sm.create_model(
+        ModelName="churn",
+        ExecutionRoleArn=role_arn,
+        PrimaryContainer={
+            "Image": CONTAINER,
+            "Environment": {"DB_PASSWORD": SECRET_VALUE, "LOG_LEVEL": "info"},
+        },
+        Tags=[{"Key": "owner", "Value": "ml"}],
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="churn-config",
+        ProductionVariants=[
+            {
+                "VariantName": "main",
+                "ModelName": "churn",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+        KmsKeyId=key_arn,
+    )
+    sm.create_endpoint(EndpointName="churn-endpoint", EndpointConfigName="churn-config")
+    sm.create_training_job(
+        TrainingJobName="churn-train",
+        AlgorithmSpecification={"TrainingImage": CONTAINER, "TrainingInputMode": "File"},
+        RoleArn=role_arn,
+        HyperParameters={"epochs": "10", "api_token": SECRET_VALUE},
+        OutputDataConfig={"S3OutputPath": f"s3://ml-train-{account}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        Environment={"AWS_ACCESS_KEY_ID": AWS_KEY_ID},
+    )
+    sm.create_processing_job(
+        ProcessingJobName="churn-prep",
+        ProcessingResources={
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 10,
+            }
+        },
+        AppSpecification={"ImageUri": CONTAINER},
+        RoleArn=role_arn,
+        Environment={"SECRET_KEY": SECRET_VALUE},
+    )
+    script = f"#!/bin/bash\nexport AWS_ACCESS_KEY_ID={AWS_KEY_ID}\n"
+    sm.create_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName="nb-setup",
+        OnStart=[{"Content": base64.b64encode(script.encode()).decode()}],
+    )
+    sm.create_notebook_instance(
+        NotebookInstanceName="research",
+        InstanceType="ml.t3.medium",
+        RoleArn=role_arn,
+        LifecycleConfigName="nb-setup",
+        DirectInternetAccess="Enabled",
+    )
+    sm.create_notebook_instance(
+        NotebookInstanceName="plain-notebook", InstanceType="ml.t3.medium", RoleArn=role_arn
+    )
+    domain_id = sm.create_domain(
+        DomainName="studio",
+        AuthMode="IAM",
+        DefaultUserSettings={"ExecutionRole": role_arn},
+        SubnetIds=["subnet-1"],
+        VpcId="vpc-1",
+    )["DomainArn"].rsplit("/", 1)[1]
+    sm.create_model_package_group(ModelPackageGroupName="churn-models")
+    sm.create_model_package(
+        ModelPackageGroupName="churn-models",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": CONTAINER}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )
+
+    ecr = session.client("ecr", region_name=r1)
+    ecr.create_repository(
+        repositoryName="train",
+        imageScanningConfiguration={"scanOnPush": True},
+        imageTagMutability="IMMUTABLE",
+        tags=[{"Key": "team", "Value": "ml"}],
+    )
+    ecr.put_registry_scanning_configuration(
+        scanType="ENHANCED",
+        rules=[{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}],
+    )
+
+    trail = session.client("cloudtrail", region_name=r1)
+    trail.create_trail(
+        Name="org-trail",
+        S3BucketName=f"ml-logs-{account}",
+        IsMultiRegionTrail=True,
+        EnableLogFileValidation=True,
+    )
+    trail.start_logging(Name="org-trail")
+    trail.put_event_selectors(
+        TrailName="org-trail",
+        EventSelectors=[
+            {
+                "ReadWriteType": "All",
+                "IncludeManagementEvents": True,
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}],
+            }
+        ],
+    )
+
+    logs = session.client("logs", region_name=r1)
+    logs.create_log_group(logGroupName="/aws/sagemaker/TrainingJobs", kmsKeyId=key_arn)
+    logs.put_retention_policy(logGroupName="/aws/sagemaker/TrainingJobs", retentionInDays=400)
+    session.client("logs", region_name=r2).create_log_group(logGroupName="/eu/app")
+
+    session.client("guardduty", region_name=r1).create_detector(Enable=True)
+    session.client("macie2", region_name=r2).disable_macie()
+
+    bedrock = session.client("bedrock", region_name=r1)
+    bedrock.create_model_customization_job(
+        jobName="tune-1",
+        customModelName="support-bot",
+        roleArn=role_arn,
+        baseModelIdentifier="amazon.titan-text-express-v1",
+        trainingDataConfig={"s3Uri": f"s3://ml-train-{account}/train.jsonl"},
+        outputDataConfig={"s3Uri": f"s3://ml-train-{account}/out/"},
+        hyperParameters={"epochCount": "1"},
+        customModelKmsKeyId=key_arn,
+    )
+    bedrock.put_model_invocation_logging_configuration(
+        loggingConfig={
+            "cloudWatchConfig": {
+                "logGroupName": "/aws/bedrock",
+                "roleArn": role_arn,
+            },
+            "textDataDeliveryEnabled": True,
+        }
+    )
+    return {
+        "role_arn": role_arn,
+        "key_id": key_id,
+        "key_arn": key_arn,
+        "asym_key_id": asym,
+        "domain_id": domain_id,
+        "managed_policy": managed,
+    }
+
+
+GUARDRAIL = {
+    "name": "pii-guard",
+    "guardrailId": "gr0000001",
+    "guardrailArn": "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr0000001",
+    "version": "DRAFT",
+    "status": "READY",
+    "sensitiveInformationPolicy": {
+        "piiEntities": [{"type": "EMAIL", "action": "ANONYMIZE"}],
+        "regexes": [],
+    },
+    "createdAt": "2026-01-05T10:00:00Z",
+    "updatedAt": "2026-01-05T10:00:00Z",
+    "blockedInputMessaging": "Sorry.",
+    "blockedOutputsMessaging": "Sorry.",
+    "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/abc",
+}
+
+
+def bedrock_guardrails(request: Request) -> Reply | None:
+    """moto has no guardrails: answer ListGuardrails/GetGuardrail with AWS's documented shapes
+    in us-east-1, an empty list elsewhere."""
+    if request.service != "bedrock" or request.method != "GET":
+        return None
+    path = request.path.split("?")[0]
+    if path == "/guardrails":
+        items = []
+        if request.region == "us-east-1":
+            items = [
+                {
+                    "id": GUARDRAIL["guardrailId"],
+                    "arn": GUARDRAIL["guardrailArn"],
+                    "status": "READY",
+                    "name": GUARDRAIL["name"],
+                    "version": "DRAFT",
+                    "createdAt": GUARDRAIL["createdAt"],
+                    "updatedAt": GUARDRAIL["updatedAt"],
+                }
+            ]
+        return json_reply({"guardrails": items})
+    if path == f"/guardrails/{GUARDRAIL['guardrailId']}":
+        return json_reply(GUARDRAIL)
+    return None

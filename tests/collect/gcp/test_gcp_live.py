@@ -1,0 +1,192 @@
+"""Live collection: the real AssetServiceClient against a local gRPC AssetService."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from fake_asset_service import FakeAssetService, Fault, ListSink, serve
+
+from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector, make_client
+from auditor.collect.gcp_assets import HIERARCHY_TYPES, resource_types
+from auditor.collect.gcp_permissions import gcp_permissions
+from auditor.errors import UserError
+
+EXPORT = Path(__file__).parents[2] / "fixtures" / "gcp" / "assets_export.ndjson"
+ORG = "organizations/678901234567"
+PROD = "//cloudresourcemanager.googleapis.com/projects/111111111111"
+
+
+@pytest.fixture(scope="module")
+def service() -> FakeAssetService:
+    return FakeAssetService.from_records(
+        json.loads(line) for line in EXPORT.read_text().splitlines()
+    )
+
+
+@pytest.fixture(scope="module")
+def endpoint(service: FakeAssetService) -> Iterator[str]:
+    with serve(service) as address:
+        yield address
+
+
+@pytest.fixture(autouse=True)
+def _reset(service: FakeAssetService) -> Iterator[None]:
+    yield
+    service.faults.clear()
+    service.deny_types.clear()
+    service.deny_parents.clear()
+    service.calls.clear()
+
+
+def collect(
+    endpoint: str, scope: str = ORG, **options: object
+) -> tuple[ListSink, dict, list[float]]:
+    sleeps: list[float] = []
+    collector = GcpAssetCollector(
+        scope, endpoint=endpoint, salt=b"s", sleep=sleeps.append, **options
+    )  # type: ignore[arg-type]
+    sink = ListSink()
+    return sink, collector.collect(sink), sleeps
+
+
+def test_live_documents_equal_the_import_of_the_same_assets(endpoint: str) -> None:
+    live, stats, _ = collect(endpoint)
+    offline = ListSink()
+    GcpExportCollector(EXPORT, salt=b"s").collect(offline)
+    assert sorted(d.sha256 for d in live.docs) == sorted(d.sha256 for d in offline.docs)
+    assert {d.resource_type for d in live.docs} == resource_types()
+    assert live.errors == [] and stats["calls"] == stats["pages"] == 4
+
+
+def test_pagination_over_several_pages(endpoint: str, service: FakeAssetService) -> None:
+    sink, stats, _ = collect(endpoint, page_size=3)
+    assert stats["pages"] >= 10 and stats["assets"] == len(sink.docs) == 25
+    tokens = [c[3] for c in service.calls if c[2] == "RESOURCE" and len(c[1]) > 3]
+    assert tokens[:4] == ["", "3", "6", "9"]
+    assert len({d.resource_id for d in sink.docs}) == len(sink.docs)
+
+
+def test_resource_exhausted_then_success(endpoint: str, service: FakeAssetService) -> None:
+    service.faults.append(
+        Fault(grpc.StatusCode.RESOURCE_EXHAUSTED, times=2, message="Quota exceeded")
+    )
+    service.faults.append(
+        Fault(
+            grpc.StatusCode.UNAVAILABLE,
+            times=1,
+            match=lambda r: r.content_type == 2 and len(r.asset_types) > 3,
+        )
+    )
+    sink, stats, sleeps = collect(endpoint, backoff_initial=1.0)
+    assert stats["retries"] == 3 and stats["calls"] == 7 and sink.errors == []
+    assert len(sink.docs) == 25
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # exponential, jittered
+
+
+def test_retries_exhausted_is_an_error_not_a_gap(endpoint: str, service: FakeAssetService) -> None:
+    service.faults.append(
+        Fault(
+            grpc.StatusCode.UNAVAILABLE,
+            times=100,
+            match=lambda r: (
+                "storage.googleapis.com/Bucket" in r.asset_types and r.content_type == 1
+            ),
+        )
+    )
+    sink, stats, sleeps = collect(endpoint, max_attempts=3)
+    failed = {e.resource_type for e in sink.errors}
+    assert all(e.error_code == "UNAVAILABLE" and e.field is None for e in sink.errors)
+    # the grouped RESOURCE listing of every non-hierarchy type failed: all of them are errors,
+    # none has documents (never a silent empty type); the hierarchy was still collected
+    assert failed == resource_types() - HIERARCHY_TYPES
+    assert {d.resource_type for d in sink.docs} == HIERARCHY_TYPES
+    assert stats["retries"] == 2 and len(sleeps) == 2
+
+
+def test_permission_denied_on_one_asset_type(endpoint: str, service: FakeAssetService) -> None:
+    service.deny_types.add("storage.googleapis.com/Bucket")
+    sink, _, _ = collect(endpoint)
+    assert not [d for d in sink.docs if d.resource_type == "storage.googleapis.com/Bucket"]
+    errors = [(e.resource_type, e.error_code, e.field) for e in sink.errors]
+    assert ("storage.googleapis.com/Bucket", "PERMISSION_DENIED", None) in errors
+    assert ("storage.googleapis.com/Bucket", "PERMISSION_DENIED", "iamPolicy") in errors
+    assert {e.resource_type for e in sink.errors} == {"storage.googleapis.com/Bucket"}
+    assert len(sink.docs) == 23  # every other asset collected
+    assert all(e.account == ORG and e.operation == "ListAssets" for e in sink.errors)
+
+
+def test_permission_denied_for_the_scope_makes_every_type_an_error(
+    endpoint: str, service: FakeAssetService
+) -> None:
+    service.deny_parents.add(ORG)
+    sink, _, _ = collect(endpoint)
+    assert sink.docs == []
+    assert {e.resource_type for e in sink.errors if e.field is None} == resource_types()
+
+
+def test_project_scope_inherits_from_folder_and_organization(
+    endpoint: str, service: FakeAssetService
+) -> None:
+    sink, _, _ = collect(endpoint, scope="projects/ml-prod-4821")
+    prod = sink.by_id()[PROD].data
+    assert [c["source"] for c in prod["effectiveAuditConfigs"]] == [
+        "projects/111111111111",
+        "folders/456789012345",
+        ORG,
+    ]
+    assert "DATA_READ" in prod["effectiveAuditLogTypes"]["allServices"]
+    assert all(d.account == "ml-prod-4821" for d in sink.docs)
+    assert (
+        "folders/456789012345",
+        ("cloudresourcemanager.googleapis.com/Folder",),
+        "IAM_POLICY",
+        "",
+    ) in service.calls
+    assert sink.errors == []
+
+
+def test_unreadable_ancestor_gives_errors_for_inherited_settings(
+    endpoint: str, service: FakeAssetService
+) -> None:
+    service.deny_parents.add(ORG)
+    sink, _, _ = collect(endpoint, scope="projects/ml-prod-4821")
+    prod = sink.by_id()[PROD].data
+    assert "effectiveAuditConfigs" not in prod and prod["iamPolicy"]["bindings"]
+    errors = [e for e in sink.errors if e.resource_id == PROD]
+    assert {e.field for e in errors} == {
+        "effectiveAuditConfigs",
+        "effectiveAuditLogTypes",
+        "effectiveIamBindings",
+    }
+    assert "PERMISSION_DENIED" in errors[0].message
+
+
+def test_endpoint_from_environment_and_scope_validation(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDITOR_GCP_ASSET_ENDPOINT", endpoint)
+    sink = ListSink()
+    stats = GcpAssetCollector("folders/456789012345", salt=b"s").collect(sink)
+    assert stats["assets"] > 0 and {d.account for d in sink.docs} == {
+        "ml-prod-4821",
+        "folders/456789012345",
+    }
+    assert make_client() is not None
+    with pytest.raises(UserError):
+        GcpAssetCollector("buckets/x")
+
+
+def test_permissions_cover_every_content_type_and_scope() -> None:
+    perms = gcp_permissions()
+    assert set(perms["scopes"]) == {"projects", "folders", "organizations"}
+    for scope in perms["scopes"].values():
+        assert "roles/cloudasset.viewer" in scope["roles"]
+        assert {"cloudasset.assets.listResource", "cloudasset.assets.listIamPolicy"} <= set(
+            scope["permissions"]
+        )
+    assert perms["impersonation"]["roles"] == ["roles/iam.serviceAccountTokenCreator"]
+    assert {a["asset_type"] for a in perms["asset_types"]} == resource_types()

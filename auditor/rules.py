@@ -9,7 +9,8 @@ evaluator (which runs them). Semantics, in one place:
   the catalog loads, so `RetentionInDays >= ${min_retention_days}` compiles once per value.
 - Reason templates may embed `{expression}` placeholders, evaluated against the same document and
   shown as text ("not set" for null); `${name}` in a reason shows the parameter's value.
-- Extra functions: `re_search(pattern, subject)`, `lower(s)`, `days_between(a, b)`.
+- Extra functions: `re_search(pattern, subject)`, `lower(s)`, `days_between(a, b)`,
+  `duration_days("7776000s")` (Google duration strings or seconds, in days).
 """
 
 from __future__ import annotations
@@ -42,6 +43,18 @@ class _Functions(jp_functions.Functions):
     @jp_functions.signature({"types": ["string", "null"]})
     def _func_lower(self, value: str | None) -> str | None:
         return value.lower() if value is not None else None
+
+    @jp_functions.signature({"types": ["string", "number", "null"]})
+    def _func_duration_days(self, value: str | float | None) -> float | None:
+        """Google duration strings ("7776000s", "3600.5s") or seconds, in days."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s?\s*", value)
+            if not match:
+                return None
+            value = float(match.group(1))
+        return float(value) / 86400.0
 
     @jp_functions.signature({"types": ["string", "null"]}, {"types": ["string", "null"]})
     def _func_days_between(self, start: str | None, end: str | None) -> float | None:
@@ -128,6 +141,17 @@ def render_reason(template: str, data: Mapping[str, Any]) -> str:
         return json.dumps(value, separators=(",", ":"), default=str)
 
     return _PLACEHOLDER.sub(fill, template)
+
+
+def failed_placeholders(template: str, data: Mapping[str, Any]) -> list[str]:
+    """The `{expression}` placeholders of a template that raise on this document."""
+    failed = []
+    for match in _PLACEHOLDER.finditer(template):
+        try:
+            evaluate(match.group(1).strip(), data)
+        except (jp_exc.JMESPathError, RuleError):
+            failed.append(match.group(1))
+    return failed
 
 
 @lru_cache(maxsize=4096)

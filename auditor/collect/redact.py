@@ -37,6 +37,10 @@ _SECRET_VALUE = re.compile(
     r"|://[^/\s:@]+:[^/\s@]+@"
     r"|\bBearer\s+[A-Za-z0-9._~+/-]{16,})"
 )
+# Values that point at a secret store are references, not secrets.
+_SECRET_REFERENCE = re.compile(
+    r"^(projects/[^/]+/secrets/|arn:aws[a-z-]*:(secretsmanager|ssm|kms):|\{\{resolve:)"
+)
 # Mapping keys whose children are name -> value settings.
 _SETTINGS_CONTAINERS = frozenset(
     {
@@ -113,7 +117,7 @@ class Redactor:
 
     @staticmethod
     def _is_secret(key: str, value: str, *, key_counts: bool = True) -> bool:
-        if value.startswith(MARKER_PREFIX) or not value:
+        if value.startswith(MARKER_PREFIX) or not value or _SECRET_REFERENCE.match(value):
             return False
         if _SECRET_VALUE.search(value):
             return True

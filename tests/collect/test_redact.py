@@ -70,3 +70,13 @@ def test_redacting_twice_changes_nothing() -> None:
     redactor = Redactor(b"salt")
     once = redactor.redact({"Environment": {"PASSWORD": SECRET}})
     assert redactor.redact(once) == once
+
+
+def test_references_to_a_secret_store_are_kept() -> None:
+    doc = {
+        "Environment": {
+            "DB_PASSWORD_SECRET": "projects/acme/secrets/db-password/versions/latest",
+            "API_KEY_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-key-AbCdEf",
+        }
+    }
+    assert Redactor(b"salt").redact(doc) == doc

@@ -1,0 +1,48 @@
+"""The one registry of report output formats: a name, the file it writes, and a renderer.
+
+A renderer turns the view model into bytes; `write_report` knows nothing about HTML or PDF beyond
+this table, so a new format (say, OSCAL) is one `@register_format` away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from auditor.errors import UserError
+from auditor.report.view import ReportView
+
+Renderer = Callable[[ReportView], bytes]
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    name: str
+    filename: str
+    media_type: str
+    render: Renderer
+
+
+_FORMATS: dict[str, OutputFormat] = {}
+
+
+def register_format(name: str, filename: str, media_type: str) -> Callable[[Renderer], Renderer]:
+    """Decorator: `@register_format("html", "report.html", "text/html")` on a renderer."""
+
+    def decorate(render: Renderer) -> Renderer:
+        _FORMATS[name] = OutputFormat(name, filename, media_type, render)
+        return render
+
+    return decorate
+
+
+def get_format(name: str) -> OutputFormat:
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        known = ", ".join(sorted(_FORMATS))
+        raise UserError(f"unknown report format '{name}'; expected one of: {known}") from None
+
+
+def available_formats() -> tuple[str, ...]:
+    return tuple(sorted(_FORMATS))

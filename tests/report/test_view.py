@@ -1,0 +1,84 @@
+"""The view model: the counting and grouping the templates show, without rendering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import report_synthetic
+from report_synthetic import Synthetic
+
+from auditor.models import FindingsDiff
+from auditor.report.view import ReportView, build_view, coverage_rows, worst_status
+
+
+@pytest.fixture(scope="module")
+def view() -> tuple[Synthetic, ReportView]:
+    syn = report_synthetic.build(120, failing=40)
+    diff = FindingsDiff(
+        old_label="v1",
+        new_label="v2",
+        new_failures=syn.result.findings[:2],
+        resolved_failures=(),
+        regressions=(),
+        new_resources=("arn:aws:s3:::new",),
+        removed_resources=(),
+        controls_added=("ML-MON-004",),
+        controls_removed=(),
+        controls_changed=(),
+    )
+    return syn, build_view(
+        syn.result,
+        report_id="AUD-2026-Q4-v1-00000000",
+        period_label="2026-Q4",
+        version=1,
+        generated_at=datetime(2027, 1, 2, tzinfo=UTC),
+        tool_version="0.1.0",
+        supersedes=None,
+        signed=False,
+        history=(),
+        snapshot_hashes={},
+        diff=diff,
+    )
+
+
+def test_coverage_matrix_distinguishes_automated_manual_and_none(
+    view: tuple[Synthetic, ReportView],
+) -> None:
+    syn, _ = view
+    rows = {(r["framework"], r["requirement"]): r for r in coverage_rows(syn.result)}
+    assert rows[("pci-dss-4.0.1", "3.5.1")]["coverage"] == "automated"
+    assert "ML-DATA-001" in rows[("pci-dss-4.0.1", "3.5.1")]["automated"]
+    assert rows[("pci-dss-4.0.1", "12.10.1")]["coverage"] == "manual"
+    assert rows[("gdpr", "Art. 44")]["coverage"] == "none"
+    assert len(rows) == sum(len(v) for v in report_synthetic.REQUIREMENTS.values())
+
+
+def test_not_applicable_controls_are_listed_not_hidden(view: tuple[Synthetic, ReportView]) -> None:
+    _, v = view
+    assert [c.id for c in v.not_applicable] == ["ML-MON-004"]
+    assert "ML-MON-004" in [c.id for c in v.controls]
+
+
+def test_waivers_attestations_and_errors(view: tuple[Synthetic, ReportView]) -> None:
+    _, v = view
+    expired = {w["control"]: w["expired"] for w in v.waivers}
+    assert expired == {"ML-DATA-003": True, "ML-DATA-002": False}
+    assert all(r.waiver.startswith("expired") for r in v.expired_waiver_findings)
+    assert [m["requirement"] for m in v.missing_attestations] == ["gdpr:Art. 35"]
+    assert v.collection_errors[0]["controls"] == "ML-MON-001"
+    assert v.diff is not None and len(v.diff["new_failures"]) == 2
+
+
+def test_control_status_is_the_worst_of_its_findings(view: tuple[Synthetic, ReportView]) -> None:
+    syn, v = view
+    by_id = {c.id: c for c in v.controls}
+    assert by_id["ML-MON-001"].status in ("FAIL", "ERROR")
+    assert by_id["ML-GOV-001"].status == "ATTESTED" and by_id["ML-GOV-002"].status == "MANUAL"
+    assert worst_status(["PASS", "ERROR", "WAIVED"], default="NOT_APPLICABLE") == "ERROR"
+    assert worst_status([], default="NOT_APPLICABLE") == "NOT_APPLICABLE"
+    failing = sum(1 for f in syn.result.findings if str(f.status) in ("FAIL", "ERROR"))
+    assert sum(c.failing_total for c in v.controls) == failing
+    assert v.totals["FAIL"] + v.totals["PASS"] + v.totals["ERROR"] + v.totals["WAIVED"] + v.totals[
+        "MANUAL"
+    ] + v.totals["ATTESTED"] == len(syn.result.findings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -124,15 +125,15 @@ def run_demo(
             )
 
     snapshots = pipeline.select_snapshots(store, pipeline.Selection(period=period))
-    demo_data = data_dir() / "demo"
+    policy = _policy_files(period, out / "policy")
     progress(f"evaluating {len(snapshots)} snapshots of {period.label}")
     result = pipeline.run_evaluation(
         catalog,
         snapshots,
         frameworks=("gdpr", "hipaa", "pci-dss-4.0.1"),
         period=period,
-        waivers_path=demo_data / "waivers.yaml",
-        attestations_path=demo_data / "attestations.yaml",
+        waivers_path=policy / "waivers.yaml",
+        attestations_path=policy / "attestations.yaml",
         metadata={
             **pipeline.report_metadata(None),
             "organisation": "Acme Health Analytics (demo)",
@@ -148,6 +149,27 @@ def run_demo(
     report_dir = pipeline.write_report(result, out / "reports")
     files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
     return DemoOutcome(report_dir, files, store_path, period, result, tuple(changes))
+
+
+_RELATIVE_DATE = re.compile(r"\{\{(start|end)([+-]\d+)\}\}")
+
+
+def _policy_files(period: Period, target: Path) -> Path:
+    """The bundled waivers and attestations, dated relative to the simulated quarter, so that the
+    demo shows a current waiver, an expired one, a current and an expired attestation whatever
+    today's date is. Their evidence files are copied beside them."""
+    source = data_dir() / "demo"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source / "evidence", target / "evidence")
+    anchors = {"start": period.start.date(), "end": (period.end - timedelta(days=1)).date()}
+    for name in ("waivers.yaml", "attestations.yaml"):
+        text = (source / name).read_text(encoding="utf-8")
+        text = _RELATIVE_DATE.sub(
+            lambda m: (anchors[m.group(1)] + timedelta(days=int(m.group(2)))).isoformat(), text
+        )
+        (target / name).write_text(text, encoding="utf-8")
+    return target
 
 
 def _approved_regions() -> list[str]:

@@ -35,11 +35,11 @@ class Context:
 
     def info(self, message: str) -> None:
         if self.verbosity >= 0:
-            self.console.print(message, markup=False)
+            self.console.print(message, markup=False, soft_wrap=True)
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            self.console.print(message, markup=False, style="dim")
+            self.console.print(message, markup=False, style="dim", soft_wrap=True)
 
 
 pass_context = click.make_pass_decorator(Context)

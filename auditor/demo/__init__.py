@@ -8,6 +8,7 @@ complete one) while snapshots are taken. Backdating snapshot times is a demo-onl
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -18,12 +19,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from auditor import pipeline
+from auditor.errors import UserError
 from auditor.models import AuditResult, Period
 from auditor.resources import data_dir
 
 DEMO_REGIONS = ("eu-west-1", "us-east-1")
-SNAPSHOT_WEEKS = (0, 2, 4, 6, 8, 10, 12)  # fortnightly over a 13-week quarter
-STORE_MARKER = ".auditor-demo-store"
+SNAPSHOT_WEEKS = (1, 3, 5, 7, 9, 11, 13)  # fortnightly over a 13-week quarter
+DEMO_MARKER = ".auditor-demo"
 
 Progress = Callable[[str], None]
 
@@ -70,19 +72,38 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
+@contextlib.contextmanager
+def _quiet_moto_logs() -> Iterator[None]:
+    """moto logs a traceback for each operation it lacks; the demo reports those as collection
+    errors instead, so its own log stays readable."""
+    loggers = [logging.getLogger(name) for name in ("werkzeug", "moto", "flask.app")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def simulated_quarter(today: date | None = None) -> Period:
     """The last complete quarter: the demo never backdates into the future."""
     return pipeline.period_for("previous", today=today)
 
 
-def _fresh_store(path: Path) -> None:
-    """The demo's own store starts empty each run; never touch a folder the demo did not make."""
-    if path.exists():
-        if not (path / STORE_MARKER).exists():
-            raise FileExistsError(f"{path} exists and is not a demo store; choose another --out")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, mode=0o700)
-    (path / STORE_MARKER).write_text("created by `auditor demo`; safe to delete\n")
+def _fresh_store(out: Path) -> Path:
+    """The demo's own store starts empty each run; never touch a folder the demo did not make.
+    Reports accumulate (v1, v2, ...) so reruns show versioning."""
+    store = out / "evidence-store"
+    marker = out / DEMO_MARKER
+    if store.exists():
+        if not marker.exists():
+            raise UserError(f"{store} exists and was not made by the demo; choose another --out")
+        shutil.rmtree(store)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text("created by `auditor demo`; safe to delete with this folder\n")
+    return store
 
 
 def run_demo(
@@ -92,25 +113,24 @@ def run_demo(
     from auditor.demo import aws_estate, gcp_estate
 
     out = out.resolve()
-    store_path = out / "evidence-store"
-    _fresh_store(store_path)
+    store_path = _fresh_store(out)
     store = pipeline.open_store(str(store_path))
     catalog = pipeline.load_catalog(params={"approved_regions": _approved_regions()})
     period = simulated_quarter(today)
     changes: list[str] = []
     progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
 
-    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch:
+    with _quiet_moto_logs(), moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch:
         progress(f"moto server on {endpoint}: seeding the sample ML estate")
         aws_estate.seed_estate()
-        for week in range(SNAPSHOT_WEEKS[-1] + 1):
-            if week:
+        for week in range(1, SNAPSHOT_WEEKS[-1] + 1):
+            if week > 1:
                 changes += [f"week {week}: {c}" for c in aws_estate.apply_week(week)]
                 changes += [f"week {week}: {c}" for c in gcp_estate.week_changes(week)]
             if week not in SNAPSHOT_WEEKS:
                 continue
             taken_at = datetime.combine(
-                period.start.date() + timedelta(weeks=week), time(6, 0), tzinfo=UTC
+                period.start.date() + timedelta(weeks=week - 1), time(6, 0), tzinfo=UTC
             )
             aws = pipeline.aws_collector(store, regions=list(DEMO_REGIONS), max_workers=8)
             manifest = pipeline.take_snapshot(store, aws, catalog.sha256, taken_at=taken_at)

@@ -397,20 +397,43 @@ def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = N
     return report_stage.SignOptions(key_path=key, cert_path=cert, passphrase=passphrase)
 
 
-def report_metadata(
-    config: Config | None, *, scope: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def report_metadata(config: Config | None, *, scope: str | None = None) -> dict[str, Any]:
+    """Cover-page facts for the report: organisation, title, scope in words, sign-off parties."""
     org = config.organisation if config else None
     return {
-        "organisation": org.name if org else "Example Organisation",
-        "report_title": org.report_title
-        if org
-        else "Machine-learning workloads: compliance audit report",
+        "organisation": org.name if org else "",
+        "title": org.report_title if org else "Machine-learning workloads: compliance audit report",
         "management_assertion": org.management_assertion if org else "",
         "auditor": org.auditor if org else "",
         "contact": org.contact if org else "",
-        "scope": dict(scope or {}),
+        "scope": scope if scope is not None else (describe_scope(config) if config else ""),
     }
+
+
+def describe_scope(config: Config) -> str:
+    """The configured scope in one line, as the cover page states it."""
+    parts = []
+    if config.aws.enabled:
+        who = (
+            f"Organization role {config.aws.organization_role_name}"
+            if config.aws.organization_role_name
+            else ", ".join(config.aws.role_arns)
+            or (f"profile {config.aws.profile}" if config.aws.profile else "default credentials")
+        )
+        regions = config.aws.regions
+        where = (
+            "all enabled regions"
+            if regions == "all"
+            else ", ".join(regions or []) or "default region"
+        )
+        parts.append(f"AWS: {who}; regions {where}")
+    if config.gcp.enabled:
+        sources = [
+            *config.gcp.scopes,
+            *([f"export {config.gcp.asset_export}"] if config.gcp.asset_export else []),
+        ]
+        parts.append("GCP: " + ", ".join(sources))
+    return ". ".join(parts)
 
 
 def now_utc() -> datetime:

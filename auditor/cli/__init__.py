@@ -82,7 +82,10 @@ _register_commands()
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code; AuditorErrors become messages, never tracebacks."""
     try:
-        main.main(args=argv, prog_name="auditor", standalone_mode=False)
+        # Without standalone mode, click returns ctx.exit()'s code instead of raising (click >= 8.2).
+        outcome = main.main(args=argv, prog_name="auditor", standalone_mode=False)
+        if isinstance(outcome, int):
+            return outcome
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:

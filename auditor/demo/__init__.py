@@ -120,7 +120,11 @@ def run_demo(
     changes: list[str] = []
     progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
 
-    with _quiet_moto_logs(), moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch:
+    with (
+        _quiet_moto_logs(),
+        moto_server() as endpoint,
+        tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch,
+    ):
         progress(f"moto server on {endpoint}: seeding the sample ML estate")
         aws_estate.seed_estate()
         for week in range(1, SNAPSHOT_WEEKS[-1] + 1):
@@ -158,10 +162,9 @@ def run_demo(
             **pipeline.report_metadata(None),
             "organisation": "Acme Health Analytics (demo)",
             "auditor": "Example Assurance LLP",
-            "scope": {
-                "aws": {"accounts": ["123456789012"], "regions": list(DEMO_REGIONS)},
-                "gcp": {"export": "bundled sample Cloud Asset export"},
-            },
+            "scope": "AWS account 123456789012 (moto, seeded sample estate), regions "
+            + ", ".join(DEMO_REGIONS)
+            + "; GCP organization 'acme' from the bundled sample Cloud Asset export",
             "demo": True,
         },
     )

@@ -1,0 +1,103 @@
+"""`findings.json` and `findings.csv` (CONTRACTS.md section 4). Formatters return data; the CLI
+and the report write the files."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from auditor.models import FINDINGS_SCHEMA, Finding, isoformat, requirements_cell
+
+if TYPE_CHECKING:
+    from auditor.models import AuditResult
+
+# The columns of findings.csv: the keys of a finding in findings.json, in the same order.
+CSV_COLUMNS: tuple[str, ...] = (
+    "control_id",
+    "control_title",
+    "stage",
+    "severity",
+    "status",
+    "provider",
+    "account",
+    "region",
+    "resource_type",
+    "resource_id",
+    "reason",
+    "requirements",
+    "snapshot_id",
+    "waiver",
+    "evidence_sha256",
+)
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading quote, so it shows as text.
+    Resource names and tags are attacker-controlled: `=HYPERLINK(...)` must stay inert."""
+    if value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def findings_document(result: AuditResult) -> dict[str, Any]:
+    """The findings.json document of an audit: period-end findings and the snapshots evaluated.
+
+    Each finding is `Finding.to_dict()`: the contract's keys plus `evidence_sha256`, the content
+    address of the evidence document the verdict used (null for manual and scope findings)."""
+    return {
+        "schema": FINDINGS_SCHEMA,
+        "generated_at": isoformat(result.generated_at),
+        "catalog_sha256": result.catalog.sha256,
+        "snapshots": [
+            {
+                "id": m.id,
+                "provider": m.provider,
+                "taken_at": isoformat(m.taken_at),
+                "manifest_sha256": m.sha256,
+            }
+            for m in result.snapshots
+        ],
+        "findings": [f.to_dict() for f in result.findings],
+    }
+
+
+def _waiver_cell(finding: Finding) -> str:
+    waiver = finding.waiver
+    if waiver is None:
+        return ""
+    state = "expired" if waiver.expired else "active"
+    return (
+        f"{state} until {waiver.expires.isoformat()}; approved by {waiver.approved_by}; "
+        f"{waiver.justification}"
+    )
+
+
+def findings_csv(findings: Iterable[Finding]) -> str:
+    """findings.csv: the same rows as findings.json, requirements flattened, formulas defused."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # RFC 4180: CRLF rows; CR or LF inside a cell gets quoted
+    writer.writerow(CSV_COLUMNS)
+    for finding in findings:
+        row = [
+            finding.control_id,
+            finding.control_title,
+            finding.stage,
+            finding.severity,
+            str(finding.status),
+            finding.provider,
+            finding.account,
+            finding.region,
+            finding.resource_type,
+            finding.resource_id,
+            finding.reason,
+            requirements_cell(finding.requirements),
+            finding.snapshot_id,
+            _waiver_cell(finding),
+            finding.evidence_sha256 or "",
+        ]
+        writer.writerow([neutralise_cell(cell) for cell in row])
+    return buffer.getvalue()

@@ -1,0 +1,62 @@
+"""Reason templates compiled once, filled through the fast path.
+
+`auditor.rules.render_reason` re-parses the template and runs JMESPath per placeholder on every
+call; rendering a reason for each of hundreds of thousands of findings that way costs more than
+the verdicts. A `ReasonTemplate` splits the template once and evaluates each placeholder with a
+`CompiledRule`; tests assert it renders exactly what `render_reason` renders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.evaluate.fastpath import CompiledRule
+from auditor.rules import RuleError
+
+# The placeholder syntax of auditor.rules (`{expression}`, but not `${param}`).
+_PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
+
+
+class ReasonTemplate:
+    """A reason with `{expression}` placeholders, split into text and compiled expressions."""
+
+    __slots__ = ("parts", "template")
+
+    def __init__(self, template: str, *, use_fast_path: bool = True) -> None:
+        self.template = template
+        self.parts: list[str | CompiledRule | None] = []
+        position = 0
+        for match in _PLACEHOLDER.finditer(template):
+            self.parts.append(template[position : match.start()])
+            try:
+                self.parts.append(CompiledRule(match.group(1).strip(), use_fast_path=use_fast_path))
+            except RuleError:
+                self.parts.append(None)  # shown as "?", like render_reason does
+            position = match.end()
+        self.parts.append(template[position:])
+
+    def render(self, data: Mapping[str, Any]) -> str:
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                out.append(_show(part, data))
+        return "".join(out)
+
+
+def _show(rule: CompiledRule | None, data: Mapping[str, Any]) -> str:
+    if rule is None:
+        return "?"
+    try:
+        value = rule.search(data)
+    except Exception:  # a placeholder that cannot be evaluated never hides the verdict
+        return "?"
+    if value is None:
+        return "not set"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -1,0 +1,115 @@
+"""A run killed at any point leaves no half snapshot; the store verifies; the next run works.
+
+A child process writes a snapshot and is SIGKILLed: at every instrumented write step in turn
+(AUDITOR_STORE_FAULT_AFTER=k: after each temporary file is written and after each rename), and
+after a few wall-clock delays while it streams a larger snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from store_support import bucket, write
+
+from auditor.evidence import open_store
+from auditor.evidence.local import FAULT_ENV
+
+CHILD = """
+import sys
+sys.path.insert(0, {support!r})
+from store_support import CATALOG_SHA, SCOPE, bucket
+from auditor.evidence import open_store
+store = open_store(sys.argv[1])
+with store.begin_snapshot("aws", SCOPE, CATALOG_SHA) as writer:
+    print("begun", flush=True)
+    for i in range(int(sys.argv[2])):
+        writer.add(bucket(i, version=int(sys.argv[3])))
+print("committed", flush=True)
+"""
+
+
+def child(root: Path, documents: int, version: int, fault_after: int | None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    if fault_after is not None:
+        env[FAULT_ENV] = str(fault_after)
+    code = CHILD.format(support=str(Path(__file__).parent))
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(root), str(documents), str(version)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("crash") / "store"
+    write(open_store(root), [bucket(i) for i in range(4)])
+    return root
+
+
+def check_after_crash(root: Path, documents: int) -> int:
+    """The invariants; returns how many snapshots are visible."""
+    store = open_store(root, lock_timeout=5)
+    visible = store.list_snapshots()
+    assert len(visible) in (1, 2)
+    if len(visible) == 2:  # killed after its manifest was committed: complete, not half
+        assert len(store.load_snapshot(visible[1].id).documents) == documents
+    result = store.verify()
+    assert result.ok, result.problems
+    # No snapshot folder without a manifest is ever treated as a snapshot.
+    folders = {p.name for p in (root / "snapshots").iterdir()}
+    assert {m.id for m in visible} <= folders
+    # The next run succeeds and cleans up what the killed one left.
+    after = write(store, [bucket(i, version=7) for i in range(4)])
+    assert store.verify().ok
+    assert store.list_snapshots()[-1].id == after.id
+    assert not list((root / "tmp").iterdir())
+    assert {p.name for p in (root / "snapshots").iterdir()} == {
+        m.id for m in store.list_snapshots()
+    }
+    return len(visible)
+
+
+def run_kill_point(template: Path, workdir: Path, k: int) -> tuple[int, int, int]:
+    root = workdir / f"k{k}"
+    shutil.copytree(template, root)
+    process = child(root, documents=4, version=1, fault_after=k)
+    process.communicate(timeout=60)
+    return k, process.returncode, check_after_crash(root, documents=4)
+
+
+def test_kill_at_every_write_step(template: Path, tmp_path: Path) -> None:
+    # 4 new objects, parquet, chain record, manifest: 2 steps each = 14 steps.
+    points = list(range(1, 17))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda k: run_kill_point(template, tmp_path, k), points))
+    killed = [k for k, code, _ in outcomes if code == -signal.SIGKILL]
+    finished = [k for k, code, _ in outcomes if code == 0]
+    assert len(killed) >= 13, outcomes  # the loop really did hit many points mid-write
+    assert finished and min(finished) > max(killed)  # beyond the last step it completes
+    # Before the manifest is linked nothing is visible; killed after it, the snapshot is whole.
+    visible = {k: n for k, _code, n in outcomes}
+    assert visible[1] == 1 and visible[max(killed) - 1] == 1
+    assert visible[max(killed)] == 2
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3])
+def test_kill_after_a_delay_while_streaming(template: Path, tmp_path: Path, delay: float) -> None:
+    root = tmp_path / "store"
+    shutil.copytree(template, root)
+    process = child(root, documents=5000, version=2, fault_after=None)
+    assert process.stdout is not None and process.stdout.readline() == b"begun\n"
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    out, _err = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL and b"committed" not in out  # killed mid-run
+    assert check_after_crash(root, documents=5000) == 1

@@ -43,12 +43,15 @@ class DemoOutcome:
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on a free loopback port, with botocore pointed at it; env restored after."""
+    import requests  # moto's own dependency, like moto itself only needed by the demo
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process: start every demo from an empty estate.
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
     overrides = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",

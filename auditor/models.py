@@ -520,7 +520,7 @@ class ControlEffectiveness:
 
     control_id: str
     snapshots_evaluated: int
-    snapshots_held: int  # snapshots in which no resource FAILed (ERROR counts as not held)
+    snapshots_held: int  # evaluated snapshots with no FAIL (WAIVED holds; ERROR-only: not evaluated)
     held_at_period_end: bool | None  # None: not evaluated at the end (ERROR/N/A)
     deviations: tuple[Deviation, ...]
 

@@ -241,25 +241,10 @@ def read_attestations(path: Path | None) -> list[Any]:
         return []
     text = _read_text(path)
     hashes: dict[str, str | None] = {}
-    raw = _attestation_file_names(text)
-    for name in raw:
+    for name in evaluate_stage.attestation_paths(text, str(path)):
         candidate = Path(name) if Path(name).is_absolute() else path.parent / name
         hashes[name] = _sha256_file(candidate) if candidate.is_file() else None
     return evaluate_stage.parse_attestations(text, str(path), hashes)
-
-
-def _attestation_file_names(text: str) -> list[str]:
-    import yaml
-
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return []  # parse_attestations reports the syntax error with its line
-    names: list[str] = []
-    for entry in (raw.get("attestations") or []) if isinstance(raw, dict) else []:
-        if isinstance(entry, dict):
-            names.extend(str(f) for f in entry.get("files") or [] if isinstance(f, str))
-    return names
 
 
 def _read_text(path: Path) -> str:

@@ -132,7 +132,7 @@ def render_reason(template: str, data: Mapping[str, Any]) -> str:
     def fill(match: re.Match[str]) -> str:
         try:
             value = evaluate(match.group(1).strip(), data)
-        except (jp_exc.JMESPathError, RuleError):
+        except (jp_exc.JMESPathError, RuleError, TypeError, ValueError):
             return "?"
         if value is None:
             return "not set"
@@ -149,7 +149,7 @@ def failed_placeholders(template: str, data: Mapping[str, Any]) -> list[str]:
     for match in _PLACEHOLDER.finditer(template):
         try:
             evaluate(match.group(1).strip(), data)
-        except (jp_exc.JMESPathError, RuleError):
+        except (jp_exc.JMESPathError, RuleError, TypeError, ValueError):
             failed.append(match.group(1))
     return failed
 

@@ -128,7 +128,7 @@ def validation_error(
     err = exc.errors()[0]
     loc = [p for p in err["loc"] if isinstance(p, str | int)]
     field = ".".join(str(p) for p in [*base_loc, *loc]) or None
-    message = err["msg"]
+    message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key (not allowed here; check the spelling)"
     elif err["type"] == "missing":

@@ -202,7 +202,9 @@ class AwsCollector:
         try:
             for page in client.get_paginator("list_accounts").paginate():
                 self.scope_calls += 1
-                accounts += [a["Id"] for a in page.get("Accounts", []) if a.get("Status") == "ACTIVE"]
+                accounts += [
+                    a["Id"] for a in page.get("Accounts", []) if a.get("Status") == "ACTIVE"
+                ]
         except Exception as error:
             code, message = classify(error)
             raise RunError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -62,12 +63,10 @@ def decoded_lifecycle(value: Any) -> Any:
             script = dict(script)
             content = script.get("Content")
             if isinstance(content, str):
-                try:
+                with contextlib.suppress(binascii.Error, ValueError):  # not base64: kept
                     script["Content"] = base64.b64decode(content, validate=True).decode(
                         "utf-8", "replace"
                     )
-                except (binascii.Error, ValueError):
-                    pass  # not base64: kept as returned
             scripts.append(script)
         if hook in value:
             value[hook] = scripts
@@ -429,9 +428,7 @@ SPECS: tuple[ResourceSpec, ...] = (
         service="cloudtrail",
         id="{TrailARN}",
         name="Name",
-        list=Call(
-            "DescribeTrails", result="trailList", constants={"includeShadowTrails": True}
-        ),
+        list=Call("DescribeTrails", result="trailList", constants={"includeShadowTrails": True}),
         # A multi-region trail shows in every region: keep it in its home region only, or in
         # the first audited region when its home region is not audited.
         list_filter="HomeRegion == _region || "

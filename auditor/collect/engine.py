@@ -285,7 +285,7 @@ def _ip_endpoint_account_label(request: Any, **_: Any) -> None:
     (a local test server) cannot carry a host label, so send the request to the literal host."""
     parts = urlsplit(request.url)
     host = parts.hostname or ""
-    label, _, rest = host.partition(".")
+    label, _dot, rest = host.partition(".")
     if not (label.isdigit() and len(label) == 12 and rest):
         return
     try:
@@ -503,15 +503,22 @@ class Engine:
                 t: self._retained.get((ctx.target.account, t), []) for t in spec.after
             }
         resource_id = render(spec.id, {**doc, **meta}) or str(search(spec.name, doc) or "")
+        failures: list[CallFailed] = []
         for join in spec.joins:
             try:
                 self._apply(join, spec, ctx, doc, meta, resource_id, join.key)
-            except _JoinFailed:
+            except _JoinFailed as failed:
                 if join.key is None:
                     return  # the describe call itself failed: no document, the error says so
                 # a keyed part that failed stays absent; the error names it as the field
+                if isinstance(failed.__cause__, CallFailed):
+                    failures.append(failed.__cause__)
         for key, expression in spec.derive.items():
             value = search(expression, {**doc, **meta})
+            if value is None and failures:
+                # derived from a part that failed: absent too, and said so
+                self._queue.put(self._collection_error(spec, ctx, failures[0], resource_id, key))
+                continue
             doc[key] = plain(value)
         for resource_type, key in spec.after.items():
             if (ctx.target.account, resource_type) in self._failed_types:
@@ -622,10 +629,11 @@ class Engine:
             )
             value = self._shared.get(key, lambda: self._fetch(call, service, ctx, params, region))
             if join.match is not None:
+                element_field, item_field = join.match
                 index = self._shared.get(
-                    (key, join.match[0]), lambda: _index(value or [], join.match[0])
+                    (key, element_field), lambda: _index(value or [], element_field)
                 )
-                return [dict(e) for e in index.get(search(join.match[1], scope), [])]
+                return [dict(e) for e in index.get(search(item_field, scope), [])]
             return value
         return self._fetch(call, service, ctx, params, region)
 
@@ -713,7 +721,7 @@ class Engine:
         attempts: int,
     ) -> None:
         code, message = classify(error) if error is not None else (None, "")
-        if error is not None and isinstance(error, ClientError):
+        if isinstance(error, ClientError):
             attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
         elif error is not None:
             attempts = max(attempts, 1)

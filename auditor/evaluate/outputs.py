@@ -29,7 +29,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "requirements",
     "snapshot_id",
     "waiver",
-    "evidence_sha256",
 )
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -46,8 +45,9 @@ def neutralise_cell(value: str) -> str:
 def findings_document(result: AuditResult) -> dict[str, Any]:
     """The findings.json document of an audit: period-end findings and the snapshots evaluated.
 
-    Each finding is `Finding.to_dict()`: the contract's keys plus `evidence_sha256`, the content
-    address of the evidence document the verdict used (null for manual and scope findings)."""
+    Each finding has exactly the keys of CONTRACTS.md section 4 (auditor.findings/v1); the
+    evidence document a verdict used stays in the report's evidence index, not here, so the
+    schema does not change."""
     return {
         "schema": FINDINGS_SCHEMA,
         "generated_at": isoformat(result.generated_at),
@@ -61,8 +61,14 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
             }
             for m in result.snapshots
         ],
-        "findings": [f.to_dict() for f in result.findings],
+        "findings": [_contract_finding(f) for f in result.findings],
     }
+
+
+def _contract_finding(finding: Finding) -> dict[str, Any]:
+    row = finding.to_dict()
+    row.pop("evidence_sha256", None)
+    return row
 
 
 def _waiver_cell(finding: Finding) -> str:
@@ -97,7 +103,6 @@ def findings_csv(findings: Iterable[Finding]) -> str:
             requirements_cell(finding.requirements),
             finding.snapshot_id,
             _waiver_cell(finding),
-            finding.evidence_sha256 or "",
         ]
         writer.writerow([neutralise_cell(cell) for cell in row])
     return buffer.getvalue()

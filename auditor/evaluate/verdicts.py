@@ -230,10 +230,13 @@ def iter_verdicts(
         for resource_type in plan.types:
             by_type.setdefault(resource_type, []).append(plan)
     doc_errors: dict[str, list[CollectionError]] = {}
+    type_field_errors: dict[str, list[CollectionError]] = {}  # one key missing on every doc
     scope_errors: list[CollectionError] = []
     for error in snapshot.manifest.errors:
         if error.resource_id is not None:
             doc_errors.setdefault(error.resource_id, []).append(error)
+        elif error.field is not None and error.resource_type is not None:
+            type_field_errors.setdefault(error.resource_type, []).append(error)
         else:
             scope_errors.append(error)
 
@@ -244,6 +247,9 @@ def iter_verdicts(
         if not doc_plans:
             continue
         missing = doc_errors.get(doc.resource_id)
+        type_missing = type_field_errors.get(doc.resource_type)
+        if type_missing:
+            missing = [*(missing or ()), *type_missing]
         key = doc.sha256 if use_cache else ""
         for plan in doc_plans:
             if missing:

@@ -177,7 +177,7 @@ def apply_rows(state: dict[str, dict[str, Any]], rows: Iterable[Mapping[str, Any
 
 
 def row_document(row: Mapping[str, Any]) -> EvidenceDoc:
-    return EvidenceDoc(
+    doc = EvidenceDoc(
         provider=row["provider"],
         account=row["account"],
         region=row["region"],
@@ -186,3 +186,8 @@ def row_document(row: Mapping[str, Any]) -> EvidenceDoc:
         name=row["name"],
         data=json.loads(row["data"]),
     )
+    if row.get("sha256"):
+        # The content address the writer computed (verify() re-checks it against the objects);
+        # reusing it spares evaluation a canonical-JSON hash per document.
+        doc.__dict__["sha256"] = row["sha256"]
+    return doc

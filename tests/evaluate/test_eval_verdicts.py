@@ -377,3 +377,19 @@ def test_fast_path_and_jmespath_give_the_same_findings(fast):
     ]
     reference = run(cat, snapshot("s1", docs), use_fast_path=False)
     assert run(cat, snapshot("s1", docs), use_fast_path=fast) == reference
+
+
+def test_a_key_missing_for_a_whole_type_makes_every_doc_of_it_error():
+    """GCP: IAM policies could not be listed for a type, so `iamPolicy` is absent everywhere."""
+    cat = catalog(control(rule="!(iamPolicy.bindings[?contains(members, 'allUsers')])"))
+    buckets = [doc("a", {"Name": "a"}), doc("b", {"Name": "b"})]
+    gap = error(resource_type=BUCKET, resource_id=None, field="iamPolicy")
+    findings = run(cat, snapshot("s1", buckets, errors=[gap]))
+    assert [f.status for f in findings] == [Status.ERROR, Status.ERROR]
+    assert all("iamPolicy" in f.reason for f in findings)
+    # a control that does not read the key still judges the same documents
+    other = catalog(control(rule="Name"))
+    assert [f.status for f in run(other, snapshot("s2", buckets, errors=[gap]))] == [
+        Status.PASS,
+        Status.PASS,
+    ]

@@ -1,0 +1,1495 @@
+"""A sample ML estate on AWS, planted into a moto server for the demo and the tests.
+
+It looks like a real team's account: two regions (eu-west-1 as home, us-east-1 as a drifted
+second region), a hardened fraud-detection pipeline and a sloppy growth/churn pipeline next to
+it. Every planted misconfiguration is listed in `EstateInfo.planted` with the controls it must
+fail, and every hardened twin in `EstateInfo.hardened` with the controls it must pass, so the
+tests and the demo can name them instead of guessing.
+
+`apply_week(n)` changes the estate between the weekly snapshots of the simulated quarter: some
+faults get fixed, one regresses, resources appear and disappear. The client endpoint comes from
+botocore's own settings (`AWS_ENDPOINT_URL`), so nothing here knows it talks to moto.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HOME_REGION = "eu-west-1"
+SECOND_REGION = "us-east-1"
+REGIONS = (HOME_REGION, SECOND_REGION)
+
+# A public AWS Deep Learning Containers registry: not the organisation's own.
+FOREIGN_REGISTRY = "763104351884.dkr.ecr.{region}.amazonaws.com"
+ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+HOSTILE_SCRIPT_TAG = "<script>alert(1)</script>"
+HOSTILE_FORMULA_TAG = '=HYPERLINK("http://attacker.example/x","Open invoice")'
+
+_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"})
+
+
+@dataclass(frozen=True)
+class PlantedResource:
+    """One resource the demo estate contains, and what the AWS controls must say about it."""
+
+    resource_type: str
+    name: str  # its own name (bucket, job, key alias, ...); a label for per-region documents
+    region: str  # "global" for IAM roles and the account
+    controls: tuple[str, ...]  # planted: must FAIL these; hardened: must PASS these
+    description: str
+
+
+@dataclass(frozen=True)
+class EstateInfo:
+    """What `seed_estate` planted: the faults, their hardened twins, and ARNs worth naming."""
+
+    account_id: str
+    regions: tuple[str, ...]
+    planted: tuple[PlantedResource, ...]
+    hardened: tuple[PlantedResource, ...]
+    names: dict[str, str] = field(default_factory=dict)  # label -> name or ARN
+
+    def planted_names(self) -> list[str]:
+        return [p.name for p in self.planted]
+
+
+# ---------------------------------------------------------------- names
+
+TRAINING_BUCKET_EU = "acme-ml-training-data-eu"
+RAW_FEATURES_BUCKET_EU = "acme-ml-feature-store-raw-eu"
+ARTIFACTS_BUCKET_EU = "acme-ml-model-artifacts-eu"
+ACCESS_LOGS_BUCKET_EU = "acme-ml-s3-access-logs-eu"
+TRAIL_BUCKET = "acme-org-cloudtrail-logs"
+TRAINING_BUCKET_US = "acme-ml-training-data-us"
+ARTIFACTS_BUCKET_US = "acme-ml-model-artifacts-us"
+
+DATA_KEY_ALIAS = "alias/acme-ml-data"
+LEGACY_KEY_ALIAS = "alias/acme-ml-legacy"
+PARTNER_KEY_ALIAS = "alias/acme-ml-partner-share"
+
+TRAINING_ROLE = "AcmeSageMakerFraudTrainingRole"
+ADMIN_ROLE = "AcmeSageMakerSandboxAdminRole"
+WILDCARD_ROLE = "AcmeMLOpsPipelineRole"
+
+HARDENED_REPO = "fraud-ml/xgb-trainer"
+SLOPPY_REPO = "growth-ml/notebook-sandbox"
+
+HARDENED_JOB = "fraud-xgb-train-2026-10-05"
+SLOPPY_JOB = "churn-lgbm-train-adhoc-0917"
+US_JOB = "fraud-xgb-train-us-backfill"
+HARDENED_PROCESSING = "fraud-feature-prep-2026-10-05"
+SLOPPY_PROCESSING = "churn-feature-prep-adhoc"
+
+HARDENED_NOTEBOOK = "fraud-ml-research"
+SLOPPY_NOTEBOOK = "growth-ml-sandbox"
+WEEK3_NOTEBOOK = "growth-ml-intern-scratch"
+CLEAN_LIFECYCLE = "fraud-ml-research-lc"
+LEAKY_LIFECYCLE = "growth-ml-sandbox-setup"
+
+HARDENED_MODEL = "fraud-xgb-model-v12"
+SLOPPY_MODEL = "churn-lgbm-model-v3"
+HARDENED_EC = "fraud-xgb-ec-v12"
+SLOPPY_EC = "churn-lgbm-ec-v3"
+HARDENED_ENDPOINT = "fraud-xgb-prod"
+SLOPPY_ENDPOINT = "churn-lgbm-staging"
+US_MODEL = "fraud-xgb-model-v12-us"
+US_EC = "fraud-xgb-ec-v12-us"
+US_ENDPOINT = "fraud-xgb-prod-us"
+
+APPROVED_GROUP = "fraud-xgb-registry"
+PENDING_GROUP = "churn-lgbm-registry"
+STUDIO_DOMAIN_EU = "acme-ml-studio"
+STUDIO_DOMAIN_US = "acme-ml-studio-us"
+
+ORG_TRAIL = "acme-org-audit"
+LEGACY_TRAIL = "acme-ml-legacy-trail"
+
+TRAINING_LOGS = "/aws/sagemaker/TrainingJobs"
+ENDPOINT_LOGS = f"/aws/sagemaker/Endpoints/{HARDENED_ENDPOINT}"
+NOTEBOOK_LOGS = "/aws/sagemaker/NotebookInstances"
+
+FRAUD_TAGS = {"team": "fraud-ml", "data-class": "pci", "env": "prod", "cost-center": "cc-4410"}
+GROWTH_TAGS = {"team": "growth-ml", "data-class": "pii", "env": "dev", "cost-center": "cc-5120"}
+
+
+def _tags(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in values.items()]
+
+
+# ---------------------------------------------------------------- clients
+
+
+class _Clients:
+    """boto3 clients per (service, region); endpoint and credentials from the environment."""
+
+    def __init__(self) -> None:
+        self._session = boto3.session.Session()
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, service: str, region: str = HOME_REGION) -> Any:
+        key = (service, region)
+        if key not in self._cache:
+            config = _CONFIG
+            if service == "s3control":
+                # Account-ID host prefixes do not resolve on a custom endpoint.
+                config = _CONFIG.merge(Config(inject_host_prefix=False))
+            self._cache[key] = self._session.client(service, region_name=region, config=config)
+        return self._cache[key]
+
+
+def _account_id(clients: _Clients, account_hint: str | None) -> str:
+    if account_hint:
+        return account_hint
+    return str(clients("sts").get_caller_identity()["Account"])
+
+
+def _image(account: str, region: str, repo: str, tag: str) -> str:
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/{repo}:{tag}"
+
+
+# ---------------------------------------------------------------- seeding
+
+
+@dataclass
+class _Network:
+    vpc_id: str
+    subnets: list[str]
+    security_group: str
+
+
+def _network(clients: _Clients, region: str, cidr: str) -> _Network:
+    ec2 = clients("ec2", region)
+    vpc = ec2.create_vpc(
+        CidrBlock=cidr,
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": _tags({"Name": "acme-ml-private", "team": "ml-platform"}),
+            }
+        ],
+    )["Vpc"]["VpcId"]
+    base = cidr.split(".")
+    subnets = []
+    for index, zone in enumerate(("a", "b")):
+        subnet_cidr = f"{base[0]}.{base[1]}.{index * 16}.0/20"
+        subnets.append(
+            ec2.create_subnet(VpcId=vpc, CidrBlock=subnet_cidr, AvailabilityZone=f"{region}{zone}")[
+                "Subnet"
+            ]["SubnetId"]
+        )
+    sg = ec2.create_security_group(
+        GroupName="acme-ml-training",
+        Description="SageMaker training, no egress to internet",
+        VpcId=vpc,
+    )["GroupId"]
+    return _Network(vpc, subnets, sg)
+
+
+def _kms_key(clients: _Clients, region: str, alias: str, description: str, *, rotate: bool) -> str:
+    kms = clients("kms", region)
+    meta = kms.create_key(
+        Description=description,
+        Tags=[
+            {"TagKey": "team", "TagValue": "ml-platform"},
+            {"TagKey": "managed-by", "TagValue": "terraform"},
+        ],
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
+    if rotate:
+        kms.enable_key_rotation(KeyId=meta["KeyId"])
+    return str(meta["Arn"])
+
+
+def _create_bucket(clients: _Clients, region: str, name: str, *, object_lock: bool = False) -> None:
+    s3 = clients("s3", region)
+    kwargs: dict[str, Any] = {"Bucket": name}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    if object_lock:
+        kwargs["ObjectLockEnabledForBucket"] = True
+    s3.create_bucket(**kwargs)
+
+
+def _tls_only_policy(name: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def _block_public_access(clients: _Clients, region: str, name: str) -> None:
+    clients("s3", region).put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+
+def _sse_kms(clients: _Clients, region: str, name: str, key_arn: str) -> None:
+    clients("s3", region).put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_arn,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+
+
+def _sse_s3(clients: _Clients, region: str, name: str) -> None:
+    clients("s3", region).put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+
+
+def _hardened_bucket(
+    clients: _Clients,
+    region: str,
+    name: str,
+    key_arn: str,
+    tags: dict[str, str],
+    *,
+    log_bucket: str,
+    retention_days: int = 365,
+) -> None:
+    """SSE-KMS, public access blocked, TLS-only, versioned, access-logged, Object Lock."""
+    s3 = clients("s3", region)
+    _create_bucket(clients, region, name, object_lock=True)
+    _sse_kms(clients, region, name, key_arn)
+    _block_public_access(clients, region, name)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(_tls_only_policy(name)))
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_logging(
+        Bucket=name,
+        BucketLoggingStatus={
+            "LoggingEnabled": {"TargetBucket": log_bucket, "TargetPrefix": f"{name}/"}
+        },
+    )
+    s3.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": retention_days}},
+        },
+    )
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(tags)})
+
+
+def _seed_storage(clients: _Clients, account: str, keys: dict[str, str]) -> None:
+    s3 = clients("s3", HOME_REGION)
+    _create_bucket(clients, HOME_REGION, ACCESS_LOGS_BUCKET_EU)
+    _sse_s3(clients, HOME_REGION, ACCESS_LOGS_BUCKET_EU)  # log delivery targets need SSE-S3
+    _block_public_access(clients, HOME_REGION, ACCESS_LOGS_BUCKET_EU)
+    log_policy = _tls_only_policy(ACCESS_LOGS_BUCKET_EU)
+    # The log-delivery grant first: moto reads statements in order and stops at the first match.
+    log_policy["Statement"].insert(
+        0,
+        {
+            "Sid": "S3ServerAccessLogsPolicy",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": ["s3:PutObject"],
+            "Resource": f"arn:aws:s3:::{ACCESS_LOGS_BUCKET_EU}/*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        },
+    )
+    s3.put_bucket_policy(Bucket=ACCESS_LOGS_BUCKET_EU, Policy=json.dumps(log_policy))
+    s3.put_bucket_tagging(
+        Bucket=ACCESS_LOGS_BUCKET_EU,
+        Tagging={"TagSet": _tags({"team": "ml-platform", "data-class": "logs"})},
+    )
+
+    _hardened_bucket(
+        clients,
+        HOME_REGION,
+        TRAINING_BUCKET_EU,
+        keys["data"],
+        FRAUD_TAGS,
+        log_bucket=ACCESS_LOGS_BUCKET_EU,
+    )
+    _hardened_bucket(
+        clients,
+        HOME_REGION,
+        ARTIFACTS_BUCKET_EU,
+        keys["data"],
+        {**FRAUD_TAGS, "purpose": "model-artifacts"},
+        log_bucket=ACCESS_LOGS_BUCKET_EU,
+        retention_days=730,
+    )
+
+    # The sloppy one: SSE-S3 only, no public access block, a public-read policy, no versioning,
+    # no logging, and tags an attacker could have written.
+    _create_bucket(clients, HOME_REGION, RAW_FEATURES_BUCKET_EU)
+    _sse_s3(clients, HOME_REGION, RAW_FEATURES_BUCKET_EU)
+    s3.put_bucket_policy(
+        Bucket=RAW_FEATURES_BUCKET_EU,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "PublicReadForDashboard",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::{RAW_FEATURES_BUCKET_EU}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    s3.put_bucket_tagging(
+        Bucket=RAW_FEATURES_BUCKET_EU,
+        Tagging={
+            "TagSet": _tags(
+                {**GROWTH_TAGS, "owner": HOSTILE_SCRIPT_TAG, "invoice-ref": HOSTILE_FORMULA_TAG}
+            )
+        },
+    )
+
+    # us-east-1: a copy of EU training data (residency), artifacts without Object Lock.
+    _create_bucket(clients, SECOND_REGION, TRAINING_BUCKET_US)
+    _sse_kms(clients, SECOND_REGION, TRAINING_BUCKET_US, keys["us"])
+    _block_public_access(clients, SECOND_REGION, TRAINING_BUCKET_US)
+    clients("s3", SECOND_REGION).put_bucket_tagging(
+        Bucket=TRAINING_BUCKET_US,
+        Tagging={"TagSet": _tags({**FRAUD_TAGS, "replica-of": TRAINING_BUCKET_EU})},
+    )
+    _create_bucket(clients, SECOND_REGION, ARTIFACTS_BUCKET_US)
+    _sse_kms(clients, SECOND_REGION, ARTIFACTS_BUCKET_US, keys["us"])
+    _block_public_access(clients, SECOND_REGION, ARTIFACTS_BUCKET_US)
+    clients("s3", SECOND_REGION).put_bucket_versioning(
+        Bucket=ARTIFACTS_BUCKET_US, VersioningConfiguration={"Status": "Enabled"}
+    )
+    clients("s3", SECOND_REGION).put_bucket_tagging(
+        Bucket=ARTIFACTS_BUCKET_US,
+        Tagging={"TagSet": _tags({**FRAUD_TAGS, "purpose": "model-artifacts"})},
+    )
+
+
+def _assume_sagemaker() -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sagemaker.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def _seed_iam(clients: _Clients, account: str) -> dict[str, str]:
+    iam = clients("iam")
+    roles: dict[str, str] = {}
+    for name, description in (
+        (TRAINING_ROLE, "Least-privilege execution role for fraud model training"),
+        (ADMIN_ROLE, "Sandbox notebooks (temporary, ticket ML-1422)"),
+        (WILDCARD_ROLE, "MLOps pipeline automation"),
+    ):
+        roles[name] = iam.create_role(
+            RoleName=name,
+            Path="/service-role/",
+            AssumeRolePolicyDocument=_assume_sagemaker(),
+            Description=description,
+            Tags=_tags({"team": "ml-platform"}),
+        )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=TRAINING_ROLE,
+        PolicyName="fraud-training-data-read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:ListBucket"],
+                        "Resource": [
+                            f"arn:aws:s3:::{TRAINING_BUCKET_EU}",
+                            f"arn:aws:s3:::{TRAINING_BUCKET_EU}/*",
+                        ],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:PutObject"],
+                        "Resource": f"arn:aws:s3:::{ARTIFACTS_BUCKET_EU}/*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                        "Resource": f"arn:aws:kms:{HOME_REGION}:{account}:key/*",
+                    },
+                ],
+            }
+        ),
+    )
+    _attach_admin(iam, ADMIN_ROLE)
+    iam.put_role_policy(
+        RoleName=WILDCARD_ROLE,
+        PolicyName="pipeline-everything",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
+    return roles
+
+
+def _attach_admin(iam: Any, role: str) -> None:
+    """Attach the AWS-managed AdministratorAccess policy.
+
+    moto only knows AWS-managed policies when started with MOTO_IAM_LOAD_MANAGED_POLICIES=true;
+    otherwise a customer-managed policy of the same name and document stands in for it.
+    """
+    try:
+        iam.attach_role_policy(RoleName=role, PolicyArn=ADMIN_POLICY_ARN)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchEntity":
+            raise
+        arn = iam.create_policy(
+            PolicyName="AdministratorAccess",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                }
+            ),
+        )["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+
+
+def _seed_ecr(clients: _Clients, keys: dict[str, str]) -> None:
+    ecr = clients("ecr", HOME_REGION)
+    ecr.create_repository(
+        repositoryName=HARDENED_REPO,
+        imageTagMutability="IMMUTABLE",
+        imageScanningConfiguration={"scanOnPush": True},
+        encryptionConfiguration={"encryptionType": "KMS", "kmsKey": keys["data"]},
+        tags=_tags(FRAUD_TAGS),
+    )
+    ecr.create_repository(
+        repositoryName=SLOPPY_REPO,
+        imageTagMutability="MUTABLE",
+        imageScanningConfiguration={"scanOnPush": False},
+        tags=_tags(GROWTH_TAGS),
+    )
+    ecr.put_registry_scanning_configuration(
+        scanType="ENHANCED",
+        rules=[
+            {
+                "scanFrequency": "CONTINUOUS_SCAN",
+                "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}],
+            }
+        ],
+    )
+    # us-east-1 keeps the default BASIC, manual-only registry scanning.
+    clients("ecr", SECOND_REGION).create_repository(
+        repositoryName=HARDENED_REPO,
+        imageTagMutability="IMMUTABLE",
+        imageScanningConfiguration={"scanOnPush": True},
+        encryptionConfiguration={"encryptionType": "KMS", "kmsKey": keys["us"]},
+        tags=_tags(FRAUD_TAGS),
+    )
+
+
+def _hardened_training_job(
+    clients: _Clients,
+    region: str,
+    name: str,
+    account: str,
+    net: _Network,
+    key: str,
+    role: str,
+    bucket: str,
+) -> None:
+    clients("sagemaker", region).create_training_job(
+        TrainingJobName=name,
+        HyperParameters={
+            "max_depth": "6",
+            "eta": "0.2",
+            "objective": "binary:logistic",
+            "num_round": "300",
+        },
+        AlgorithmSpecification={
+            "TrainingImage": _image(account, region, HARDENED_REPO, "1.7-1"),
+            "TrainingInputMode": "File",
+        },
+        RoleArn=role,
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{bucket}/fraud/2026-10/train/",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "text/csv",
+            }
+        ],
+        OutputDataConfig={"KmsKeyId": key, "S3OutputPath": f"s3://{bucket}/fraud/models/"},
+        ResourceConfig={
+            "InstanceType": "ml.m5.2xlarge",
+            "InstanceCount": 2,
+            "VolumeSizeInGB": 50,
+            "VolumeKmsKeyId": key,
+        },
+        VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+        StoppingCondition={"MaxRuntimeInSeconds": 86400},
+        EnableNetworkIsolation=True,
+        EnableInterContainerTrafficEncryption=True,
+        Tags=_tags(FRAUD_TAGS),
+    )
+
+
+def _seed_training(
+    clients: _Clients,
+    account: str,
+    nets: dict[str, _Network],
+    keys: dict[str, str],
+    roles: dict[str, str],
+) -> None:
+    sm = clients("sagemaker", HOME_REGION)
+    net = nets[HOME_REGION]
+    _hardened_training_job(
+        clients,
+        HOME_REGION,
+        HARDENED_JOB,
+        account,
+        net,
+        keys["data"],
+        roles[TRAINING_ROLE],
+        TRAINING_BUCKET_EU,
+    )
+    _hardened_training_job(
+        clients,
+        SECOND_REGION,
+        US_JOB,
+        account,
+        nets[SECOND_REGION],
+        keys["us"],
+        roles[TRAINING_ROLE],
+        TRAINING_BUCKET_US,
+    )
+    sm.create_training_job(
+        TrainingJobName=SLOPPY_JOB,
+        HyperParameters={
+            "num_leaves": "63",
+            "learning_rate": "0.05",
+            "DB_PASSWORD": "Churn2026!prod",
+            "feature_db_url": "postgresql://ml_reader:Churn2026!prod@churn-db.internal:5432/features",
+        },
+        AlgorithmSpecification={
+            "TrainingImage": f"{FOREIGN_REGISTRY.format(region=HOME_REGION)}/pytorch-training:2.3.0-cpu-py311",
+            "TrainingInputMode": "File",
+        },
+        RoleArn=roles[WILDCARD_ROLE],
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{RAW_FEATURES_BUCKET_EU}/churn/",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{RAW_FEATURES_BUCKET_EU}/churn/models/"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 36000},
+        EnableNetworkIsolation=False,
+        EnableInterContainerTrafficEncryption=False,
+        Tags=_tags(GROWTH_TAGS),
+    )
+    processing_common: dict[str, Any] = {
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+    sm.create_processing_job(
+        ProcessingJobName=HARDENED_PROCESSING,
+        RoleArn=roles[TRAINING_ROLE],
+        AppSpecification={"ImageUri": _image(account, HOME_REGION, HARDENED_REPO, "prep-1.4.0")},
+        ProcessingResources={
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": keys["data"],
+            }
+        },
+        NetworkConfig={
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+            "VpcConfig": {"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+        },
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "features",
+                    "S3Output": {
+                        "S3Uri": f"s3://{TRAINING_BUCKET_EU}/fraud/2026-10/train/",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ],
+            "KmsKeyId": keys["data"],
+        },
+        Tags=_tags(FRAUD_TAGS),
+        **processing_common,
+    )
+    sm.create_processing_job(
+        ProcessingJobName=SLOPPY_PROCESSING,
+        RoleArn=roles[WILDCARD_ROLE],
+        AppSpecification={
+            "ImageUri": f"{FOREIGN_REGISTRY.format(region=HOME_REGION)}/sklearn-processing:1.2-1"
+        },
+        ProcessingResources={
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "VolumeSizeInGB": 30,
+            }
+        },
+        NetworkConfig={"EnableNetworkIsolation": False},
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "features",
+                    "S3Output": {
+                        "S3Uri": f"s3://{RAW_FEATURES_BUCKET_EU}/churn/features/",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        Tags=_tags(GROWTH_TAGS),
+        **processing_common,
+    )
+
+
+def _lifecycle(clients: _Clients, name: str, script: str) -> None:
+    clients("sagemaker", HOME_REGION).create_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName=name,
+        OnStart=[{"Content": base64.b64encode(script.encode()).decode()}],
+    )
+
+
+def _sloppy_notebook(clients: _Clients, name: str, role: str, lifecycle: str | None) -> None:
+    kwargs: dict[str, Any] = {}
+    if lifecycle:
+        kwargs["LifecycleConfigName"] = lifecycle
+    clients("sagemaker", HOME_REGION).create_notebook_instance(
+        NotebookInstanceName=name,
+        InstanceType="ml.t3.xlarge",
+        RoleArn=role,
+        DirectInternetAccess="Enabled",
+        RootAccess="Enabled",
+        VolumeSizeInGB=50,
+        Tags=_tags(GROWTH_TAGS),
+        **kwargs,
+    )
+
+
+def _seed_notebooks(
+    clients: _Clients, nets: dict[str, _Network], keys: dict[str, str], roles: dict[str, str]
+) -> None:
+    net = nets[HOME_REGION]
+    _lifecycle(
+        clients,
+        CLEAN_LIFECYCLE,
+        "#!/bin/bash\nset -euo pipefail\nsudo -u ec2-user -i pip install --quiet -r /home/ec2-user/SageMaker/requirements.txt\n",
+    )
+    _lifecycle(
+        clients,
+        LEAKY_LIFECYCLE,
+        "#!/bin/bash\nset -e\n"
+        "aws configure set aws_access_key_id AKIAZ7Q3EXAMPLE4NB2Q\n"
+        "aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+        "pip install lightgbm==4.3.0\n",
+    )
+    clients("sagemaker", HOME_REGION).create_notebook_instance(
+        NotebookInstanceName=HARDENED_NOTEBOOK,
+        InstanceType="ml.t3.large",
+        SubnetId=net.subnets[0],
+        SecurityGroupIds=[net.security_group],
+        RoleArn=roles[TRAINING_ROLE],
+        KmsKeyId=keys["data"],
+        LifecycleConfigName=CLEAN_LIFECYCLE,
+        DirectInternetAccess="Disabled",
+        RootAccess="Disabled",
+        VolumeSizeInGB=20,
+        Tags=_tags(FRAUD_TAGS),
+    )
+    _sloppy_notebook(clients, SLOPPY_NOTEBOOK, roles[ADMIN_ROLE], LEAKY_LIFECYCLE)
+
+
+def _seed_models(
+    clients: _Clients,
+    account: str,
+    nets: dict[str, _Network],
+    keys: dict[str, str],
+    roles: dict[str, str],
+) -> None:
+    for region, model, ec, endpoint, key in (
+        (HOME_REGION, HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT, keys["data"]),
+        (SECOND_REGION, US_MODEL, US_EC, US_ENDPOINT, keys["us"]),
+    ):
+        sm = clients("sagemaker", region)
+        net = nets[region]
+        bucket = ARTIFACTS_BUCKET_EU if region == HOME_REGION else ARTIFACTS_BUCKET_US
+        sm.create_model(
+            ModelName=model,
+            ExecutionRoleArn=roles[TRAINING_ROLE],
+            PrimaryContainer={
+                "Image": _image(account, region, HARDENED_REPO, "serve-1.7-1"),
+                "ModelDataUrl": f"s3://{bucket}/fraud/{HARDENED_JOB}/output/model.tar.gz",
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "MODEL_THRESHOLD": "0.82"},
+            },
+            VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+            EnableNetworkIsolation=True,
+            Tags=_tags(FRAUD_TAGS),
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=ec,
+            KmsKeyId=key,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": model,
+                    "InitialInstanceCount": 2,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+            DataCaptureConfig={
+                "EnableCapture": True,
+                "InitialSamplingPercentage": 20,
+                "DestinationS3Uri": f"s3://{bucket}/data-capture/{endpoint}/",
+                "KmsKeyId": key,
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            },
+            Tags=_tags(FRAUD_TAGS),
+        )
+        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=ec, Tags=_tags(FRAUD_TAGS))
+
+    sm = clients("sagemaker", HOME_REGION)
+    sm.create_model(
+        ModelName=SLOPPY_MODEL,
+        ExecutionRoleArn=roles[WILDCARD_ROLE],
+        PrimaryContainer={
+            "Image": f"{FOREIGN_REGISTRY.format(region=HOME_REGION)}/pytorch-inference:2.3.0-cpu-py311",
+            "ModelDataUrl": f"s3://{RAW_FEATURES_BUCKET_EU}/churn/models/{SLOPPY_JOB}/output/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "serve.py", "DB_PASSWORD": "Churn2026!prod"},
+        },
+        EnableNetworkIsolation=False,
+        Tags=_tags(GROWTH_TAGS),
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=SLOPPY_EC,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": SLOPPY_MODEL,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.t2.medium",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        Tags=_tags(GROWTH_TAGS),
+    )
+    sm.create_endpoint(
+        EndpointName=SLOPPY_ENDPOINT, EndpointConfigName=SLOPPY_EC, Tags=_tags(GROWTH_TAGS)
+    )
+
+
+def _model_package(
+    clients: _Clients, account: str, group: str, status: str, description: str
+) -> None:
+    sm = clients("sagemaker", HOME_REGION)
+    sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=description,
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": _image(account, HOME_REGION, HARDENED_REPO, "serve-1.7-1"),
+                    "ModelDataUrl": f"s3://{ARTIFACTS_BUCKET_EU}/{group}/model.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )
+
+
+def _seed_registry(
+    clients: _Clients,
+    account: str,
+    nets: dict[str, _Network],
+    keys: dict[str, str],
+    roles: dict[str, str],
+) -> None:
+    sm = clients("sagemaker", HOME_REGION)
+    sm.create_model_package_group(
+        ModelPackageGroupName=APPROVED_GROUP,
+        ModelPackageGroupDescription="Fraud XGBoost releases, approved by model risk",
+        Tags=_tags(FRAUD_TAGS),
+    )
+    _model_package(clients, account, APPROVED_GROUP, "Approved", "v12, MRM-2026-118 sign-off")
+    sm.create_model_package_group(
+        ModelPackageGroupName=PENDING_GROUP,
+        ModelPackageGroupDescription="Churn LightGBM candidates",
+        Tags=_tags(GROWTH_TAGS),
+    )
+    _model_package(clients, account, PENDING_GROUP, "PendingManualApproval", "v3 candidate")
+    for region, name, access in (
+        (HOME_REGION, STUDIO_DOMAIN_EU, "VpcOnly"),
+        (SECOND_REGION, STUDIO_DOMAIN_US, "PublicInternetOnly"),
+    ):
+        kwargs: dict[str, Any] = {"KmsKeyId": keys["data"]} if region == HOME_REGION else {}
+        clients("sagemaker", region).create_domain(
+            DomainName=name,
+            AuthMode="IAM",
+            DefaultUserSettings={"ExecutionRole": roles[TRAINING_ROLE]},
+            SubnetIds=nets[region].subnets,
+            VpcId=nets[region].vpc_id,
+            AppNetworkAccessType=access,
+            Tags=_tags({"team": "ml-platform"}),
+            **kwargs,
+        )
+
+
+def _seed_monitoring(clients: _Clients, account: str, keys: dict[str, str]) -> None:
+    s3 = clients("s3", HOME_REGION)
+    _create_bucket(clients, HOME_REGION, TRAIL_BUCKET)
+    _block_public_access(clients, HOME_REGION, TRAIL_BUCKET)
+    s3.put_bucket_tagging(
+        Bucket=TRAIL_BUCKET, Tagging={"TagSet": _tags({"team": "security", "data-class": "logs"})}
+    )
+    ct = clients("cloudtrail", HOME_REGION)
+    ct.create_trail(
+        Name=ORG_TRAIL,
+        S3BucketName=TRAIL_BUCKET,
+        IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True,
+        EnableLogFileValidation=True,
+        KmsKeyId=keys["data"],
+        TagsList=_tags({"team": "security"}),
+    )
+    ct.put_event_selectors(
+        TrailName=ORG_TRAIL,
+        AdvancedEventSelectors=[
+            {
+                "Name": "Management events",
+                "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+            },
+            {
+                "Name": "S3 object-level events on ML data",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Data"]},
+                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                ],
+            },
+        ],
+    )
+    ct.start_logging(Name=ORG_TRAIL)
+    # A forgotten single-region trail: no validation, no KMS, logging stopped.
+    legacy = clients("cloudtrail", SECOND_REGION)
+    legacy.create_trail(Name=LEGACY_TRAIL, S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=False)
+    legacy.stop_logging(Name=LEGACY_TRAIL)
+
+    logs = clients("logs", HOME_REGION)
+    for group, retention, key in (
+        (TRAINING_LOGS, 400, keys["data"]),
+        (ENDPOINT_LOGS, 731, keys["data"]),
+        (NOTEBOOK_LOGS, 30, None),
+    ):
+        kwargs: dict[str, Any] = {"kmsKeyId": key} if key else {}
+        logs.create_log_group(logGroupName=group, tags={"team": "ml-platform"}, **kwargs)
+        logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
+
+    clients("guardduty", HOME_REGION).create_detector(
+        Enable=True,
+        FindingPublishingFrequency="FIFTEEN_MINUTES",
+        DataSources={"S3Logs": {"Enable": True}},
+    )
+    _enable_macie(clients, HOME_REGION)
+    # moto starts every region with Macie on; the drifted region has it switched off.
+    try:
+        clients("macie2", SECOND_REGION).disable_macie()
+    except ClientError as exc:  # already off
+        if exc.response["Error"]["Code"] not in (
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+        ):
+            raise
+    clients("bedrock", HOME_REGION).put_model_invocation_logging_configuration(
+        loggingConfig={
+            "cloudWatchConfig": {
+                "logGroupName": "/aws/bedrock/model-invocations",
+                "roleArn": f"arn:aws:iam::{account}:role/service-role/AcmeBedrockLogging",
+            },
+            "textDataDeliveryEnabled": True,
+            "imageDataDeliveryEnabled": False,
+            "embeddingDataDeliveryEnabled": False,
+        }
+    )
+
+
+def _enable_macie(clients: _Clients, region: str) -> None:
+    macie = clients("macie2", region)
+    try:
+        if macie.get_macie_session().get("status") == "ENABLED":
+            return
+    except ClientError:
+        pass  # not enabled yet
+    macie.enable_macie(findingPublishingFrequency="FIFTEEN_MINUTES", status="ENABLED")
+
+
+def seed_estate(account_hint: str | None = None) -> EstateInfo:
+    """Plant the sample estate into whatever endpoint botocore is configured for.
+
+    `account_hint` is the account ID the credentials resolve to; when None it is asked of STS.
+    """
+    clients = _Clients()
+    account = _account_id(clients, account_hint)
+    nets = {
+        HOME_REGION: _network(clients, HOME_REGION, "10.40.0.0/16"),
+        SECOND_REGION: _network(clients, SECOND_REGION, "10.41.0.0/16"),
+    }
+    keys = {
+        "data": _kms_key(
+            clients, HOME_REGION, DATA_KEY_ALIAS, "ML training data and artifacts (eu)", rotate=True
+        ),
+        "legacy": _kms_key(
+            clients, HOME_REGION, LEGACY_KEY_ALIAS, "Legacy churn pipeline key", rotate=False
+        ),
+        "partner": _kms_key(
+            clients, HOME_REGION, PARTNER_KEY_ALIAS, "Share with scoring partner", rotate=True
+        ),
+        "us": _kms_key(
+            clients,
+            SECOND_REGION,
+            DATA_KEY_ALIAS,
+            "ML training data and artifacts (us)",
+            rotate=True,
+        ),
+    }
+    partner_key_id = keys["partner"].rsplit("/", 1)[1]
+    clients("kms", HOME_REGION).put_key_policy(
+        KeyId=partner_key_id,
+        PolicyName="default",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Id": "partner-share",
+                "Statement": [
+                    {
+                        "Sid": "Enable IAM User Permissions",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "AllowPartnerDecrypt",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                        "Resource": "*",
+                    },
+                ],
+            }
+        ),
+    )
+    _seed_storage(clients, account, keys)
+    roles = _seed_iam(clients, account)
+    _seed_ecr(clients, keys)
+    _seed_training(clients, account, nets, keys, roles)
+    _seed_notebooks(clients, nets, keys, roles)
+    _seed_models(clients, account, nets, keys, roles)
+    _seed_registry(clients, account, nets, keys, roles)
+    _seed_monitoring(clients, account, keys)
+    return EstateInfo(
+        account_id=account,
+        regions=REGIONS,
+        planted=_PLANTED,
+        hardened=_HARDENED,
+        names={
+            "data_key_arn": keys["data"],
+            "legacy_key_arn": keys["legacy"],
+            "partner_key_arn": keys["partner"],
+            "us_key_arn": keys["us"],
+            "admin_role_arn": roles[ADMIN_ROLE],
+            "wildcard_role_arn": roles[WILDCARD_ROLE],
+            "training_role_arn": roles[TRAINING_ROLE],
+            "vpc_eu": nets[HOME_REGION].vpc_id,
+            "vpc_us": nets[SECOND_REGION].vpc_id,
+        },
+    )
+
+
+_B = "AWS::S3::Bucket"
+_SM = "AWS::SageMaker::"
+
+_PLANTED: tuple[PlantedResource, ...] = (
+    PlantedResource(
+        _B,
+        RAW_FEATURES_BUCKET_EU,
+        HOME_REGION,
+        ("ML-DATA-001", "ML-DATA-002", "ML-DATA-004", "ML-DATA-006", "ML-DATA-007", "ML-DATA-008"),
+        "SSE-S3 only, no public access block, public-read policy, no TLS policy, no versioning, no logs; hostile tags",
+    ),
+    PlantedResource(
+        _B,
+        TRAINING_BUCKET_US,
+        SECOND_REGION,
+        ("ML-DATA-011",),
+        "EU training data replicated to us-east-1",
+    ),
+    PlantedResource(
+        _B,
+        ARTIFACTS_BUCKET_US,
+        SECOND_REGION,
+        ("ML-STORE-001",),
+        "model artifacts without Object Lock",
+    ),
+    PlantedResource(
+        "AWS::KMS::Key",
+        LEGACY_KEY_ALIAS,
+        HOME_REGION,
+        ("ML-STORE-003",),
+        "customer key without rotation",
+    ),
+    PlantedResource(
+        "AWS::KMS::Key",
+        PARTNER_KEY_ALIAS,
+        HOME_REGION,
+        ("ML-STORE-005",),
+        "key policy allows Principal * without condition",
+    ),
+    PlantedResource(
+        "AWS::IAM::Role",
+        ADMIN_ROLE,
+        "global",
+        ("ML-TRAIN-019", "ML-TRAIN-020"),
+        "AdministratorAccess attached",
+    ),
+    PlantedResource(
+        "AWS::IAM::Role", WILDCARD_ROLE, "global", ("ML-TRAIN-020",), "inline Allow * on *"
+    ),
+    PlantedResource(
+        "AWS::ECR::Repository",
+        SLOPPY_REPO,
+        HOME_REGION,
+        ("ML-TRAIN-014", "ML-TRAIN-016", "ML-TRAIN-017"),
+        "mutable tags, no scan on push, AES256",
+    ),
+    PlantedResource(
+        "AWS::ECR::RegistryScanningConfiguration",
+        "registry",
+        SECOND_REGION,
+        ("ML-TRAIN-015",),
+        "basic manual registry scanning",
+    ),
+    PlantedResource(
+        _SM + "TrainingJob",
+        SLOPPY_JOB,
+        HOME_REGION,
+        (
+            "ML-TRAIN-001",
+            "ML-TRAIN-002",
+            "ML-TRAIN-003",
+            "ML-TRAIN-004",
+            "ML-TRAIN-005",
+            "ML-TRAIN-006",
+            "ML-TRAIN-018",
+        ),
+        "no isolation, no VPC, no encryption, DB_PASSWORD hyper-parameter, image from a foreign registry",
+    ),
+    PlantedResource(
+        _SM + "TrainingJob",
+        US_JOB,
+        SECOND_REGION,
+        ("ML-TRAIN-023",),
+        "training outside approved regions",
+    ),
+    PlantedResource(
+        _SM + "ProcessingJob",
+        SLOPPY_PROCESSING,
+        HOME_REGION,
+        ("ML-TRAIN-007", "ML-TRAIN-008", "ML-TRAIN-018"),
+        "no isolation, no KMS, foreign image",
+    ),
+    PlantedResource(
+        _SM + "NotebookInstance",
+        SLOPPY_NOTEBOOK,
+        HOME_REGION,
+        ("ML-TRAIN-009", "ML-TRAIN-010", "ML-TRAIN-011", "ML-TRAIN-012", "ML-TRAIN-013"),
+        "direct internet, root, no KMS, no VPC, AWS keys in the lifecycle script",
+    ),
+    PlantedResource(
+        _SM + "Domain",
+        STUDIO_DOMAIN_US,
+        SECOND_REGION,
+        ("ML-TRAIN-021", "ML-TRAIN-022"),
+        "Studio domain with public internet, no KMS",
+    ),
+    PlantedResource(
+        _SM + "ModelPackageGroup",
+        PENDING_GROUP,
+        HOME_REGION,
+        ("ML-STORE-002",),
+        "no approved model package",
+    ),
+    PlantedResource(
+        _SM + "Model",
+        SLOPPY_MODEL,
+        HOME_REGION,
+        ("ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
+        "no VPC, foreign image, DB_PASSWORD env (no isolation too; moto reports it false for every model)",
+    ),
+    PlantedResource(
+        _SM + "EndpointConfig",
+        SLOPPY_EC,
+        HOME_REGION,
+        ("ML-DEPLOY-001", "ML-DEPLOY-002", "ML-DEPLOY-004"),
+        "no KMS, no data capture, one instance",
+    ),
+    PlantedResource(
+        _SM + "Endpoint",
+        US_ENDPOINT,
+        SECOND_REGION,
+        ("ML-DEPLOY-007",),
+        "endpoint serving outside approved regions",
+    ),
+    PlantedResource(
+        "AWS::CloudTrail::Trail",
+        LEGACY_TRAIL,
+        SECOND_REGION,
+        ("ML-MON-002", "ML-MON-003", "ML-MON-004"),
+        "no validation, no KMS, logging stopped",
+    ),
+    PlantedResource(
+        "AWS::Logs::LogGroup",
+        NOTEBOOK_LOGS,
+        HOME_REGION,
+        ("ML-MON-006", "ML-MON-007"),
+        "30-day retention, no KMS",
+    ),
+    PlantedResource(
+        "AWS::GuardDuty::Detector",
+        "detector",
+        SECOND_REGION,
+        ("ML-MON-008",),
+        "GuardDuty off in us-east-1",
+    ),
+    PlantedResource(
+        "AWS::Macie::Session", "session", SECOND_REGION, ("ML-DATA-010",), "Macie off in us-east-1"
+    ),
+    PlantedResource(
+        "AWS::Bedrock::ModelInvocationLoggingConfiguration",
+        "logging",
+        SECOND_REGION,
+        ("ML-MON-011",),
+        "no Bedrock invocation logging in us-east-1",
+    ),
+    PlantedResource(
+        "AWS::::Account",
+        "account",
+        "global",
+        ("ML-DATA-003",),
+        "no account-level public access block",
+    ),
+)
+
+_HARDENED: tuple[PlantedResource, ...] = (
+    PlantedResource(
+        _B,
+        TRAINING_BUCKET_EU,
+        HOME_REGION,
+        (
+            "ML-DATA-001",
+            "ML-DATA-002",
+            "ML-DATA-004",
+            "ML-DATA-006",
+            "ML-DATA-007",
+            "ML-DATA-008",
+            "ML-DATA-009",
+            "ML-DATA-011",
+        ),
+        "hardened training data bucket",
+    ),
+    PlantedResource(
+        _B,
+        ARTIFACTS_BUCKET_EU,
+        HOME_REGION,
+        ("ML-STORE-001", "ML-DATA-001"),
+        "versioned, locked model artifacts",
+    ),
+    PlantedResource(
+        "AWS::KMS::Key",
+        DATA_KEY_ALIAS,
+        HOME_REGION,
+        ("ML-STORE-003", "ML-STORE-004", "ML-STORE-005"),
+        "rotated data key",
+    ),
+    PlantedResource(
+        "AWS::IAM::Role",
+        TRAINING_ROLE,
+        "global",
+        ("ML-TRAIN-019", "ML-TRAIN-020"),
+        "least-privilege role",
+    ),
+    PlantedResource(
+        "AWS::ECR::Repository",
+        HARDENED_REPO,
+        HOME_REGION,
+        ("ML-TRAIN-014", "ML-TRAIN-016", "ML-TRAIN-017"),
+        "immutable, scanned, KMS",
+    ),
+    PlantedResource(
+        "AWS::ECR::RegistryScanningConfiguration",
+        "registry",
+        HOME_REGION,
+        ("ML-TRAIN-015",),
+        "enhanced continuous scanning",
+    ),
+    PlantedResource(
+        _SM + "TrainingJob",
+        HARDENED_JOB,
+        HOME_REGION,
+        (
+            "ML-TRAIN-001",
+            "ML-TRAIN-002",
+            "ML-TRAIN-003",
+            "ML-TRAIN-004",
+            "ML-TRAIN-005",
+            "ML-TRAIN-006",
+            "ML-TRAIN-018",
+            "ML-TRAIN-023",
+        ),
+        "hardened training job",
+    ),
+    PlantedResource(
+        _SM + "ProcessingJob",
+        HARDENED_PROCESSING,
+        HOME_REGION,
+        ("ML-TRAIN-007", "ML-TRAIN-018"),
+        "isolated processing job",
+    ),
+    PlantedResource(
+        _SM + "NotebookInstance",
+        HARDENED_NOTEBOOK,
+        HOME_REGION,
+        ("ML-TRAIN-009", "ML-TRAIN-010", "ML-TRAIN-011", "ML-TRAIN-012", "ML-TRAIN-013"),
+        "hardened notebook",
+    ),
+    PlantedResource(
+        _SM + "Domain",
+        STUDIO_DOMAIN_EU,
+        HOME_REGION,
+        ("ML-TRAIN-021", "ML-TRAIN-022"),
+        "VPC-only Studio domain",
+    ),
+    PlantedResource(
+        _SM + "ModelPackageGroup",
+        APPROVED_GROUP,
+        HOME_REGION,
+        ("ML-STORE-002",),
+        "approved release",
+    ),
+    PlantedResource(
+        _SM + "Model",
+        HARDENED_MODEL,
+        HOME_REGION,
+        ("ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
+        "model in VPC, own image",
+    ),
+    PlantedResource(
+        _SM + "EndpointConfig",
+        HARDENED_EC,
+        HOME_REGION,
+        ("ML-DEPLOY-001", "ML-DEPLOY-002", "ML-DEPLOY-003", "ML-DEPLOY-004"),
+        "KMS, capture, 2 instances",
+    ),
+    PlantedResource(
+        _SM + "Endpoint", HARDENED_ENDPOINT, HOME_REGION, ("ML-DEPLOY-007",), "EU endpoint"
+    ),
+    PlantedResource(
+        "AWS::CloudTrail::Trail",
+        ORG_TRAIL,
+        HOME_REGION,
+        ("ML-MON-002", "ML-MON-003", "ML-MON-004", "ML-MON-005"),
+        "multi-region validated trail",
+    ),
+    PlantedResource(
+        "AWS::Logs::LogGroup",
+        ENDPOINT_LOGS,
+        HOME_REGION,
+        ("ML-MON-006", "ML-MON-007"),
+        "731 days, KMS",
+    ),
+    PlantedResource(
+        "AWS::GuardDuty::Detector",
+        "detector",
+        HOME_REGION,
+        ("ML-MON-008", "ML-MON-009"),
+        "GuardDuty with S3 protection",
+    ),
+    PlantedResource(
+        "AWS::Macie::Session", "session", HOME_REGION, ("ML-DATA-010",), "Macie enabled"
+    ),
+    PlantedResource(
+        "AWS::Bedrock::ModelInvocationLoggingConfiguration",
+        "logging",
+        HOME_REGION,
+        ("ML-MON-011",),
+        "invocation logging to CloudWatch",
+    ),
+    PlantedResource(
+        "AWS::::Account", "account", "global", ("ML-MON-001",), "multi-region trail logging"
+    ),
+)
+
+
+# ---------------------------------------------------------------- the simulated quarter
+
+
+def _week3(clients: _Clients) -> str:
+    role = clients("iam").get_role(RoleName=ADMIN_ROLE)["Role"]["Arn"]
+    _sloppy_notebook(clients, WEEK3_NOTEBOOK, role, None)
+    return f"new notebook instance {WEEK3_NOTEBOOK} appears with direct internet access and root"
+
+
+def _week4(clients: _Clients) -> str:
+    key = _key_arn(clients, HOME_REGION, DATA_KEY_ALIAS)
+    _sse_kms(clients, HOME_REGION, RAW_FEATURES_BUCKET_EU, key)
+    return f"bucket {RAW_FEATURES_BUCKET_EU} switches default encryption from SSE-S3 to SSE-KMS ({DATA_KEY_ALIAS})"
+
+
+def _week5(clients: _Clients) -> str:
+    clients("ecr", HOME_REGION).put_image_scanning_configuration(
+        repositoryName=SLOPPY_REPO, imageScanningConfiguration={"scanOnPush": True}
+    )
+    return f"ECR repository {SLOPPY_REPO} enables scan on push"
+
+
+def _week6(clients: _Clients) -> str:
+    sm = clients("sagemaker", HOME_REGION)
+    sm.stop_notebook_instance(NotebookInstanceName=SLOPPY_NOTEBOOK)
+    sm.delete_notebook_instance(NotebookInstanceName=SLOPPY_NOTEBOOK)
+    return f"notebook instance {SLOPPY_NOTEBOOK} is deleted"
+
+
+def _week7(clients: _Clients) -> str:
+    _enable_macie(clients, SECOND_REGION)
+    return f"Amazon Macie enabled in {SECOND_REGION}"
+
+
+def _week8(clients: _Clients) -> str:
+    clients("logs", HOME_REGION).put_retention_policy(
+        logGroupName=TRAINING_LOGS, retentionInDays=90
+    )
+    return f"log group {TRAINING_LOGS} retention shortened from 400 to 90 days (regression)"
+
+
+def _week9(clients: _Clients) -> str:
+    clients("guardduty", SECOND_REGION).create_detector(
+        Enable=True,
+        FindingPublishingFrequency="FIFTEEN_MINUTES",
+        DataSources={"S3Logs": {"Enable": True}},
+    )
+    return f"GuardDuty enabled in {SECOND_REGION}"
+
+
+def _week10(clients: _Clients) -> str:
+    s3 = clients("s3", HOME_REGION)
+    s3.delete_bucket_policy(Bucket=RAW_FEATURES_BUCKET_EU)
+    _block_public_access(clients, HOME_REGION, RAW_FEATURES_BUCKET_EU)
+    return f"bucket {RAW_FEATURES_BUCKET_EU} loses its public-read policy and gains a public access block"
+
+
+def _week11(clients: _Clients) -> str:
+    key_id = _key_arn(clients, HOME_REGION, LEGACY_KEY_ALIAS).rsplit("/", 1)[1]
+    clients("kms", HOME_REGION).enable_key_rotation(KeyId=key_id)
+    return f"KMS key {LEGACY_KEY_ALIAS} gets automatic rotation"
+
+
+def _week12(clients: _Clients) -> str:
+    clients("cloudtrail", SECOND_REGION).delete_trail(Name=LEGACY_TRAIL)
+    return f"stale trail {LEGACY_TRAIL} is deleted"
+
+
+_WEEKLY: dict[int, Callable[[_Clients], str]] = {
+    3: _week3,
+    4: _week4,
+    5: _week5,
+    6: _week6,
+    7: _week7,
+    8: _week8,
+    9: _week9,
+    10: _week10,
+    11: _week11,
+    12: _week12,
+}
+
+
+def _key_arn(clients: _Clients, region: str, alias: str) -> str:
+    kms = clients("kms", region)
+    for page in kms.get_paginator("list_aliases").paginate():
+        for entry in page["Aliases"]:
+            if entry["AliasName"] == alias and "TargetKeyId" in entry:
+                return str(kms.describe_key(KeyId=entry["TargetKeyId"])["KeyMetadata"]["Arn"])
+    raise LookupError(f"KMS alias {alias} not found in {region}")
+
+
+def apply_week(week: int) -> list[str]:
+    """Change the estate as it changes in week `week` (1-13) of the quarter; call in order,
+    once per week, after `seed_estate`. Returns what changed, one sentence per change."""
+    change = _WEEKLY.get(week)
+    return [change(_Clients())] if change else []
+
+
+def weeks_with_changes() -> list[int]:
+    return sorted(_WEEKLY)

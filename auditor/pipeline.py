@@ -181,8 +181,20 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
 # ---------------------------------------------------------------- evaluate
 
 
-def period_for(label: str | None, *, today: date | None = None) -> Period:
-    """`current`, `previous`, or any label evaluate.parse_period understands."""
+def period_for(
+    label: str | None,
+    *,
+    today: date | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> Period:
+    """`current`, `previous`, any label evaluate.parse_period understands, or --from/--to dates."""
+    if start or end:
+        if not (start and end):
+            raise UserError("give both --from and --to", field="--from/--to")
+        if label not in (None, "", "current"):
+            raise UserError("give --period or --from/--to, not both", field="--period")
+        return evaluate_stage.parse_period(start=start, end=end)
     today = today or utcnow().date()
     if label in (None, "", "current"):
         label = quarter_label(today)

@@ -47,6 +47,8 @@ def _summary_line(ctx: Context, result: AuditResult) -> None:
     "--snapshot", "snapshot_id", help="A snapshot ID or 'latest' (default: latest per provider)."
 )
 @click.option("--period", help="An audit period: 2026-Q4, 2026-H2, 2026, current, previous.")
+@click.option("--from", "date_from", help="Period start date (with --to), e.g. 2026-10-01.")
+@click.option("--to", "date_to", help="Period end date, inclusive (with --from).")
 @_frameworks_option
 @click.option(
     "--waivers", type=click.Path(path_type=Path), help="Waivers YAML (CONTRACTS.md section 5)."
@@ -72,6 +74,8 @@ def evaluate(
     ctx: Context,
     snapshot_id: str | None,
     period: str | None,
+    date_from: str | None,
+    date_to: str | None,
     frameworks: str,
     waivers: Path | None,
     attestations: Path | None,
@@ -80,12 +84,13 @@ def evaluate(
     fail_on: str | None,
 ) -> None:
     """Evaluate snapshots against the catalog and write findings."""
-    if snapshot_id and period:
-        raise click.UsageError("give --snapshot or --period, not both")
+    ranged = period or date_from or date_to
+    if snapshot_id and ranged:
+        raise click.UsageError("give --snapshot or a period, not both")
     chosen = _parse_frameworks(frameworks)
     catalog = pipeline.load_catalog(ctx.controls)
     store = pipeline.open_store(ctx.store)
-    selected_period = pipeline.period_for(period) if period else None
+    selected_period = pipeline.period_for(period, start=date_from, end=date_to) if ranged else None
     snapshots = pipeline.select_snapshots(store, pipeline.Selection(snapshot_id, selected_period))
     result = pipeline.run_evaluation(
         catalog,
@@ -125,6 +130,8 @@ def evaluate(
     show_default=True,
     help="2026-Q4, 2026-H2, 2026, current, previous.",
 )
+@click.option("--from", "date_from", help="Period start date (with --to), e.g. 2026-10-01.")
+@click.option("--to", "date_to", help="Period end date, inclusive (with --from).")
 @click.option(
     "--formats", default="html,pdf", show_default=True, help="Comma-separated: html, pdf."
 )
@@ -149,6 +156,8 @@ def evaluate(
 def report(
     ctx: Context,
     period: str,
+    date_from: str | None,
+    date_to: str | None,
     formats: str,
     frameworks: str,
     waivers: Path | None,
@@ -170,7 +179,7 @@ def report(
         else pipeline.load_catalog(ctx.controls)
     )
     store = pipeline.open_store(_store_url(ctx, config) if config else ctx.store, config)
-    selected = pipeline.period_for(period)
+    selected = pipeline.period_for(period, start=date_from, end=date_to)
     snapshots = pipeline.select_snapshots(store, pipeline.Selection(period=selected))
     result = pipeline.run_evaluation(
         catalog,

@@ -119,6 +119,7 @@ def _sagemaker(
     extra: tuple[Join, ...] = (),
     list_constants: Mapping[str, Any] | None = None,
     describe_from: str | None = None,
+    required: tuple[str, ...] = (),
 ) -> ResourceSpec:
     joins: list[Join] = [Join(None, Call(describe, {name_param: describe_from or name_param}))]
     if tags:
@@ -137,6 +138,7 @@ def _sagemaker(
             constants=dict(list_constants or {}),
         ),
         joins=tuple(joins),
+        required=required,
     )
 
 
@@ -284,6 +286,7 @@ SPECS: tuple[ResourceSpec, ...] = (
         "DescribeModel",
         "ModelName",
         "ModelArn",
+        required=("EnableNetworkIsolation",),
     ),
     _sagemaker(
         "AWS::SageMaker::EndpointConfig",

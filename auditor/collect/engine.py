@@ -109,6 +109,9 @@ class ResourceSpec:
     derive: Mapping[str, str] = field(default_factory=dict)  # key -> JMESPath after joins
     region_of: str | None = None  # JMESPath giving the document's region (S3 buckets)
     after: Mapping[str, str] = field(default_factory=dict)  # type -> key derived from its docs
+    # Security settings the describe call always returns. A response without one (an API or an
+    # intermediary that drops it) is incomplete evidence: an error for that field, not a verdict.
+    required: tuple[str, ...] = ()
 
     def operations(self) -> Iterator[tuple[str, str]]:
         """Every (service, operation) this type can call: what the IAM policy must allow."""
@@ -533,6 +536,25 @@ class Engine:
                             ctx.region,
                             "IncompleteEvidence",
                             f"some {resource_type} evidence in this account failed to collect",
+                        ),
+                        resource_id,
+                        key,
+                    )
+                )
+        for key in spec.required:
+            if key not in doc:
+                describe = spec.joins[0].call.operation if spec.joins else "describe"
+                self._queue.put(
+                    self._collection_error(
+                        spec,
+                        ctx,
+                        CallFailed(
+                            spec.service,
+                            describe,
+                            ctx.region,
+                            "IncompleteResponse",
+                            f"the {describe} response has no {key}, which the API always "
+                            "returns; the setting cannot be judged from this evidence",
                         ),
                         resource_id,
                         key,

@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
-
 from moto.server import ThreadedMotoServer
 
 from auditor.collect.engine import allow_local_s3control
@@ -134,6 +133,7 @@ def start_proxy() -> tuple[Proxy, Callable[[], None]]:
     state = Proxy(url="", upstream=(host, port))
     front = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     front.daemon_threads = True
+    front.handle_error = lambda request, address: None  # type: ignore[method-assign,assignment]
     state.url = f"http://127.0.0.1:{front.server_address[1]}"
     threading.Thread(target=front.serve_forever, daemon=True).start()
 
@@ -396,7 +396,12 @@ def seed_account(session: boto3.Session, account: str = ACCOUNT) -> dict[str, An
     )
     ecr.put_registry_scanning_configuration(
         scanType="ENHANCED",
-        rules=[{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}],
+        rules=[
+            {
+                "scanFrequency": "SCAN_ON_PUSH",
+                "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}],
+            }
+        ],
     )
 
     trail = session.client("cloudtrail", region_name=r1)

@@ -215,7 +215,11 @@ def test_region_documents_guardduty_macie_bedrock_logging(sink: MemorySink) -> N
     [detector] = east.data["Detectors"]
     assert east.data["DetectorIds"] == [detector["DetectorId"]]
     assert detector["Status"] == "ENABLED"
-    assert guardduty["eu-west-1"].data == {"Detectors": [], "DetectorIds": [], "Region": "eu-west-1"}
+    assert guardduty["eu-west-1"].data == {
+        "Detectors": [],
+        "DetectorIds": [],
+        "Region": "eu-west-1",
+    }
     macie = {d.region: d.data for d in sink.of("AWS::Macie::Session")}
     assert macie["us-east-1"]["status"] == "ENABLED"
     assert macie["eu-west-1"] == {"status": "DISABLED", "Region": "eu-west-1"}
@@ -279,9 +283,7 @@ def test_call_log_counts_every_call_and_shared_calls_happen_once(run: Any) -> No
     sink, stats, _, collector = run
     log = collector.call_log
     assert stats["calls"] == len(log) > 0
-    assert stats["documents"] == {
-        t: len(sink.of(t)) for t in {d.resource_type for d in sink.docs}
-    }
+    assert stats["documents"] == {t: len(sink.of(t)) for t in {d.resource_type for d in sink.docs}}
     assert stats["errors"] == len(sink.errors) == 1
     by_op = stats["calls_by_operation"]
     assert by_op["s3control:GetPublicAccessBlock"] == 1  # shared by 3 buckets and the account

@@ -20,8 +20,8 @@ from aws_estate import (
 )
 
 from auditor.collect.aws import AwsCollector
-from auditor.collect.engine import ResourceSpec
 from auditor.collect.aws_specs import SPECS
+from auditor.collect.engine import ResourceSpec
 
 
 def only(*types: str) -> tuple[ResourceSpec, ...]:
@@ -29,9 +29,7 @@ def only(*types: str) -> tuple[ResourceSpec, ...]:
 
 
 def _assumed(role_arn: str) -> boto3.Session:
-    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="seed")[
-        "Credentials"
-    ]
+    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="seed")["Credentials"]
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
@@ -206,3 +204,23 @@ def test_throttling_after_retries_and_timeouts_are_errors(proxy: Proxy) -> None:
 def test_default_region_is_the_sessions(proxy: Proxy, regions: list[str] | None) -> None:
     collector = AwsCollector(regions=regions, specs=only("AWS::Logs::LogGroup"))
     assert collector.scope()["regions"] == (regions or ["us-east-1"])
+
+
+def test_failed_join_leaves_its_key_and_derived_keys_absent(proxy: Proxy) -> None:
+    reset(proxy)
+    boto3.client("guardduty").create_detector(Enable=True)
+
+    def deny(request: Request) -> tuple[int, dict[str, str], bytes] | None:
+        if request.service == "guardduty" and request.path.startswith("/detector"):
+            return 403, {"x-amzn-ErrorType": "AccessDeniedException"}, b'{"message": "denied"}'
+        return None
+
+    proxy.rules.append(deny)
+    sink = MemorySink()
+    AwsCollector(specs=only("AWS::GuardDuty::Detector"), max_attempts=0).collect(sink)
+    [doc] = sink.docs
+    assert doc.data == {"Region": "us-east-1"}  # neither Detectors nor DetectorIds: not "none"
+    assert {(e.field, e.error_code, e.resource_id) for e in sink.errors} == {
+        ("Detectors", "AccessDeniedException", doc.resource_id),
+        ("DetectorIds", "AccessDeniedException", doc.resource_id),
+    }

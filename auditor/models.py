@@ -270,7 +270,9 @@ class CollectionError:
 
     def sentence(self) -> str:
         where = f"{self.account}/{self.region}"
-        return f"{self.service}:{self.operation} failed in {where}: {self.error_code}: {self.message}"
+        return (
+            f"{self.service}:{self.operation} failed in {where}: {self.error_code}: {self.message}"
+        )
 
 
 class EvidenceSink(Protocol):
@@ -520,7 +522,9 @@ class ControlEffectiveness:
 
     control_id: str
     snapshots_evaluated: int
-    snapshots_held: int  # evaluated snapshots with no FAIL (WAIVED holds; ERROR-only: not evaluated)
+    snapshots_held: (
+        int  # evaluated snapshots with no FAIL (WAIVED holds; ERROR-only: not evaluated)
+    )
     held_at_period_end: bool | None  # None: not evaluated at the end (ERROR/N/A)
     deviations: tuple[Deviation, ...]
 

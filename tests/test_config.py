@@ -35,7 +35,12 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         ("frameworks: [gdpr, sox]\n", 1, "frameworks", "unknown framework 'sox'"),
         ("aws:\n  regions: [eu-west-1]\n  profil: x\n", 3, "aws.profil", "unknown key"),
         ("gcp:\n  enabled: true\n  scopes: [project/x]\n", 3, "gcp.scopes", "projects/ID"),
-        ("store:\n  object_lock_days: 0\n", 2, "store.object_lock_days", "greater than or equal to 1"),
+        (
+            "store:\n  object_lock_days: 0\n",
+            2,
+            "store.object_lock_days",
+            "greater than or equal to 1",
+        ),
         ("report:\n  formats: [html, docx]\n", 2, "report.formats.1", "'html' or 'pdf'"),
         ("aws:\n  role_arns: [arn:aws:iam::1:user/x]\n", 2, "aws.role_arns", "IAM role ARN"),
     ],

@@ -186,6 +186,36 @@ class Catalog:
         fw = self.frameworks.get(framework)
         return fw.requirement(requirement_id) if fw else None
 
+    def coverage(self, frameworks: Iterable[str]) -> list[CoverageRow]:
+        """Requirements x controls, one row per requirement of each known framework named.
+
+        `manual` when the requirement itself is manual (only an attestation satisfies it, whatever
+        automated controls add) or only manual controls map to it; `automated` when an automated
+        control maps to it; `none` when nothing in the catalog does. The catalog's `matrix`
+        command and the report's appendix both print this, so they cannot disagree."""
+        rows = []
+        for framework_id in frameworks:
+            framework = self.frameworks.get(framework_id)
+            for req in framework.requirements if framework else ():
+                mapped = [c for c in self.controls if req.id in c.maps_to.get(framework_id, ())]
+                automated = tuple(sorted(c.id for c in mapped if not c.manual))
+                manual = tuple(sorted(c.id for c in mapped if c.manual))
+                if req.manual or (manual and not automated):
+                    coverage = "manual"
+                else:
+                    coverage = "automated" if automated else "none"
+                rows.append(CoverageRow(framework_id, req, automated, manual, coverage))
+        return rows
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    framework: str
+    requirement: Requirement
+    automated_controls: tuple[str, ...]
+    manual_controls: tuple[str, ...]
+    coverage: str  # "automated" | "manual" | "none"
+
 
 def provider_of_type(resource_type: str) -> str:
     """`AWS::S3::Bucket` -> aws, `storage.googleapis.com/Bucket` -> gcp."""

@@ -134,13 +134,18 @@ def render_reason(template: str, data: Mapping[str, Any]) -> str:
             value = evaluate(match.group(1).strip(), data)
         except (jp_exc.JMESPathError, RuleError, TypeError, ValueError):
             return "?"
-        if value is None:
-            return "not set"
-        if isinstance(value, str):
-            return value
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return show_value(value)
 
     return _PLACEHOLDER.sub(fill, template)
+
+
+def show_value(value: Any) -> str:
+    """A placeholder's value as a reason shows it: text as is, null as "not set", else JSON."""
+    if value is None:
+        return "not set"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def failed_placeholders(template: str, data: Mapping[str, Any]) -> list[str]:

@@ -22,33 +22,19 @@ def coverage_matrix(catalog: Catalog, frameworks: Sequence[str]) -> list[dict[st
     itself is manual (only an attestation satisfies it, whatever automated controls add) or only
     manual controls map to it; `automated` when an automated control maps to it; else `none`.
     """
-    rows: list[dict[str, Any]] = []
     for framework_id in frameworks:
-        framework = catalog.frameworks.get(framework_id)
-        if framework is None:
+        if framework_id not in catalog.frameworks:
             known = ", ".join(catalog.frameworks) or "none"
             raise UserError(f"unknown framework '{framework_id}' (known: {known})")
-        for requirement in framework.requirements:
-            mapped = [
-                c for c in catalog.controls if requirement.id in c.maps_to.get(framework_id, ())
-            ]
-            automated = sorted(c.id for c in mapped if not c.manual)
-            manual = sorted(c.id for c in mapped if c.manual)
-            if requirement.manual or (manual and not automated):
-                coverage = MANUAL
-            elif automated:
-                coverage = AUTOMATED
-            else:
-                coverage = NONE
-            rows.append(
-                {
-                    "framework": framework_id,
-                    "requirement": requirement.id,
-                    "title": requirement.title,
-                    "requirement_manual": requirement.manual,
-                    "automated_controls": automated,
-                    "manual_controls": manual,
-                    "coverage": coverage,
-                }
-            )
-    return rows
+    return [
+        {
+            "framework": row.framework,
+            "requirement": row.requirement.id,
+            "title": row.requirement.title,
+            "requirement_manual": row.requirement.manual,
+            "automated_controls": list(row.automated_controls),
+            "manual_controls": list(row.manual_controls),
+            "coverage": row.coverage,
+        }
+        for row in catalog.coverage(frameworks)
+    ]

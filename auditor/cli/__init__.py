@@ -44,6 +44,16 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="auditor.yaml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The auditor.yaml to use.",
+)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="auditor")

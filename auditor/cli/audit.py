@@ -10,7 +10,7 @@ import click
 
 from auditor import evaluate as evaluate_stage
 from auditor import pipeline
-from auditor.cli import Context, main, pass_context
+from auditor.cli import Context, config_option, main, pass_context
 from auditor.cli.collect import _print_snapshot, _store_url
 from auditor.config import load_config
 from auditor.errors import UserError
@@ -198,14 +198,7 @@ def report(
 
 
 @main.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="auditor.yaml",
-    show_default=True,
-    type=click.Path(path_type=Path),
-)
+@config_option
 @click.option(
     "--skip-collect", is_flag=True, help="Evaluate and report what is already in the store."
 )

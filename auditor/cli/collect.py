@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from auditor import pipeline
-from auditor.cli import Context, main, pass_context
+from auditor.cli import Context, config_option, main, pass_context
 from auditor.config import load_config
 from auditor.models import SnapshotManifest
 
@@ -97,14 +97,7 @@ def collect_gcp(
 
 
 @main.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="auditor.yaml",
-    show_default=True,
-    type=click.Path(path_type=Path),
-)
+@config_option
 @pass_context
 def snapshot(ctx: Context, config_path: Path) -> None:
     """Collect the configured scope into the store (for schedulers: cron, systemd, Kubernetes)."""

@@ -7,20 +7,13 @@ from pathlib import Path
 
 import click
 
-from auditor.cli import Context, main, pass_context
+from auditor.cli import Context, config_option, main, pass_context
 from auditor.config import STARTER
 from auditor.errors import UserError
 
 
 @main.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="auditor.yaml",
-    show_default=True,
-    type=click.Path(path_type=Path),
-)
+@config_option
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @pass_context
 def init(ctx: Context, config_path: Path, force: bool) -> None:

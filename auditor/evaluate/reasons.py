@@ -8,13 +8,12 @@ the verdicts. A `ReasonTemplate` splits the template once and evaluates each pla
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from auditor.evaluate.fastpath import CompiledRule
-from auditor.rules import RuleError
+from auditor.rules import RuleError, show_value
 
 # The placeholder syntax of auditor.rules (`{expression}`, but not `${param}`).
 _PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
@@ -55,8 +54,4 @@ def _show(rule: CompiledRule | None, data: Mapping[str, Any]) -> str:
         value = rule.search(data)
     except Exception:  # a placeholder that cannot be evaluated never hides the verdict
         return "?"
-    if value is None:
-        return "not set"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), default=str)
+    return show_value(value)

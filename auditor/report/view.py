@@ -331,29 +331,18 @@ def _maps(result: AuditResult, control_id: str, framework: str) -> tuple[str, ..
 
 
 def coverage_rows(result: AuditResult) -> tuple[Mapping[str, Any], ...]:
-    """Requirements x controls: which requirements automated controls cover, which only manual
-    ones, and which nothing covers. Computed from the catalog, not from findings."""
-    rows: list[Mapping[str, Any]] = []
-    for fw_id in result.frameworks:
-        framework = result.catalog.frameworks.get(fw_id)
-        if framework is None:
-            continue
-        for req in framework.requirements:
-            mapped = [c for c in result.catalog.controls if req.id in c.maps_to.get(fw_id, ())]
-            automated = sorted(c.id for c in mapped if not c.manual)
-            manual = sorted(c.id for c in mapped if c.manual)
-            coverage = "automated" if automated else "manual" if manual or req.manual else "none"
-            rows.append(
-                {
-                    "framework": fw_id,
-                    "requirement": req.id,
-                    "title": req.title,
-                    "automated": ", ".join(automated),
-                    "manual": ", ".join(manual),
-                    "coverage": coverage,
-                }
-            )
-    return tuple(rows)
+    """Requirements x controls, computed from the catalog (the same rule as `controls matrix`)."""
+    return tuple(
+        {
+            "framework": row.framework,
+            "requirement": row.requirement.id,
+            "title": row.requirement.title,
+            "automated": ", ".join(row.automated_controls),
+            "manual": ", ".join(row.manual_controls),
+            "coverage": row.coverage,
+        }
+        for row in result.catalog.coverage(result.frameworks)
+    )
 
 
 def _collection_errors(

@@ -52,8 +52,15 @@ def test_demo_findings_hold_the_planted_verdicts(demo: DemoOutcome) -> None:
     assert monitoring and all(f["status"] == "ERROR" for f in monitoring)  # moto lacks the call
     assert all("ListMonitoringSchedules" in str(f["reason"]) for f in monitoring)
     statuses = {f["status"] for f in findings}
-    assert {"PASS", "FAIL", "ERROR", "WAIVED", "MANUAL", "ATTESTED"} <= statuses
+    assert {"PASS", "FAIL", "ERROR", "WAIVED", "MANUAL", "ATTESTED", "NOT_APPLICABLE"} <= statuses
     assert any(f["provider"] == "gcp" and f["status"] == "FAIL" for f in findings)
+    # the demo estate has no Bedrock custom models: shown as NOT_APPLICABLE, never hidden
+    (custom_models,) = [f for f in findings if f["control_id"] == "ML-STORE-006"]
+    assert custom_models["status"] == "NOT_APPLICABLE"
+    # moto lacks ListGuardrails: the guardrail control is ERROR for each region, with the reason
+    guardrails = [f for f in findings if f["control_id"] == "ML-DEPLOY-010"]
+    assert guardrails and all(f["status"] == "ERROR" for f in guardrails)
+    assert all("ListGuardrails" in str(f["reason"]) for f in guardrails)
 
 
 def test_demo_secrets_never_reach_the_store_or_the_report(demo: DemoOutcome) -> None:

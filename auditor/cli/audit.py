@@ -61,10 +61,10 @@ def _summary_line(ctx: Context, result: AuditResult) -> None:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["findings", "summaries", "oscal"]),
+    type=click.Choice(["findings", "summaries", "csv", "oscal"]),
     default=("findings",),
     show_default=True,
-    help="findings: findings.json + findings.csv; summaries: CSV tables; oscal: OSCAL assessment results.",
+    help="findings: findings.json + findings.csv; summaries (or csv): the summary tables as CSV; oscal: OSCAL assessment results.",
 )
 @click.option(
     "--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 when a FAIL (or ERROR) remains."
@@ -105,7 +105,7 @@ def evaluate(
     written: list[Path] = []
     if "findings" in formats:
         written += pipeline.write_findings(result, out)
-    if "summaries" in formats:
+    if "summaries" in formats or "csv" in formats:
         for name, text in evaluate_stage.summaries_csv(result).items():
             target = out / f"summary-{name}.csv"
             target.write_text(text, encoding="utf-8")

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -123,11 +122,8 @@ def run_demo(
     changes: list[str] = []
     progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
 
-    with (
-        _quiet_moto_logs(),
-        moto_server() as endpoint,
-        tempfile.TemporaryDirectory(prefix="auditor-demo-") as scratch,
-    ):
+    exports = out / "gcp-exports"  # the demo's GCP inputs, kept beside the report
+    with _quiet_moto_logs(), moto_server() as endpoint:
         progress(f"moto server on {endpoint}: seeding the sample ML estate")
         aws_estate.seed_estate()
         for week in range(1, SNAPSHOT_WEEKS[-1] + 1):
@@ -141,7 +137,7 @@ def run_demo(
             )
             aws = pipeline.aws_collector(store, regions=list(DEMO_REGIONS), max_workers=8)
             manifest = pipeline.take_snapshot(store, aws, catalog.sha256, taken_at=taken_at)
-            export = gcp_estate.export_for_week(week, Path(scratch))
+            export = gcp_estate.export_for_week(week, exports)
             gcp = pipeline.gcp_collector(store, asset_export=export)
             gcp_manifest = pipeline.take_snapshot(
                 store, gcp, catalog.sha256, taken_at=taken_at + timedelta(minutes=5)

@@ -460,8 +460,8 @@ def evidence_index(
 
 
 def _scope(result: AuditResult) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    accounts = {f.account for f in result.findings if f.provider == "aws"}
-    projects = {f.account for f in result.findings if f.provider == "gcp"}
+    accounts = {f.account for f in result.findings if f.provider == "aws" and f.account}
+    projects = {f.account for f in result.findings if f.provider == "gcp" and f.account}
     regions = {f.region for f in result.findings if f.region}
     for manifest in result.snapshots:
         scope = manifest.scope

@@ -107,7 +107,7 @@ def evaluate(
         written += pipeline.write_findings(result, out)
     if "summaries" in formats or "csv" in formats:
         for name, text in evaluate_stage.summaries_csv(result).items():
-            target = out / f"summary-{name}.csv"
+            target = out / f"summary-{name}"
             target.write_text(text, encoding="utf-8")
             written.append(target)
     if "oscal" in formats:

@@ -53,11 +53,20 @@ _SETTINGS_CONTAINERS = frozenset(
 )
 
 
-# One pass of C-speed JSON encoding plus a regex tells whether a document can hold a secret at all;
-# most cannot, and they skip the tree walk (half of a large import's time otherwise).
-_MAYBE_SECRET = re.compile(
-    r'"(?:' + "|".join(sorted(_SETTINGS_CONTAINERS)) + r')"\s*:|"value"\s*:', re.IGNORECASE
-)
+# Literal fragments without which neither a settings container nor a credential-looking value
+# can be present. Substring tests on the document's compact JSON run at C speed, so the many
+# documents that hold neither skip the regexes and the tree walk (half of an import's time else).
+_CONTAINER_HINTS = (*(f'"{name}":' for name in sorted(_SETTINGS_CONTAINERS)), '"value":')
+_VALUE_HINTS = (
+    "AKIA", "ASIA", "PRIVATE KEY", "gh", "xox", "sk_live_", "AIza", "Bearer",
+)  # fmt: skip
+
+
+def _may_look_secret(text: str) -> bool:
+    """False only when `_SECRET_VALUE` cannot match `text`."""
+    if any(hint in text for hint in _VALUE_HINTS):
+        return True
+    return "://" in text and "@" in text
 
 
 class Redactor:
@@ -72,53 +81,67 @@ class Redactor:
 
     def redact(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """A redacted copy of `data`, with `_redacted` listing the paths that were replaced."""
-        text = json.dumps(data, default=str)
-        if not _MAYBE_SECRET.search(text) and not _SECRET_VALUE.search(text):
+        text = json.dumps(data, default=str, separators=(",", ":"))
+        containers = any(hint in text.lower() for hint in _CONTAINER_HINTS)
+        values = _may_look_secret(text) and _SECRET_VALUE.search(text) is not None
+        if not containers and not values:
             return dict(data)
         paths: list[str] = []
-        result = self._walk(data, "", paths, in_settings=False)
+        walk = _Walk(self, paths, check_values=values)
+        result = walk.node(data, "", in_settings=False)
         assert isinstance(result, dict)
         if paths:
             result[REDACTED_KEY] = sorted(set(paths))
         return result
 
-    def _walk(self, node: Any, path: str, paths: list[str], *, in_settings: bool) -> Any:
+
+class _Walk:
+    """One document's tree walk. `check_values` is False when the whole document's text holds
+    no credential-looking value, so only settings keys need testing."""
+
+    def __init__(self, redactor: Redactor, paths: list[str], *, check_values: bool) -> None:
+        self.redactor = redactor
+        self.paths = paths
+        self.check_values = check_values
+
+    def node(self, node: Any, path: str, *, in_settings: bool) -> Any:
         if isinstance(node, Mapping):
             # GCP style: {"name": "DB_PASSWORD", "value": "..."} pairs
             if "value" in node and isinstance(node.get("name"), str) and len(node) <= 3:
                 value = node["value"]
-                if isinstance(value, str) and self._is_secret(node["name"], value):
-                    paths.append(f"{path}.{node['name']}" if path else node["name"])
-                    return {**node, "value": self.marker(value)}
+                if isinstance(value, str) and self.secret(node["name"], value, key_counts=True):
+                    self.paths.append(f"{path}.{node['name']}" if path else node["name"])
+                    return {**node, "value": self.redactor.marker(value)}
             out: dict[str, Any] = {}
             for key, value in node.items():
                 child = f"{path}.{key}" if path else str(key)
                 settings = str(key).lower() in _SETTINGS_CONTAINERS
                 if isinstance(value, str):
-                    if self._is_secret(str(key), value, key_counts=in_settings or settings):
-                        paths.append(child)
-                        out[key] = self.marker(value)
+                    if self.secret(str(key), value, key_counts=in_settings or settings):
+                        self.paths.append(child)
+                        out[key] = self.redactor.marker(value)
                     else:
                         out[key] = value
                 else:
-                    out[key] = self._walk(value, child, paths, in_settings=settings)
+                    out[key] = self.node(value, child, in_settings=settings)
             return out
         if isinstance(node, list | tuple):
             out_list = []
             for index, item in enumerate(node):
                 child = f"{path}[{index}]"
-                if isinstance(item, str) and _SECRET_VALUE.search(item):
-                    paths.append(child)
-                    out_list.append(self.marker(item))
+                if isinstance(item, str) and self.secret("", item, key_counts=False):
+                    self.paths.append(child)
+                    out_list.append(self.redactor.marker(item))
                 else:
-                    out_list.append(self._walk(item, child, paths, in_settings=in_settings))
+                    out_list.append(self.node(item, child, in_settings=in_settings))
             return out_list
         return node
 
-    @staticmethod
-    def _is_secret(key: str, value: str, *, key_counts: bool = True) -> bool:
-        if value.startswith(MARKER_PREFIX) or not value or _SECRET_REFERENCE.match(value):
+    def secret(self, key: str, value: str, *, key_counts: bool) -> bool:
+        if not key_counts and not self.check_values:
             return False
-        if _SECRET_VALUE.search(value):
+        if not value or value.startswith(MARKER_PREFIX) or _SECRET_REFERENCE.match(value):
+            return False
+        if self.check_values and _may_look_secret(value) and _SECRET_VALUE.search(value):
             return True
         return key_counts and bool(_SECRET_KEY.search(key)) and not _NOT_SECRET_KEY.search(key)

@@ -8,6 +8,7 @@ this package, so adding a command means adding a module, not editing a list.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import pkgutil
 import sys
@@ -78,7 +79,24 @@ def main(
     ctx: click.Context, store: str, controls: tuple[Path, ...], verbose: int, quiet: bool
 ) -> None:
     """Audit ML workloads on AWS and GCP against GDPR, HIPAA and PCI DSS 4.0.1."""
-    ctx.obj = Context(store=store, controls=controls, verbosity=-1 if quiet else verbose)
+    verbosity = -1 if quiet else verbose
+    _configure_logging(verbosity)
+    ctx.obj = Context(store=store, controls=controls, verbosity=verbosity)
+
+
+def _configure_logging(verbosity: int) -> None:
+    """Libraries (botocore, pyHanko, grpc, moto) log warnings with tracebacks for conditions the
+    tool already reports as results; show their logs only when asked for with -v / -vv."""
+    level = {1: logging.WARNING, 2: logging.INFO}.get(verbosity, logging.DEBUG)
+    if verbosity <= 0:
+        level = logging.CRITICAL
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not any(getattr(h, "_auditor", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._auditor = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
 
 
 def _register_commands() -> None:

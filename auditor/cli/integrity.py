@@ -27,18 +27,31 @@ def _is_report_version(path: Path) -> bool:
 
 @main.command()
 @click.argument("path")
+@click.option(
+    "--trust-root",
+    "trust_roots",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="PEM certificate to trust when checking a signed PDF (repeatable).",
+)
 @pass_context
-def verify(ctx: Context, path: str) -> None:
+def verify(ctx: Context, path: str, trust_roots: tuple[Path, ...]) -> None:
     """Check a report version folder, or an evidence store's snapshot chain (exit 1 if tampered)."""
     target = Path(path)
     if not path.startswith("s3://") and not target.exists():
         raise UserError("no such report folder or store", file=path)
+    notes: list[str] = []
     if not path.startswith("s3://") and _is_report_version(target):
-        outcome = report_stage.verify_report(target)
+        outcome = report_stage.verify_report(
+            target, trust_roots=tuple(p.read_bytes() for p in trust_roots)
+        )
         ok, problems, what = outcome.ok, list(outcome.problems), "report version"
+        notes = list(outcome.notes)
     else:
         chain = pipeline.open_store(path).verify()
         ok, problems, what = chain.ok, list(chain.problems), "evidence store"
+    for note in notes:
+        click.echo(note)
     for problem in problems:
         click.echo(f"TAMPERED: {problem}", err=True)
     if not ok:

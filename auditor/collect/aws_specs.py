@@ -218,6 +218,14 @@ SPECS: tuple[ResourceSpec, ...] = (
             ),
             Join("Acl", _bucket("GetBucketAcl", result="{Owner: Owner, Grants: Grants}")),
             Join(
+                "Lifecycle",
+                _bucket(
+                    "GetBucketLifecycleConfiguration",
+                    result="Rules",
+                    absent={"NoSuchLifecycleConfiguration": ""},
+                ),
+            ),
+            Join(
                 "Tags",
                 _bucket("GetBucketTagging", result="TagSet", absent={"NoSuchTagSet": ""}),
                 absent_value=[],

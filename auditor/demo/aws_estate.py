@@ -302,6 +302,20 @@ def _hardened_bucket(
             "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": retention_days}},
         },
     )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "retention",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": 730},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                }
+            ]
+        },
+    )
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(tags)})
 
 

@@ -8,13 +8,17 @@ Bounded memory. Assets are streamed one at a time into the sink; only two things
   for inheritance and for project number -> ID;
 - IAM policies of non-hierarchy assets until their RESOURCE record arrives, in a `PolicySpill`:
   a dict up to `SPILL_THRESHOLD` entries, then an on-disk SQLite table in a temporary file.
+- the log sinks (a few per container, compact entries), for the projects' `effectiveLogSinks`.
 Live: hierarchy types are listed first (both content types), then IAM_POLICY of the other types
-(spilled), then their RESOURCE pages, each joined with its policy and emitted at once.
+(spilled), then their RESOURCE pages, each joined with its policy and emitted at once; LogSink
+records are also indexed as they pass. The hierarchy documents are emitted last, when every sink
+is known (sinks of ancestors above the scope are listed from those ancestors).
 Import: two passes over the file. Pass 1 parses only lines that can matter early (hierarchy asset
 types and IAM-policy lines, found by a byte-substring test before parsing) into the hierarchy and
 the spill; pass 2 parses every line, rejects malformed ones with their line number, and emits
-each RESOURCE record joined with its policy. A `gcloud asset list --format=json` array is
-streamed element by element with `JSONDecoder.raw_decode` over a growing buffer.
+each RESOURCE record joined with its policy (indexing LogSinks); the hierarchy documents follow.
+A `gcloud asset list --format=json` array is streamed element by element with
+`JSONDecoder.raw_decode` over a growing buffer.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from auditor.collect.gcp_assets import (
     EFFECTIVE_FIELDS,
     HIERARCHY_TYPES,
     IAM_POLICY,
+    LOG_SINK_TYPE,
+    LOG_SINKS_FIELD,
+    PROJECT_TYPE,
     RESOURCE,
     SPECS,
     AssetRecord,
@@ -165,6 +172,7 @@ class _Assembler:
         self.hierarchy = Hierarchy()
         self.spill = PolicySpill()
         self.iam_failed_types: set[str] = set()  # IAM policies could not be collected
+        self.resource_failed_types: set[str] = set()  # RESOURCE records could not be collected
         self.documents: Counter[str] = Counter()
         self.errors = 0
 
@@ -181,28 +189,59 @@ class _Assembler:
         return record
 
     def emit(self, record: AssetRecord) -> None:
+        if record.asset_type == LOG_SINK_TYPE:
+            self.hierarchy.add_sink(record)
         policy = self.spill.pop(record.name)
         if policy is not None:
             record = replace(record, iam_policy=policy)
         iam_collected = record.asset_type not in self.iam_failed_types
         self._add(build_document(record, self.hierarchy, iam_collected=iam_collected))
 
-    def emit_hierarchy(self, ancestor_errors: Mapping[str, str] | None = None) -> None:
+    def hierarchy_has_projects(self) -> bool:
+        return any(r.asset_type == PROJECT_TYPE for r in self.hierarchy.records.values())
+
+    def emit_hierarchy(
+        self,
+        ancestor_errors: Mapping[str, str] | None = None,
+        sink_errors: Mapping[str, str] | None = None,
+    ) -> None:
+        """Documents of the hierarchy, after every LogSink record went through `emit`."""
         iam_collected = not (HIERARCHY_TYPES & self.iam_failed_types)
-        for doc, missing in hierarchy_documents(self.hierarchy, iam_collected=iam_collected):
+        sinks_collected = LOG_SINK_TYPE not in self.resource_failed_types
+        for item in hierarchy_documents(
+            self.hierarchy, iam_collected=iam_collected, sinks_collected=sinks_collected
+        ):
+            doc = item.doc
             self._add(doc)
-            if not missing:
-                continue
-            reasons = [(ancestor_errors or {}).get(a, "not in scope") for a in missing]
-            detail = "; ".join(f"{a}: {r}" for a, r in zip(missing, reasons, strict=True))
-            for field in EFFECTIVE_FIELDS:
+            if item.missing_policies:
+                detail = _reasons(item.missing_policies, ancestor_errors)
+                for field in EFFECTIVE_FIELDS:
+                    self.error(
+                        "AncestorPolicyMissing",
+                        f"IAM policy of ancestors unknown, so inherited settings cannot be "
+                        f"determined ({detail})",
+                        resource_type=doc.resource_type,
+                        resource_id=doc.resource_id,
+                        field=field,
+                    )
+            if item.sinks_unknown:
                 self.error(
-                    "AncestorPolicyMissing",
-                    f"IAM policy of ancestors unknown, so inherited settings cannot be "
-                    f"determined ({detail})",
+                    "LogSinksMissing",
+                    "the LogSink assets could not be collected (or an export holds none, not "
+                    "even the built-in _Required and _Default sinks Cloud Asset always exports), "
+                    "so the sinks routing this project's logs are unknown",
                     resource_type=doc.resource_type,
                     resource_id=doc.resource_id,
-                    field=field,
+                    field=LOG_SINKS_FIELD,
+                )
+            elif item.missing_sinks:
+                self.error(
+                    "AncestorSinksMissing",
+                    f"log sinks of ancestors unknown, so inherited sinks cannot be determined "
+                    f"({_reasons(item.missing_sinks, sink_errors)})",
+                    resource_type=doc.resource_type,
+                    resource_id=doc.resource_id,
+                    field=LOG_SINKS_FIELD,
                 )
 
     def _add(self, doc: EvidenceDoc) -> None:
@@ -243,6 +282,17 @@ class _Assembler:
             )
         )
 
+    def wanted_ancestors(self, missing: Callable[[AssetRecord], list[str]]) -> list[str]:
+        """Ancestors reported by `missing` for any listed project/folder/organisation, in order."""
+        wanted: list[str] = []
+        for record in list(self.hierarchy.records.values()):
+            if record.resource is None:
+                continue
+            for ancestor in missing(record):
+                if ancestor not in wanted:
+                    wanted.append(ancestor)
+        return wanted
+
     def report_missing_iam(self, types: Sequence[str], code: str, message: str) -> None:
         """IAM policies of these types are unknown: `iamPolicy` absent, one error per type."""
         for asset_type in types:
@@ -257,6 +307,10 @@ class _Assembler:
             "spilled_policies": self.spill.spilled,
             "errors": self.errors,
         }
+
+
+def _reasons(ancestors: Sequence[str], errors: Mapping[str, str] | None) -> str:
+    return "; ".join(f"{a}: {(errors or {}).get(a, 'not in scope')}" for a in ancestors)
 
 
 # ---------------------------------------------------------------- live collection
@@ -427,13 +481,16 @@ class GcpAssetCollector:
                 )
                 for raw in self._list_group(asm, wanted, content_type):
                     asm.take(parse_record(raw))
-            asm.emit_hierarchy(self._fetch_outside_ancestors(asm))
+            ancestor_errors = self._fetch_outside_ancestors(asm)
             for raw in self._list_group(asm, [t for t in others if t in iam_types], IAM_POLICY):
                 asm.take(parse_record(raw))
             for raw in self._list_group(asm, others, RESOURCE):
                 record = asm.take(parse_record(raw))
                 if record is not None:
                     asm.emit(record)
+            if LOG_SINK_TYPE not in self.asset_types:
+                asm.resource_failed_types.add(LOG_SINK_TYPE)  # not collected: sinks unknown
+            asm.emit_hierarchy(ancestor_errors, self._fetch_outside_sinks(asm))
             return {
                 **asm.stats(),
                 "pages": self._stats["pages"],
@@ -467,6 +524,7 @@ class GcpAssetCollector:
                 asm.iam_failed_types.update(types)
                 asm.report_missing_iam(types, failed.code, message)
             else:
+                asm.resource_failed_types.update(types)
                 for asset_type in types:
                     asm.error(failed.code, message, resource_type=asset_type)
 
@@ -523,13 +581,7 @@ class GcpAssetCollector:
         if HIERARCHY_TYPES & asm.iam_failed_types:
             return {}
         hierarchy = asm.hierarchy
-        wanted: list[str] = []
-        for record in list(hierarchy.records.values()):
-            if record.resource is None:
-                continue
-            for ancestor in hierarchy.missing_ancestors(record, iam_collected=True):
-                if ancestor not in wanted:
-                    wanted.append(ancestor)
+        wanted = asm.wanted_ancestors(lambda r: hierarchy.missing_ancestors(r, iam_collected=True))
         reasons: dict[str, str] = {}
         for ancestor in wanted:
             asset_type = _container_type_of(ancestor)
@@ -544,6 +596,29 @@ class GcpAssetCollector:
                 reasons[ancestor] = f"{failed.code}: {failed.message}"
                 continue
             hierarchy.mark_policy_known(ancestor, found)
+        return reasons
+
+    def _fetch_outside_sinks(self, asm: _Assembler) -> dict[str, str]:
+        """LogSinks owned by the folders/organisation above the scope (only those can be
+        inherited by the projects in scope). Returns the reason per ancestor that failed."""
+        if LOG_SINK_TYPE in asm.resource_failed_types:
+            return {}
+        hierarchy = asm.hierarchy
+        wanted = asm.wanted_ancestors(
+            lambda r: hierarchy.missing_sink_owners(r) if r.asset_type == PROJECT_TYPE else []
+        )
+        reasons: dict[str, str] = {}
+        for ancestor in wanted:
+            try:
+                for page in self._pages(ancestor, [LOG_SINK_TYPE], RESOURCE):
+                    for raw in page:
+                        record = parse_record(raw)
+                        if (record.ancestors or ("",))[0] == ancestor:
+                            hierarchy.add_sink(record)
+            except _CallFailed as failed:
+                reasons[ancestor] = f"{failed.code}: {failed.message}"
+                continue
+            hierarchy.mark_sinks_known(ancestor)
         return reasons
 
 
@@ -616,7 +691,6 @@ class GcpExportCollector:
                     asm.take(replace(record, resource=None))
             if not iam_records:
                 asm.iam_failed_types.update(types_with(IAM_POLICY))
-            asm.emit_hierarchy()
             # pass 2: every line; resources streamed out
             for line_no, raw in self._records(array, early_only=False):
                 try:
@@ -636,6 +710,12 @@ class GcpExportCollector:
                     continue
                 resources_by_type[record.asset_type] += 1
                 asm.emit(replace(record, iam_policy=None))
+            # last: every LogSink has been indexed. Cloud Asset exports every project's built-in
+            # _Required and _Default sinks, so a file without any LogSink record was exported
+            # without that type: the sinks are unknown (ERROR), not absent (FAIL).
+            if asm.hierarchy_has_projects() and not resources_by_type.get(LOG_SINK_TYPE):
+                asm.resource_failed_types.add(LOG_SINK_TYPE)
+            asm.emit_hierarchy()
             self._report_gaps(asm, iam_records, resources_by_type)
             return {
                 **asm.stats(),

@@ -24,7 +24,9 @@ PROJECT_TYPE = f"{CRM}/Project"
 FOLDER_TYPE = f"{CRM}/Folder"
 ORGANIZATION_TYPE = f"{CRM}/Organization"
 NOTEBOOK_INSTANCE_TYPE = "notebooks.googleapis.com/Instance"
+LOG_SINK_TYPE = "logging.googleapis.com/LogSink"
 EFFECTIVE_FIELDS = ("effectiveAuditConfigs", "effectiveAuditLogTypes", "effectiveIamBindings")
+LOG_SINKS_FIELD = "effectiveLogSinks"
 _BOTH = (RESOURCE, IAM_POLICY)
 _RESOURCE_ONLY = (RESOURCE,)
 
@@ -79,7 +81,7 @@ ASSET_TYPES: tuple[AssetTypeSpec, ...] = (
     AssetTypeSpec(PROJECT_TYPE, "Project, with inherited audit-log config and IAM bindings"),
     AssetTypeSpec(FOLDER_TYPE, "Folder, with inherited audit-log config and IAM bindings"),
     AssetTypeSpec(ORGANIZATION_TYPE, "Organization, with its audit-log config and IAM bindings"),
-    AssetTypeSpec("logging.googleapis.com/LogSink", "Cloud Logging sink", _RESOURCE_ONLY),
+    AssetTypeSpec(LOG_SINK_TYPE, "Cloud Logging sink", _RESOURCE_ONLY),
     AssetTypeSpec("logging.googleapis.com/LogBucket", "Cloud Logging bucket", _RESOURCE_ONLY),
 )
 SPECS: Mapping[str, AssetTypeSpec] = {spec.asset_type: spec for spec in ASSET_TYPES}
@@ -231,13 +233,16 @@ def normalise_policy(raw: Any) -> dict[str, Any]:
 
 
 class Hierarchy:
-    """Projects, folders and organisations seen in a scope: their IAM policies (for inheritance)
-    and the project number -> project ID map (for `account`). Small: one entry per container."""
+    """Projects, folders and organisations seen in a scope: their IAM policies (for inheritance),
+    the project number -> project ID map (for `account`) and the log sinks each container owns
+    (for `effectiveLogSinks`). Small: one entry per container, a few sinks per container."""
 
     def __init__(self) -> None:
         self.records: dict[str, AssetRecord] = {}  # short name ("folders/45") -> record
         self.policies_known: set[str] = set()  # short names whose IAM policy is known (maybe none)
         self.project_ids: dict[str, str] = {}  # project number -> project ID
+        self.sinks: dict[str, list[dict[str, Any]]] = {}  # owner ("folders/45") -> sink entries
+        self.sinks_known: set[str] = set()  # owners outside the scope whose sinks were fetched
 
     def add(self, record: AssetRecord) -> None:
         key = record.short_name
@@ -290,6 +295,45 @@ class Hierarchy:
             "effectiveIamBindings": bindings,
         }
 
+    def add_sink(self, record: AssetRecord) -> None:
+        """Index a LogSink RESOURCE record under the project/folder/organisation that owns it."""
+        owner = sink_owner(record)
+        if owner is None or record.resource is None:
+            return
+        entry = sink_entry(record, owner)
+        entries = self.sinks.setdefault(owner, [])
+        if entry not in entries:  # the same sink listed twice (overlapping listings)
+            entries.append(entry)
+
+    def mark_sinks_known(self, owner: str) -> None:
+        """An ancestor outside the scope whose sinks were fetched (added with `add_sink`)."""
+        self.sinks_known.add(owner)
+
+    def missing_sink_owners(self, record: AssetRecord) -> list[str]:
+        """Ancestor folders/organisation whose sinks are unknown: neither in the scope (a
+        RESOURCE record was listed/imported, so its sinks were too) nor fetched."""
+        return [
+            a
+            for a in _chain(record)[1:]
+            if a not in self.sinks_known
+            and (a not in self.records or self.records[a].resource is None)
+        ]
+
+    def effective_log_sinks(self, record: AssetRecord) -> list[dict[str, Any]]:
+        """The sinks that route a project's logs: its own (any), then those of its ancestors,
+        nearest first, that have includeChildren."""
+        chain = _chain(record)
+        own_keys = [chain[0]]
+        data = (record.resource or {}).get("data") or {}
+        if data.get("projectId") and chain[0].startswith("projects/"):
+            own_keys.append(f"projects/{data['projectId']}")  # a sink named by project ID
+        found = [dict(entry) for key in own_keys for entry in self.sinks.get(key, ())]
+        for ancestor in chain[1:]:
+            found.extend(
+                dict(entry) for entry in self.sinks.get(ancestor, ()) if entry["includeChildren"]
+            )
+        return found
+
     def account_of(self, record: AssetRecord) -> str:
         """Project ID of the asset's project (number if the project is unknown)."""
         if record.asset_type in (FOLDER_TYPE, ORGANIZATION_TYPE):
@@ -312,6 +356,42 @@ def _chain(record: AssetRecord) -> list[str]:
     return chain
 
 
+def sink_owner(record: AssetRecord) -> str | None:
+    """`projects/123`, `folders/45` or `organizations/678` owning a LogSink: the parent in its
+    full name (`//logging.googleapis.com/organizations/678/sinks/org-audit`), else ancestors[0].
+    None for sinks of other parents (billingAccounts/...)."""
+    parts = record.name.split("/")
+    if len(parts) >= 7 and parts[-2] == "sinks":
+        owner = f"{parts[-4]}/{parts[-3]}"
+        if parts[-4] in ("projects", "folders", "organizations"):
+            if parts[-4] == "projects" and record.ancestors and not parts[-3].isdigit():
+                first = record.ancestors[0]
+                return first if first.startswith("projects/") else owner
+            return owner
+        return None
+    if record.ancestors and record.ancestors[0].split("/", 1)[0] in (
+        "projects",
+        "folders",
+        "organizations",
+    ):
+        return record.ancestors[0]
+    return None
+
+
+def sink_entry(record: AssetRecord, owner: str) -> dict[str, Any]:
+    """One `effectiveLogSinks` entry. Cloud Asset omits false/empty fields, so defaults are
+    filled in: no filter routes every log entry."""
+    data = (record.resource or {}).get("data") or {}
+    return {
+        "name": str(data.get("name") or record.name.rsplit("/", 1)[-1]),
+        "destination": data.get("destination"),
+        "filter": str(data.get("filter") or ""),
+        "disabled": bool(data.get("disabled", False)),
+        "includeChildren": bool(data.get("includeChildren", False)),
+        "source": owner,
+    }
+
+
 def _container_type(short_name: str) -> str:
     kind = short_name.split("/", 1)[0]
     return {"projects": PROJECT_TYPE, "folders": FOLDER_TYPE}.get(kind, ORGANIZATION_TYPE)
@@ -331,7 +411,7 @@ def build_document(
 
     `iam_collected` False means IAM policies could not be collected for this type: `iamPolicy`
     is then absent rather than null. `effective` (hierarchy types only) holds the inherited
-    settings, or None when an ancestor's policy is unknown (the keys are then absent).
+    settings (and, for projects, `effectiveLogSinks`); a key left out of it is absent.
     """
     resource = record.resource or {}
     data: dict[str, Any] = dict(resource.get("data") or {})
@@ -365,19 +445,45 @@ def _short_label(record: AssetRecord, data: Mapping[str, Any]) -> str:
     return record.name.rstrip("/").rsplit("/", 1)[-1]
 
 
+@dataclass(frozen=True, slots=True)
+class HierarchyDocument:
+    """A project/folder/organisation document and why any derived key was left out."""
+
+    doc: EvidenceDoc
+    # ancestors whose IAM policy is unknown: EFFECTIVE_FIELDS absent
+    missing_policies: list[str]
+    # projects: ancestors whose sinks are unknown: effectiveLogSinks absent
+    missing_sinks: list[str]
+    # projects: the LogSink assets could not be collected: effectiveLogSinks absent
+    sinks_unknown: bool
+
+
 def hierarchy_documents(
-    hierarchy: Hierarchy, *, iam_collected: bool, wanted: Iterable[str] = HIERARCHY_TYPES
-) -> Iterable[tuple[EvidenceDoc, list[str]]]:
-    """Documents of the projects/folders/organisations that have a RESOURCE record, each with the
-    list of ancestors whose policy is unknown (non-empty: effective keys left out)."""
+    hierarchy: Hierarchy,
+    *,
+    iam_collected: bool,
+    sinks_collected: bool = True,
+    wanted: Iterable[str] = HIERARCHY_TYPES,
+) -> Iterable[HierarchyDocument]:
+    """Documents of the projects/folders/organisations that have a RESOURCE record, each with what
+    could not be derived. `sinks_collected` False: the LogSink listing failed, so no project gets
+    `effectiveLogSinks` (call this after every LogSink record went through `Hierarchy.add_sink`)."""
     wanted_types = frozenset(wanted)
     for record in hierarchy.records.values():
         if record.resource is None or record.asset_type not in wanted_types:
             continue
         missing = hierarchy.missing_ancestors(record, iam_collected=iam_collected)
-        effective = None if missing else hierarchy.effective(record)
-        doc = build_document(record, hierarchy, iam_collected=iam_collected, effective=effective)
-        yield doc, missing
+        effective: dict[str, Any] = {} if missing else hierarchy.effective(record)
+        missing_sinks: list[str] = []
+        is_project = record.asset_type == PROJECT_TYPE
+        if is_project and sinks_collected:
+            missing_sinks = hierarchy.missing_sink_owners(record)
+            if not missing_sinks:
+                effective[LOG_SINKS_FIELD] = hierarchy.effective_log_sinks(record)
+        doc = build_document(
+            record, hierarchy, iam_collected=iam_collected, effective=effective or None
+        )
+        yield HierarchyDocument(doc, missing, missing_sinks, is_project and not sinks_collected)
 
 
 def integral_floats_to_int(value: Any) -> Any:

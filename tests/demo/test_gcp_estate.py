@@ -269,6 +269,8 @@ WEEK_ONE_VERDICTS = [
     ("ML-MON-051", SBX_PROJECT, "PASS"),  # inherited from the organisation
     ("ML-MON-052", PROD_PROJECT, "PASS"),  # inherited from the folder
     ("ML-MON-053", ORG_SINK, "PASS"),
+    ("ML-MON-057", PROD_PROJECT, "PASS"),  # organisation sink with includeChildren
+    ("ML-MON-057", SBX_PROJECT, "PASS"),  # own sink disabled, but the organisation's covers it
     ("ML-TRAIN-063", PROD_TEMPLATE, "PASS"),
 ]
 
@@ -334,3 +336,22 @@ def test_new_endpoint_appears_with_its_own_findings(collected: Any) -> None:
     assert verdict("ML-DEPLOY-052", endpoint) == "PASS"
     assert verdict("ML-DEPLOY-054", endpoint) == "FAIL"
     assert verdict("ML-MON-055", endpoint) == "FAIL"
+
+
+@needs_collector
+def test_without_the_organisation_sink_projects_fail_ml_mon_057(tmp_path: Path) -> None:
+    """Remove the organisation's aggregated sink: ML-MON-053 then has no LogSink to say anything
+    about for the sandbox except its disabled one, and ML-MON-057 fails the sandbox project (its
+    own sink is disabled) and the production project (only _Required/_Default)."""
+    path = tmp_path / "no-org-sink.ndjson"
+    with gcp_estate.sample_path().open(encoding="utf-8") as source:
+        path.write_text("".join(line for line in source if ORG_SINK not in line))
+    sink = ListSink()
+    GcpExportCollector(path).collect(sink)
+    assert sink.errors == []
+    docs = {doc.resource_id: doc for doc in sink.docs}
+    assert ORG_SINK not in docs
+    assert verdict("ML-MON-057", docs[SBX_PROJECT]) == "FAIL"
+    assert verdict("ML-MON-057", docs[PROD_PROJECT]) == "FAIL"
+    sources = {s["source"] for s in docs[SBX_PROJECT].data["effectiveLogSinks"]}
+    assert sources == {f"projects/{SBX}"}

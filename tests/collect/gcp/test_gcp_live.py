@@ -98,12 +98,19 @@ def test_retries_exhausted_is_an_error_not_a_gap(endpoint: str, service: FakeAss
         )
     )
     sink, stats, sleeps = collect(endpoint, max_attempts=3)
-    failed = {e.resource_type for e in sink.errors}
-    assert all(e.error_code == "UNAVAILABLE" and e.field is None for e in sink.errors)
+    type_errors = [e for e in sink.errors if e.field is None]
+    failed = {e.resource_type for e in type_errors}
+    assert all(e.error_code == "UNAVAILABLE" for e in type_errors)
     # the grouped RESOURCE listing of every non-hierarchy type failed: all of them are errors,
     # none has documents (never a silent empty type); the hierarchy was still collected
     assert failed == resource_types() - HIERARCHY_TYPES
     assert {d.resource_type for d in sink.docs} == HIERARCHY_TYPES
+    # the LogSinks among them: every project's effectiveLogSinks is unknown, not empty
+    projects = [d for d in sink.docs if d.resource_type.endswith("/Project")]
+    assert projects and all("effectiveLogSinks" not in d.data for d in projects)
+    assert sorted((e.resource_id, e.field) for e in sink.errors if e.field) == sorted(
+        (d.resource_id, "effectiveLogSinks") for d in projects
+    )
     assert stats["retries"] == 2 and len(sleeps) == 2
 
 
@@ -161,8 +168,10 @@ def test_unreadable_ancestor_gives_errors_for_inherited_settings(
         "effectiveAuditConfigs",
         "effectiveAuditLogTypes",
         "effectiveIamBindings",
+        "effectiveLogSinks",  # the organisation's sinks could not be listed either
     }
-    assert "PERMISSION_DENIED" in errors[0].message
+    assert "effectiveLogSinks" not in prod
+    assert all("PERMISSION_DENIED" in e.message and ORG in e.message for e in errors)
 
 
 def test_endpoint_from_environment_and_scope_validation(

@@ -313,6 +313,27 @@ class EvidenceSink(Protocol):
     def add_error(self, error: CollectionError) -> None: ...
 
 
+class MemorySink:
+    """An EvidenceSink that keeps everything in memory: for library use of a collector without
+    a store, and for tests."""
+
+    def __init__(self) -> None:
+        self.docs: list[EvidenceDoc] = []
+        self.errors: list[CollectionError] = []
+
+    def add(self, doc: EvidenceDoc) -> None:
+        self.docs.append(doc)
+
+    def add_error(self, error: CollectionError) -> None:
+        self.errors.append(error)
+
+    def of(self, resource_type: str) -> list[EvidenceDoc]:
+        return [d for d in self.docs if d.resource_type == resource_type]
+
+    def by_id(self) -> dict[str, EvidenceDoc]:
+        return {d.resource_id: d for d in self.docs}
+
+
 class Collector(Protocol):
     """One source of evidence. Collectors stream into a sink and return statistics
     (calls made, pages, rejected lines, documents per type) that the manifest records."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import jmespath
@@ -705,13 +705,8 @@ class Engine:
             except StopIteration:
                 return
             except Exception as error:
-                self._record(ctx, service, region, call, begun, error, 0)
-                code, message = classify(error)
-                if _absent(call, code, message):
-                    raise _Absent from error
-                raise CallFailed(service, call.operation, region, code, message) from error
-            attempts = page.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
-            self._record(ctx, service, region, call, begun, None, attempts)
+                self._failed(ctx, service, region, call, begun, error)
+            self._succeeded(ctx, service, region, call, begun, page)
             yield plain(search(call.result, page) if call.result else page)
 
     def _invoke(
@@ -723,14 +718,31 @@ class Engine:
         try:
             response: dict[str, Any] = getattr(client, _snake(call.operation))(**kwargs)
         except Exception as error:
-            self._record(ctx, service, region, call, begun, error, 0)
-            code, message = classify(error)
-            if _absent(call, code, message):
-                raise _Absent from error
-            raise CallFailed(service, call.operation, region, code, message) from error
+            self._failed(ctx, service, region, call, begun, error)
+        self._succeeded(ctx, service, region, call, begun, response)
+        return response
+
+    def _succeeded(
+        self,
+        ctx: _Context,
+        service: str,
+        region: str,
+        call: Call,
+        begun: float,
+        response: Mapping[str, Any],
+    ) -> None:
         attempts = response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
         self._record(ctx, service, region, call, begun, None, attempts)
-        return response
+
+    def _failed(
+        self, ctx: _Context, service: str, region: str, call: Call, begun: float, error: Exception
+    ) -> NoReturn:
+        """Log the failed call; "absent is evidence" codes become _Absent, the rest CallFailed."""
+        self._record(ctx, service, region, call, begun, error, 0)
+        code, message = classify(error)
+        if _absent(call, code, message):
+            raise _Absent from error
+        raise CallFailed(service, call.operation, region, code, message) from error
 
     def _record(
         self,

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from auditor.catalog import load_catalog
 from auditor.demo import aws_estate as estate
-from auditor.models import CollectionError, EvidenceDoc
+from auditor.models import EvidenceDoc, MemorySink
 from auditor.rules import holds, referenced_fields, render_reason
 
 EU, US = estate.HOME_REGION, estate.SECOND_REGION
@@ -256,23 +256,11 @@ def test_ecr_iam_and_monitoring(info: estate.EstateInfo) -> None:
 # ---------------------------------------------------------------- through the collector and rules
 
 
-class _ListSink:
-    def __init__(self) -> None:
-        self.docs: list[EvidenceDoc] = []
-        self.errors: list[CollectionError] = []
-
-    def add(self, doc: EvidenceDoc) -> None:
-        self.docs.append(doc)
-
-    def add_error(self, error: CollectionError) -> None:
-        self.errors.append(error)
-
-
-def _collect() -> _ListSink:
+def _collect() -> MemorySink:
     aws = pytest.importorskip(
         "auditor.collect.aws", reason="the AWS collector (issue #3) is not written yet"
     )
-    sink = _ListSink()
+    sink = MemorySink()
     aws.AwsCollector(regions=[EU, US]).collect(sink)
     return sink
 
@@ -298,7 +286,7 @@ def _find(docs: list[EvidenceDoc], resource: estate.PlantedResource) -> Evidence
 
 
 def _verdicts(
-    sink: _ListSink, resources: tuple[estate.PlantedResource, ...]
+    sink: MemorySink, resources: tuple[estate.PlantedResource, ...]
 ) -> dict[tuple[str, str], str]:
     """(control, resource name) -> PASS/FAIL/ERROR/NOT_APPLICABLE, as the evaluator decides it."""
     catalog = load_catalog()
@@ -322,12 +310,12 @@ def _verdicts(
 
 
 @pytest.fixture(scope="module")
-def collected(info: estate.EstateInfo) -> _ListSink:
+def collected(info: estate.EstateInfo) -> MemorySink:
     return _collect()
 
 
 def test_collected_estate_fails_the_planted_faults_and_passes_the_twins(
-    info: estate.EstateInfo, collected: _ListSink
+    info: estate.EstateInfo, collected: MemorySink
 ) -> None:
     sink = collected
     planted = _verdicts(sink, info.planted)
@@ -337,7 +325,7 @@ def test_collected_estate_fails_the_planted_faults_and_passes_the_twins(
 
 
 def test_collected_estate_reports_gaps_as_errors_and_redacts_secrets(
-    info: estate.EstateInfo, collected: _ListSink
+    info: estate.EstateInfo, collected: MemorySink
 ) -> None:
     sink = collected
     # moto has no ListMonitoringSchedules: every endpoint's monitoring control is an ERROR.

@@ -12,7 +12,7 @@ import pytest
 
 from auditor.catalog import load_catalog
 from auditor.demo import gcp_estate
-from auditor.models import CollectionError, Control, EvidenceDoc
+from auditor.models import CollectionError, Control, EvidenceDoc, MemorySink
 from auditor.rules import holds
 
 try:  # the collector is another engineer's module; skip only the parts that need it
@@ -74,24 +74,10 @@ def gcp_controls() -> dict[str, Control]:
     return {c.id: c for c in load_catalog().controls if _is_gcp_control(c)}
 
 
-class ListSink:
-    """An EvidenceSink that keeps everything in memory."""
-
-    def __init__(self) -> None:
-        self.docs: list[EvidenceDoc] = []
-        self.errors: list[CollectionError] = []
-
-    def add(self, doc: EvidenceDoc) -> None:
-        self.docs.append(doc)
-
-    def add_error(self, error: CollectionError) -> None:
-        self.errors.append(error)
-
-
 @cache
 def _collected(week: int, tmp: str) -> tuple[dict[str, EvidenceDoc], tuple[CollectionError, ...]]:
     path = gcp_estate.export_for_week(week, Path(tmp) / f"w{week}")
-    sink = ListSink()
+    sink = MemorySink()
     stats = GcpExportCollector(path).collect(sink)
     assert stats["rejected_lines"] == 0
     return {doc.resource_id: doc for doc in sink.docs}, tuple(sink.errors)
@@ -346,7 +332,7 @@ def test_without_the_organisation_sink_projects_fail_ml_mon_057(tmp_path: Path) 
     path = tmp_path / "no-org-sink.ndjson"
     with gcp_estate.sample_path().open(encoding="utf-8") as source:
         path.write_text("".join(line for line in source if ORG_SINK not in line))
-    sink = ListSink()
+    sink = MemorySink()
     GcpExportCollector(path).collect(sink)
     assert sink.errors == []
     docs = {doc.resource_id: doc for doc in sink.docs}

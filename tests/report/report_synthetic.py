@@ -9,14 +9,13 @@ plants hostile markup in resource names, reasons, a waiver and the organisation 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from auditor.evaluate import findings_csv, findings_document
 from auditor.models import (
     Attestation,
     AuditResult,
@@ -39,8 +38,6 @@ from auditor.models import (
     Waiver,
     WaiverRef,
     canonical_json,
-    isoformat,
-    requirements_cell,
     sha256_hex,
 )
 
@@ -598,67 +595,3 @@ def _effectiveness(
             )
         )
     return tuple(out)
-
-
-def findings_document(result: AuditResult) -> dict[str, object]:
-    """CONTRACTS.md section 4, written here because the report may not import evaluate."""
-    return {
-        "schema": "auditor.findings/v1",
-        "generated_at": isoformat(result.generated_at),
-        "catalog_sha256": result.catalog.sha256,
-        "snapshots": [
-            {
-                "id": m.id,
-                "provider": m.provider,
-                "taken_at": isoformat(m.finished_at),
-                "manifest_sha256": m.sha256,
-            }
-            for m in result.snapshots
-        ],
-        "findings": [f.to_dict() for f in result.findings],
-    }
-
-
-def _neutralise(cell: str) -> str:
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
-def findings_csv(findings: tuple[Finding, ...]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    header = [
-        "control_id",
-        "control_title",
-        "stage",
-        "severity",
-        "status",
-        "provider",
-        "account",
-        "region",
-        "resource_type",
-        "resource_id",
-        "reason",
-        "requirements",
-        "snapshot_id",
-        "waiver",
-    ]
-    writer.writerow(header)
-    for f in findings:
-        row = [
-            f.control_id,
-            f.control_title,
-            f.stage,
-            f.severity,
-            str(f.status),
-            f.provider,
-            f.account,
-            f.region,
-            f.resource_type,
-            f.resource_id,
-            f.reason,
-            requirements_cell(f.requirements),
-            f.snapshot_id,
-            f.waiver.expires.isoformat() if f.waiver else "",
-        ]
-        writer.writerow([_neutralise(c) for c in row])
-    return out.getvalue()

@@ -21,7 +21,8 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from auditor.collect.engine import allow_local_s3control
-from auditor.models import CollectionError, EvidenceDoc
+from auditor.models import EvidenceDoc
+from auditor.models import MemorySink as _MemorySink
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111111111111"
@@ -153,21 +154,8 @@ def reset(proxy: Proxy) -> None:
     proxy.seen.clear()
 
 
-class MemorySink:
-    """An EvidenceSink that keeps everything, for assertions."""
-
-    def __init__(self) -> None:
-        self.docs: list[EvidenceDoc] = []
-        self.errors: list[CollectionError] = []
-
-    def add(self, doc: EvidenceDoc) -> None:
-        self.docs.append(doc)
-
-    def add_error(self, error: CollectionError) -> None:
-        self.errors.append(error)
-
-    def of(self, resource_type: str) -> list[EvidenceDoc]:
-        return [d for d in self.docs if d.resource_type == resource_type]
+class MemorySink(_MemorySink):
+    """The product's in-memory sink, with an assertion helper."""
 
     def one(self, resource_type: str, name: str, region: str | None = None) -> EvidenceDoc:
         found = [

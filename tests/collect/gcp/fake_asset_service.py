@@ -169,20 +169,3 @@ def serve(service: FakeAssetService, workers: int = 4) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         server.stop(grace=None)
-
-
-class ListSink:
-    """An EvidenceSink that keeps everything in lists."""
-
-    def __init__(self) -> None:
-        self.docs: list[Any] = []
-        self.errors: list[Any] = []
-
-    def add(self, doc: Any) -> None:
-        self.docs.append(doc)
-
-    def add_error(self, error: Any) -> None:
-        self.errors.append(error)
-
-    def by_id(self) -> dict[str, Any]:
-        return {d.resource_id: d for d in self.docs}

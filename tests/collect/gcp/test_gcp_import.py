@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_asset_service import ListSink
 
 from auditor.collect import gcp
 from auditor.collect.gcp import GcpExportCollector
+from auditor.models import MemorySink as ListSink
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "gcp"
 EXPORT = FIXTURES / "assets_export.ndjson"

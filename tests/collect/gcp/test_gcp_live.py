@@ -8,12 +8,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from fake_asset_service import FakeAssetService, Fault, ListSink, serve
+from fake_asset_service import FakeAssetService, Fault, serve
 
 from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector, make_client
 from auditor.collect.gcp_assets import HIERARCHY_TYPES, resource_types
 from auditor.collect.gcp_permissions import gcp_permissions
 from auditor.errors import UserError
+from auditor.models import MemorySink as ListSink
 
 EXPORT = Path(__file__).parents[2] / "fixtures" / "gcp" / "assets_export.ndjson"
 ORG = "organizations/678901234567"

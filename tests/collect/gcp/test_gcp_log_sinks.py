@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_asset_service import FakeAssetService, ListSink, serve
+from fake_asset_service import FakeAssetService, serve
 
 from auditor.catalog import load_catalog
 from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector
 from auditor.collect.gcp_assets import LOG_SINK_TYPE, AssetRecord, sink_owner
 from auditor.models import EvidenceDoc
+from auditor.models import MemorySink as ListSink
 from auditor.rules import holds
 
 CRM = "//cloudresourcemanager.googleapis.com/"

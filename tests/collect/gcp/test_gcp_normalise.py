@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_asset_service import ListSink
 from google.cloud import asset_v1
 
 from auditor.collect import gcp_assets
@@ -18,6 +17,7 @@ from auditor.collect.gcp_assets import (
     parse_record,
     resource_types,
 )
+from auditor.models import MemorySink as ListSink
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "gcp"
 EXPORT = FIXTURES / "assets_export.ndjson"

@@ -18,6 +18,11 @@ def _print_snapshot(ctx: Context, manifest: SnapshotManifest) -> None:
         f"snapshot {manifest.id}: {manifest.provider}, {documents} documents, "
         f"{len(manifest.errors)} collection errors"
     )
+    rejected = int(manifest.stats.get("rejected_lines", 0) or 0)
+    if rejected:
+        ctx.info(f"  {rejected} malformed lines were skipped:")
+        for reject in list(manifest.stats.get("rejects", []))[:10]:
+            ctx.info(f"    line {reject.get('line')}: {reject.get('reason')}")
     for error in manifest.errors[:10]:
         ctx.debug(f"  {error.sentence()}")
     click.echo(manifest.id)

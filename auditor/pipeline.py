@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from auditor import report as report_stage
 from auditor.config import Config
 from auditor.errors import RunError, UserError
 from auditor.models import (
+    Attestation,
     AuditResult,
     Catalog,
     Collector,
@@ -30,14 +31,15 @@ from auditor.models import (
     Snapshot,
     SnapshotManifest,
     Status,
+    Waiver,
     utcnow,
 )
 
 Progress = Callable[[str], None]
 
 
-def _quiet(_: str) -> None:
-    return None
+def no_progress(_: str) -> None:
+    """The default progress callback: say nothing."""
 
 
 # ---------------------------------------------------------------- catalog
@@ -241,13 +243,13 @@ def select_snapshots(store: evidence.EvidenceStore, selection: Selection) -> lis
     return [store.load_snapshot(m.id) for m in chosen]
 
 
-def read_waivers(path: Path | None) -> list[Any]:
+def read_waivers(path: Path | None) -> list[Waiver]:
     if path is None:
         return []
     return evaluate_stage.parse_waivers(_read_text(path), str(path))
 
 
-def read_attestations(path: Path | None) -> list[Any]:
+def read_attestations(path: Path | None) -> list[Attestation]:
     """Attestation files are hashed here, relative to the attestation file's folder."""
     if path is None:
         return []
@@ -431,7 +433,3 @@ def describe_scope(config: Config) -> str:
         ]
         parts.append("GCP: " + ", ".join(sources))
     return ". ".join(parts)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -228,7 +229,13 @@ def run(ctx: Context, config_path: Path, skip_collect: bool, fail_on: str | None
         result,
         config.path(config.report.out) or Path("reports"),
         formats=config.report.formats,
-        sign=pipeline.sign_options(config.path(sign.key), config.path(sign.cert)) if sign else None,
+        sign=pipeline.sign_options(
+            config.path(sign.key),
+            config.path(sign.cert),
+            os.environ.get(sign.passphrase_env) if sign.passphrase_env else None,
+        )
+        if sign
+        else None,
     )
     _summary_line(ctx, result)
     click.echo(str(folder))

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ DEMO_REGIONS = ("eu-west-1", "us-east-1")
 SNAPSHOT_WEEKS = (1, 3, 5, 7, 9, 11, 13)  # fortnightly over a 13-week quarter
 DEMO_MARKER = ".auditor-demo"
 
-Progress = Callable[[str], None]
+Progress = pipeline.Progress
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _fresh_store(out: Path) -> Path:
 
 
 def run_demo(
-    out: Path, progress: Progress = pipeline._quiet, today: date | None = None
+    out: Path, progress: Progress = pipeline.no_progress, today: date | None = None
 ) -> DemoOutcome:
     """Seed, snapshot fortnightly over the quarter, evaluate the period, write the report."""
     from auditor.demo import aws_estate, gcp_estate

@@ -140,7 +140,9 @@ def evaluate(
 @click.option("--waivers", type=click.Path(path_type=Path))
 @click.option("--attestations", type=click.Path(path_type=Path))
 @click.option(
-    "--sign-key", type=click.Path(path_type=Path), help="PEM private key or PKCS#12 file."
+    "--sign-key",
+    type=click.Path(path_type=Path),
+    help="PEM private key or PKCS#12 file (passphrase from env AUDITOR_SIGN_PASSPHRASE).",
 )
 @click.option(
     "--sign-cert", type=click.Path(path_type=Path), help="PEM certificate (with a PEM key)."
@@ -192,7 +194,10 @@ def report(
         metadata=pipeline.report_metadata(config),
     )
     folder = pipeline.write_report(
-        result, out, formats=chosen_formats, sign=pipeline.sign_options(sign_key, sign_cert)
+        result,
+        out,
+        formats=chosen_formats,
+        sign=pipeline.sign_options(sign_key, sign_cert, os.environ.get("AUDITOR_SIGN_PASSPHRASE")),
     )
     _summary_line(ctx, result)
     click.echo(str(folder))

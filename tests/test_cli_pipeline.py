@@ -133,3 +133,59 @@ def test_verify_of_a_missing_path_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["verify", str(tmp_path / "nothing")]) == 2
+
+
+def _signer(folder: Path) -> tuple[Path, Path]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CLI Test Signer")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = folder / "signer.key", folder / "signer.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def test_signed_report_from_the_cli_verifies_and_a_flipped_byte_fails(
+    tmp_path: Path, store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    collect(store, capsys)
+    key, cert = _signer(tmp_path)
+    code = run(
+        ["--store", store, "report", "--from", "2019-01-01", "--to", "2099-12-31",
+         "--formats", "pdf", "--frameworks", "pci-dss-4.0.1",
+         "--sign-key", str(key), "--sign-cert", str(cert), "--out", str(tmp_path / "reports")]
+    )  # fmt: skip
+    assert code == 0
+    version = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((version / "manifest.json").read_text())["signed"] is True
+    assert run(["verify", str(version), "--trust-root", str(cert)]) == 0
+    assert "signed by Common Name: CLI Test Signer (trusted)" in capsys.readouterr().out
+    pdf = version / "report.pdf"
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    assert run(["verify", str(version)]) == 1
+    assert "report.pdf" in capsys.readouterr().err

@@ -1,10 +1,20 @@
 """Evaluation throughput: 1,000,000 evidence documents against a realistic catalog.
 
-Estate: 100,000 resources of six AWS types; 10 weekly snapshots in which 2% of the resources
-change each week (so ~118,000 distinct documents among 1,000,000). The catalog has 29 controls
-with rules of the shapes the shipped catalog uses, two of which only JMESPath can run
-(custom functions). Measures audit() over all 10 snapshots (verdicts, period-end findings,
-effectiveness, roll-ups and pandas summaries), in separate processes so each peak RSS is its own:
+Two catalogs (`--catalog`):
+
+  synthetic (default)  29 controls with rules of the shapes the shipped catalog uses, two of which
+                       only JMESPath can run (custom functions); 100,000 resources of six AWS types
+  shipped              the real catalog (auditor.pipeline.load_catalog(), every framework), with
+                       100,000 resources cloned from the per-control fixtures of every AWS resource
+                       type that has some (tests/fixtures/controls/<ID>/{pass,fail}.json), pass and
+                       fail variants alternating, each with its own name and ARN
+
+Either way: 10 weekly snapshots in which 2% of the resources change each week (so ~118,000
+distinct documents among 1,000,000); a shipped-catalog resource changes by switching to the other
+variant of its fixture pair (the fields the rule reads) plus a version counter. Evaluations are
+(documents x applicable controls): PASS + FAIL + ERROR + WAIVED verdicts. Measures audit() over all
+10 snapshots (verdicts, period-end findings, effectiveness, roll-ups and pandas summaries), in
+separate processes so each peak RSS is its own:
 
   fast+cache, sha from store   the production path: the store knows each document's sha256
   fast+cache, sha computed     documents arrive without their content address
@@ -12,19 +22,23 @@ effectiveness, roll-ups and pandas summaries), in separate processes so each pea
   cold snapshot, fast / jmespath   one 100,000-document snapshot with an empty cache
 
 Target (issue 7): >= 200,000 control evaluations/s on one core, peak memory < 4 GB.
-Run: /tmp/venv/bin/python bench/evaluate_throughput.py [--resources 100000 --snapshots 10]
+Run: /tmp/venv/bin/python bench/evaluate_throughput.py [--catalog synthetic|shipped]
+                                                        [--resources 100000 --snapshots 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import random
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from auditor.evaluate import VerdictCache, audit, evaluate_snapshot
@@ -242,15 +256,140 @@ def build_snapshots(resources: int, snapshots: int, prime_sha: bool) -> list[Sna
             or f"arn:aws:s3:::{name}"
         )
         current.append(EvidenceDoc("aws", ACCOUNT, region, resource_type, resource_id, name, data))
+
+    def change(n: int, week: int) -> EvidenceDoc:
+        old = current[n]
+        _, data = make_data(old.resource_type, n, week, rng)
+        return EvidenceDoc(old.provider, old.account, old.region, old.resource_type,
+                           old.resource_id, old.name, data)  # fmt: skip
+
+    return _weekly(current, change, snapshots, prime_sha, rng)
+
+
+# ---------------------------------------------------------------- the shipped catalog
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "controls"
+
+# Per AWS type with fixtures: (name field, ARN-like fields holding the name or identifying the
+# resource, weight in the estate). Per-account or per-region singletons weigh little.
+SHIPPED_TYPES: dict[str, tuple[str | None, tuple[str, ...], float]] = {
+    "AWS::S3::Bucket": ("Name", (), 0.22),
+    "AWS::SageMaker::TrainingJob": ("TrainingJobName", ("TrainingJobArn",), 0.18),
+    "AWS::SageMaker::ProcessingJob": ("ProcessingJobName", ("ProcessingJobArn",), 0.06),
+    "AWS::SageMaker::Model": ("ModelName", ("ModelArn",), 0.07),
+    "AWS::SageMaker::EndpointConfig": ("EndpointConfigName", ("EndpointConfigArn",), 0.04),
+    "AWS::SageMaker::Endpoint": ("EndpointName", ("EndpointArn",), 0.04),
+    "AWS::SageMaker::NotebookInstance": ("NotebookInstanceName", ("NotebookInstanceArn",), 0.03),
+    "AWS::SageMaker::ModelPackageGroup": ("ModelPackageGroupName", ("ModelPackageGroupArn",), 0.02),
+    "AWS::SageMaker::Domain": ("DomainName", ("DomainArn",), 0.005),
+    "AWS::KMS::Key": ("KeyId", ("Arn",), 0.06),
+    "AWS::Logs::LogGroup": ("logGroupName", ("arn", "logGroupArn"), 0.12),
+    "AWS::IAM::Role": ("RoleName", ("Arn",), 0.08),
+    "AWS::ECR::Repository": ("repositoryName", ("repositoryArn", "repositoryUri"), 0.04),
+    "AWS::CloudTrail::Trail": ("Name", ("TrailARN",), 0.01),
+    "AWS::Bedrock::CustomModel": ("modelName", ("modelArn",), 0.005),
+    "AWS::Bedrock::Guardrail": ("name", ("guardrailArn",), 0.005),
+    "AWS::::Account": ("AccountId", (), 0.001),
+    "AWS::Macie::Session": (None, (), 0.001),
+    "AWS::GuardDuty::Detector": (None, (), 0.001),
+    "AWS::ECR::RegistryScanningConfiguration": ("registryId", (), 0.001),
+    "AWS::Bedrock::ModelInvocationLoggingConfiguration": (None, (), 0.001),
+}
+
+
+def shipped_catalog() -> Catalog:
+    from auditor.pipeline import load_catalog
+
+    return load_catalog()
+
+
+def fixture_templates() -> dict[str, list[dict[str, Any]]]:
+    """Every AWS fixture document by resource type, in (pass, fail) pairs control by control."""
+    templates: dict[str, list[dict[str, Any]]] = {}
+    for folder in sorted(FIXTURES.iterdir()):
+        pair = [json.loads((folder / f"{v}.json").read_text("utf-8")) for v in ("pass", "fail")]
+        if pair[0]["resource_type"] != pair[1]["resource_type"]:
+            continue
+        if pair[0]["resource_type"] in SHIPPED_TYPES:
+            templates.setdefault(pair[0]["resource_type"], []).extend(p["data"] for p in pair)
+    return templates
+
+
+def clone_fixture(
+    resource_type: str, template: dict[str, Any], n: int, version: int
+) -> tuple[str, str, str, dict[str, Any]]:
+    """(name, resource_id, region, data): a fixture document made into resource number n."""
+    name_field, arn_fields, _ = SHIPPED_TYPES[resource_type]
+    data = copy.deepcopy(template)
+    region = data.get("Region") or "eu-west-1"
+    suffix = f"-{n:06d}"
+    name = f"{resource_type.rsplit(':', 1)[-1].lower()}{suffix}"
+    if name_field is not None and isinstance(data.get(name_field), str):
+        original = data[name_field]
+        name = original + suffix
+        data[name_field] = name
+        for arn_field in arn_fields:
+            value = data.get(arn_field)
+            if isinstance(value, str):
+                data[arn_field] = (
+                    value.replace(original, name) if original in value else value + suffix
+                )
+    arn = next((data[f] for f in arn_fields if isinstance(data.get(f), str)), None)
+    if resource_type == "AWS::S3::Bucket":
+        arn = f"arn:aws:s3:::{name}"
+    if arn is None:
+        service = resource_type.split("::")[1].lower() or "account"
+        arn = f"arn:aws:{service}:{region}:{ACCOUNT}:{name}"
+    data["Version"] = version  # a change is new content even when it goes back to an old variant
+    return name, arn, region, data
+
+
+def build_shipped_snapshots(resources: int, snapshots: int, prime_sha: bool) -> list[Snapshot]:
+    rng = random.Random(7)
+    templates = fixture_templates()
+    kinds = [t for t in SHIPPED_TYPES if t in templates]
+    types = rng.choices(kinds, weights=[SHIPPED_TYPES[t][2] for t in kinds], k=resources)
+    seen: dict[str, int] = {}
+    variant: list[int] = []  # the template index each resource currently copies
+    current: list[EvidenceDoc] = []
+    for n, resource_type in enumerate(types):
+        index = seen.get(resource_type, 0)
+        seen[resource_type] = index + 1
+        index %= len(templates[resource_type])  # pass, fail, pass, fail, ... control by control
+        variant.append(index)
+        name, arn, region, data = clone_fixture(
+            resource_type, templates[resource_type][index], n, 0
+        )
+        current.append(EvidenceDoc("aws", ACCOUNT, region, resource_type, arn, name, data))
+
+    def change(n: int, week: int) -> EvidenceDoc:
+        old = current[n]
+        variant[n] ^= 1  # the other fixture of the same control: what its rule reads changes
+        template = templates[old.resource_type][variant[n]]
+        _, _, _, data = clone_fixture(old.resource_type, template, n, week)
+        return EvidenceDoc(old.provider, old.account, old.region, old.resource_type,
+                           old.resource_id, old.name, data)  # fmt: skip
+
+    return _weekly(current, change, snapshots, prime_sha, rng)
+
+
+def _weekly(
+    current: list[EvidenceDoc],
+    change: Callable[[int, int], EvidenceDoc],
+    snapshots: int,
+    prime_sha: bool,
+    rng: random.Random,
+) -> list[Snapshot]:
+    """Weekly snapshots, 2% of the resources changed each week; unchanged documents share one
+    data object (as a store's document cache loads them) and, with `prime_sha`, the content
+    address computed once when the document was made, set as the store sets it."""
+    resources = len(current)
     shas: dict[int, str] = {}
     result = []
     for week in range(snapshots):
         if week:
-            for n in rng.sample(range(resources), resources // 50):  # 2% change each week
-                old = current[n]
-                _, data = make_data(old.resource_type, n, week, rng)
-                current[n] = EvidenceDoc(old.provider, old.account, old.region, old.resource_type,
-                                         old.resource_id, old.name, data)  # fmt: skip
+            for n in rng.sample(range(resources), resources // 50):
+                current[n] = change(n, week)
         docs = []
         for base in current:
             doc = EvidenceDoc(base.provider, base.account, base.region, base.resource_type,
@@ -275,27 +414,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_mode(mode: str, resources: int, snapshots: int) -> dict[str, Any]:
-    catalog = build_catalog()
+def run_mode(mode: str, resources: int, snapshots: int, which: str = "synthetic") -> dict[str, Any]:
+    shipped = which == "shipped"
+    catalog = shipped_catalog() if shipped else build_catalog()
+    frameworks = None if shipped else ["gdpr"]  # the shipped controls map to every framework
     prime = mode != "audit-sha-computed"
-    snaps = build_snapshots(resources, 1 if mode.startswith("cold") else snapshots, prime)
+    build = build_shipped_snapshots if shipped else build_snapshots
+    snaps = build(resources, 1 if mode.startswith("cold") else snapshots, prime)
     fast = mode not in ("audit-jmespath", "cold-jmespath")
     before = peak_rss_mb()
     started = time.perf_counter()
     if mode.startswith("cold"):
-        findings = evaluate_snapshot(catalog, snaps[0], frameworks=["gdpr"], on=date(2026, 12, 31),
+        findings = evaluate_snapshot(catalog, snaps[0], frameworks=frameworks, on=date(2026, 12, 31),
                                      cache=VerdictCache(), use_fast_path=fast)  # fmt: skip
-        evaluations = sum(1 for f in findings if f.status != "NOT_APPLICABLE")
+        evaluations = sum(1 for f in findings if f.status in COUNTED)
     else:
-        result = audit(catalog, snaps, period=None, frameworks=["gdpr"], on=date(2026, 12, 31),
+        result = audit(catalog, snaps, period=None, frameworks=frameworks, on=date(2026, 12, 31),
                        metadata={}, use_fast_path=fast)  # fmt: skip
-        evaluations = sum(
-            t.counts["PASS"] + t.counts["FAIL"] + t.counts["ERROR"] + t.counts["WAIVED"]
-            for t in result.trend
-        )
+        evaluations = sum(sum(t.counts[s] for s in COUNTED) for t in result.trend)
     seconds = time.perf_counter() - started
     return {
         "mode": mode,
+        "catalog": which,
+        "controls": sum(1 for c in catalog.controls if not c.manual),
         "documents": sum(len(s.documents) for s in snaps),
         "distinct_documents": len({id(d.data) for s in snaps for d in s.documents}),
         "evaluations": evaluations,
@@ -306,28 +447,36 @@ def run_mode(mode: str, resources: int, snapshots: int) -> dict[str, Any]:
     }
 
 
+COUNTED = ("PASS", "FAIL", "ERROR", "WAIVED")
 MODES = ["audit-fast", "audit-sha-computed", "audit-jmespath", "cold-fast", "cold-jmespath"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", choices=["synthetic", "shipped"], default="synthetic")
     parser.add_argument("--resources", type=int, default=100_000)
     parser.add_argument("--snapshots", type=int, default=10)
     parser.add_argument("--mode", choices=MODES)
     parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
     if args.mode:
-        print(json.dumps(run_mode(args.mode, args.resources, args.snapshots)))
+        print(json.dumps(run_mode(args.mode, args.resources, args.snapshots, args.catalog)))
         return
+    controls = (
+        sum(1 for c in shipped_catalog().controls if not c.manual)
+        if args.catalog == "shipped"
+        else len(RULES)
+    )
     print(
-        f"{len(RULES)} controls; {args.resources} resources x {args.snapshots} snapshots; one core"
+        f"{args.catalog} catalog, {controls} automated controls; {args.resources} resources x "
+        f"{args.snapshots} snapshots; one core"
     )
     header = f"{'mode':<20}{'docs':>10}{'distinct':>10}{'evals':>10}{'s':>8}{'evals/s':>10}{'peak MB':>9}"
     print(header)
     for mode in args.modes.split(","):
         out = subprocess.run(
             [sys.executable, __file__, "--mode", mode, "--resources", str(args.resources),
-             "--snapshots", str(args.snapshots)],
+             "--snapshots", str(args.snapshots), "--catalog", args.catalog],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         r = json.loads(out.stdout.strip().splitlines()[-1])

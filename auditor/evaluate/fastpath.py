@@ -3,9 +3,17 @@
 Why: the generic JMESPath interpreter walks its AST with one dynamic dispatch per node and costs
 about 6-11 µs per rule; a closure built once from the same AST costs well under 1 µs. The closures
 mirror `jmespath.visitor.TreeInterpreter` node by node, so they return exactly what JMESPath
-returns (tests/evaluate/test_fastpath.py proves it with hypothesis on random documents).
+returns (tests/evaluate/test_eval_fastpath.py proves it with hypothesis on random documents;
+tests/evaluate/test_eval_fastpath_catalog.py runs every shipped rule on the control fixtures).
 
-Anything the closures do not cover (slices, most functions, odd argument types) is not guessed at:
+Functions: the ones rules use most (length, contains, not_null, to_array, starts_with,
+ends_with, lower, re_search, join) have closures of their own, with JMESPath's argument type checks
+spelled out; every other function of the registry (built-in or from `auditor.rules`) with a
+fixed signature and no `&expression` argument is called through the registry itself
+(`Functions.call_function`, which type-checks exactly as JMESPath does). Unknown functions, wrong
+arities and `&expression` arguments are left to JMESPath.
+
+Anything the closures do not cover (slices, exprefs, odd argument types) is not guessed at:
 `compile_fast` returns None for an unsupported expression, and a closure raises `Fallback` at run
 time when it meets a case whose JMESPath behaviour is an error or a corner we do not reproduce; the
 caller then asks JMESPath itself (`CompiledRule.search`).
@@ -14,10 +22,12 @@ caller then asks JMESPath itself (`CompiledRule.search`).
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Mapping
 from numbers import Number
 from typing import Any
 
+from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
 from auditor.rules import OPTIONS, compile_rule
@@ -105,12 +115,18 @@ def _build(node: Mapping[str, Any]) -> Fn:
     if kind == "multi_select_list":
         return _multi_select([_build(c) for c in children])
     if kind == "function_expression":
-        return _function(node["value"], [_build(c) for c in children])
+        return _function(node["value"], children)
     raise _Unsupported(kind)
 
 
 def _field(key: str) -> Fn:
+    # JMESPath calls value.get(key) and turns AttributeError into null; raising costs ~10x a type
+    # check, so dicts and null (the common cases) are told apart first
     def field(value: Any) -> Any:
+        if type(value) is dict:
+            return value.get(key)
+        if value is None:
+            return None
         try:
             return value.get(key)
         except AttributeError:
@@ -125,10 +141,15 @@ def _field_path(keys: tuple[str, ...]) -> Fn:
 
     def path(value: Any) -> Any:
         for key in keys:
-            try:
+            if type(value) is dict:
                 value = value.get(key)
-            except AttributeError:
+            elif value is None:
                 return None
+            else:
+                try:
+                    value = value.get(key)
+                except AttributeError:
+                    return None
         return value
 
     return path
@@ -298,39 +319,214 @@ def _multi_select(parts: list[Fn]) -> Fn:
     return select
 
 
-def _function(name: str, args: list[Fn]) -> Fn:
-    if name == "length" and len(args) == 1:
-        (arg,) = args
+_REGISTRY = OPTIONS.custom_functions  # the function table JMESPath runs rules with
+_LITERAL_STR = object()  # marker: an argument that is not a string literal
 
-        def length(value: Any) -> Any:
-            subject = arg(value)
-            if type(subject) in (str, list, dict):
-                return len(subject)
-            raise Fallback
 
-        return length
-    if name == "contains" and len(args) == 2:
-        subject_fn, search_fn = args
-
-        def contains(value: Any) -> Any:
-            subject = subject_fn(value)
-            search = search_fn(value)
-            if type(subject) is list or (type(subject) is str and type(search) is str):
-                return search in subject
-            raise Fallback
-
-        return contains
+def _function(name: str, nodes: list[Mapping[str, Any]]) -> Fn:
+    args = [_build(c) for c in nodes]
+    literals = [c["value"] if c["type"] == "literal" else _LITERAL_STR for c in nodes]
+    special = _SPECIAL.get((name, len(args)))
+    if special is not None:
+        return special(args, literals)
     if name == "not_null" and args:
+        return _not_null(args)
+    return _registry_call(name, args)
 
-        def not_null(value: Any) -> Any:
-            for arg in args:
-                result = arg(value)
-                if result is not None:
-                    return result
+
+def _length(args: list[Fn], _literals: list[Any]) -> Fn:
+    (arg,) = args
+
+    def length(value: Any) -> Any:
+        subject = arg(value)
+        if type(subject) in (str, list, dict):
+            return len(subject)
+        raise Fallback
+
+    return length
+
+
+def _contains(args: list[Fn], _literals: list[Any]) -> Fn:
+    subject_fn, search_fn = args
+
+    def contains(value: Any) -> Any:
+        subject = subject_fn(value)
+        search = search_fn(value)
+        if type(subject) is list or (type(subject) is str and type(search) is str):
+            return search in subject
+        raise Fallback
+
+    return contains
+
+
+def _not_null(args: list[Fn]) -> Fn:
+    def not_null(value: Any) -> Any:
+        for arg in args:
+            result = arg(value)
+            if result is not None:
+                return result
+        return None
+
+    return not_null
+
+
+def _to_array(args: list[Fn], _literals: list[Any]) -> Fn:
+    (arg,) = args
+
+    def to_array(value: Any) -> Any:
+        result = arg(value)
+        return result if isinstance(result, list) else [result]
+
+    return to_array
+
+
+def _affix(method: Callable[[str, str], bool]) -> Callable[[list[Fn], list[Any]], Fn]:
+    """starts_with / ends_with: both arguments must be strings."""
+
+    def build(args: list[Fn], literals: list[Any]) -> Fn:
+        subject_fn, affix_fn = args
+        affix = literals[1]
+        if type(affix) is str:
+
+            def with_literal(value: Any) -> Any:
+                subject = subject_fn(value)
+                if type(subject) is str:
+                    return method(subject, affix)
+                raise Fallback
+
+            return with_literal
+
+        def with_any(value: Any) -> Any:
+            subject = subject_fn(value)
+            other = affix_fn(value)
+            if type(subject) is str and type(other) is str:
+                return method(subject, other)
+            raise Fallback
+
+        return with_any
+
+    return build
+
+
+def _lower(args: list[Fn], _literals: list[Any]) -> Fn:
+    (arg,) = args
+
+    def lower(value: Any) -> Any:
+        subject = arg(value)
+        if type(subject) is str:
+            return subject.lower()
+        if subject is None:
             return None
+        raise Fallback
 
-        return not_null
-    raise _Unsupported(name)
+    return lower
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(source: str) -> re.Pattern[str]:
+    """Compiled like re.search compiles it (no flags); an invalid pattern is JMESPath's to raise."""
+    compiled = _PATTERNS.get(source)
+    if compiled is None:
+        try:
+            compiled = re.compile(source)
+        except (re.error, RecursionError, OverflowError):
+            raise Fallback from None
+        if len(_PATTERNS) >= 1024:
+            _PATTERNS.clear()
+        _PATTERNS[source] = compiled
+    return compiled
+
+
+def _re_search(args: list[Fn], literals: list[Any]) -> Fn:
+    """auditor.rules' re_search(pattern: string, subject: string|null)."""
+    pattern_fn, subject_fn = args
+    fixed: re.Pattern[str] | None = None
+    if type(literals[0]) is str:
+        try:
+            fixed = _pattern(literals[0])
+        except Fallback:
+            fixed = None
+    if fixed is not None:
+        search = fixed.search
+
+        def re_search_fixed(value: Any) -> Any:
+            subject = subject_fn(value)
+            if type(subject) is str:
+                return search(subject) is not None
+            if subject is None:
+                return False
+            raise Fallback
+
+        return re_search_fixed
+
+    def re_search(value: Any) -> Any:
+        pattern = pattern_fn(value)
+        subject = subject_fn(value)
+        if type(pattern) is not str:
+            raise Fallback
+        if type(subject) is str:
+            return _pattern(pattern).search(subject) is not None
+        if subject is None:
+            return False  # the pattern is not even compiled then
+        raise Fallback
+
+    return re_search
+
+
+def _join(args: list[Fn], _literals: list[Any]) -> Fn:
+    separator_fn, items_fn = args
+
+    def join(value: Any) -> Any:
+        separator = separator_fn(value)
+        items = items_fn(value)
+        if type(separator) is str and type(items) is list:
+            for item in items:
+                if type(item) is not str:
+                    raise Fallback
+            return separator.join(items)
+        raise Fallback
+
+    return join
+
+
+_SPECIAL: dict[tuple[str, int], Callable[[list[Fn], list[Any]], Fn]] = {
+    ("length", 1): _length,
+    ("contains", 2): _contains,
+    ("to_array", 1): _to_array,
+    ("starts_with", 2): _affix(str.startswith),
+    ("ends_with", 2): _affix(str.endswith),
+    ("lower", 1): _lower,
+    ("re_search", 2): _re_search,
+    ("join", 2): _join,
+}
+
+
+def _registry_call(name: str, args: list[Fn]) -> Fn:
+    """Any other function, called through JMESPath's own registry (same type checks, same code);
+    an error it raises (wrong argument type) is JMESPath's to raise again."""
+    spec = _REGISTRY.FUNCTION_TABLE.get(name)
+    if spec is None:
+        raise _Unsupported(name)
+    signature = spec["signature"]
+    if signature and signature[-1].get("variadic"):
+        if len(args) < len(signature):
+            raise _Unsupported(name)
+    elif len(args) != len(signature):
+        raise _Unsupported(name)
+    if any("expref" in (t.get("types") or ()) for t in signature):
+        raise _Unsupported(name)
+    call_function = _REGISTRY.call_function
+
+    def call(value: Any) -> Any:
+        resolved = [arg(value) for arg in args]
+        try:
+            return call_function(name, resolved)
+        except JMESPathError:
+            raise Fallback from None
+
+    return call
 
 
 def compile_fast(expression: str) -> Fn | None:

@@ -8,6 +8,7 @@ the verdicts. A `ReasonTemplate` splits the template once and evaluates each pla
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,9 @@ from auditor.rules import RuleError, show_value
 
 # The placeholder syntax of auditor.rules (`{expression}`, but not `${param}`).
 _PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
+# What `show_value`'s json.dumps(separators=(",", ":"), default=str) builds on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+_JSON_TYPES = (list, dict, int, float, bool)
 
 
 class ReasonTemplate:
@@ -40,10 +44,10 @@ class ReasonTemplate:
     def render(self, data: Mapping[str, Any]) -> str:
         out: list[str] = []
         for part in self.parts:
-            if isinstance(part, str):
+            if type(part) is str:
                 out.append(part)
             else:
-                out.append(_show(part, data))
+                out.append(_show(part, data))  # type: ignore[arg-type]
         return "".join(out)
 
 
@@ -54,4 +58,12 @@ def _show(rule: CompiledRule | None, data: Mapping[str, Any]) -> str:
         value = rule.search(data)
     except Exception:  # a placeholder that cannot be evaluated never hides the verdict
         return "?"
+    # show_value, with the common cases first and one JSON encoder for all calls
+    kind = type(value)
+    if kind is str:
+        return value
+    if value is None:
+        return "not set"
+    if kind in _JSON_TYPES:
+        return _ENCODER.encode(value)
     return show_value(value)

@@ -242,14 +242,22 @@ def iter_verdicts(
 
     spoke = [False] * len(plans)  # the control found something in scope, or an error
     new_tuple = tuple.__new__
+    any_doc_errors = bool(doc_errors or type_field_errors)
     for doc in snapshot.documents:
-        doc_plans = by_type.get(doc.resource_type)
+        resource_type = doc.resource_type
+        doc_plans = by_type.get(resource_type)
         if not doc_plans:
             continue
-        missing = doc_errors.get(doc.resource_id)
-        type_missing = type_field_errors.get(doc.resource_type)
-        if type_missing:
-            missing = [*(missing or ()), *type_missing]
+        resource_id = doc.resource_id
+        account = doc.account
+        region = doc.region
+        data = doc.data
+        missing = None
+        if any_doc_errors:
+            missing = doc_errors.get(resource_id)
+            type_missing = type_field_errors.get(resource_type)
+            if type_missing:
+                missing = [*(missing or ()), *type_missing]
         key = doc.sha256 if use_cache else ""
         for plan in doc_plans:
             if missing:
@@ -257,16 +265,16 @@ def iter_verdicts(
                 if gap is not None:
                     spoke[plan.index] = True
                     yield Verdict(
-                        plan, ERROR, doc.resource_type, doc.resource_id, doc.account, doc.region,
-                        doc, None, gap,
+                        plan, ERROR, resource_type, resource_id, account, region, doc, None, gap,
                     )  # fmt: skip
                     continue
             if use_cache:
-                entry = plan.cache.get(key)
+                cache = plan.cache
+                entry = cache.get(key)
                 if entry is None:
-                    entry = plan.cache[key] = plan.judge(doc.data)
+                    entry = cache[key] = plan.judge(data)
             else:
-                entry = plan.judge(doc.data)
+                entry = plan.judge(data)
             status = entry[0]
             if status is None:
                 continue
@@ -276,8 +284,7 @@ def iter_verdicts(
                 continue
             # the hot path: tuple.__new__ skips NamedTuple's Python-level __new__
             yield new_tuple(Verdict, (
-                plan, status, doc.resource_type, doc.resource_id, doc.account, doc.region,
-                doc, entry, None, None,
+                plan, status, resource_type, resource_id, account, region, doc, entry, None, None,
             ))  # fmt: skip
 
     yield from _scope_verdicts(plans, scope_errors, spoke)

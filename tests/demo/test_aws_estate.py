@@ -19,6 +19,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from auditor.catalog import load_catalog
+from auditor.collect.aws import AwsCollector
 from auditor.demo import aws_estate as estate
 from auditor.models import EvidenceDoc, MemorySink
 from auditor.rules import holds, referenced_fields, render_reason
@@ -257,11 +258,8 @@ def test_ecr_iam_and_monitoring(info: estate.EstateInfo) -> None:
 
 
 def _collect() -> MemorySink:
-    aws = pytest.importorskip(
-        "auditor.collect.aws", reason="the AWS collector (issue #3) is not written yet"
-    )
     sink = MemorySink()
-    aws.AwsCollector(regions=[EU, US]).collect(sink)
+    AwsCollector(regions=[EU, US]).collect(sink)
     return sink
 
 

@@ -11,19 +11,10 @@ from typing import Any
 import pytest
 
 from auditor.catalog import load_catalog
+from auditor.collect.gcp import GcpExportCollector
 from auditor.demo import gcp_estate
 from auditor.models import CollectionError, Control, EvidenceDoc, MemorySink
 from auditor.rules import holds
-
-try:  # the collector is another engineer's module; skip only the parts that need it
-    from auditor.collect.gcp import GcpExportCollector
-except ImportError as exc:  # pragma: no cover - only while the collector is missing
-    GcpExportCollector = None  # type: ignore[assignment,misc]
-    COLLECTOR_MISSING = f"auditor.collect.gcp.GcpExportCollector is not importable: {exc}"
-else:
-    COLLECTOR_MISSING = ""
-
-needs_collector = pytest.mark.skipif(GcpExportCollector is None, reason=COLLECTOR_MISSING)
 
 PROD = "310000000011"
 SBX = "310000000022"
@@ -261,7 +252,6 @@ WEEK_ONE_VERDICTS = [
 ]
 
 
-@needs_collector
 @pytest.mark.parametrize(("control_id", "resource_id", "expected"), WEEK_ONE_VERDICTS)
 def test_week_one_verdicts(
     collected: Any, control_id: str, resource_id: str, expected: str
@@ -269,7 +259,6 @@ def test_week_one_verdicts(
     assert verdict(control_id, collected(1)[resource_id]) == expected
 
 
-@needs_collector
 def test_every_gcp_control_speaks_about_the_sample(collected: Any) -> None:
     """The demo shows each GCP control on at least one resource, and the planted estate makes
     most of them FAIL somewhere."""
@@ -287,7 +276,6 @@ def test_every_gcp_control_speaks_about_the_sample(collected: Any) -> None:
     assert len(failing) >= 40
 
 
-@needs_collector
 def test_secrets_are_redacted_and_hostile_labels_kept_verbatim(collected: Any) -> None:
     docs = collected(1)
     job = docs[SBX_JOB].data
@@ -298,7 +286,6 @@ def test_secrets_are_redacted_and_hostile_labels_kept_verbatim(collected: Any) -
     assert docs[SCRATCH].data["labels"]["owner"] == "<img src=x onerror=alert(1)>"
 
 
-@needs_collector
 @pytest.mark.parametrize(
     ("control_id", "resource_id", "before", "after", "week"),
     [
@@ -314,7 +301,6 @@ def test_weekly_changes_move_verdicts(
     assert verdict(control_id, collected(week)[resource_id]) == after
 
 
-@needs_collector
 def test_new_endpoint_appears_with_its_own_findings(collected: Any) -> None:
     assert gcp_estate.FRAUD_ENDPOINT not in collected(6)
     endpoint = collected(7)[gcp_estate.FRAUD_ENDPOINT]
@@ -324,7 +310,6 @@ def test_new_endpoint_appears_with_its_own_findings(collected: Any) -> None:
     assert verdict("ML-MON-055", endpoint) == "FAIL"
 
 
-@needs_collector
 def test_without_the_organisation_sink_projects_fail_ml_mon_057(tmp_path: Path) -> None:
     """Remove the organisation's aggregated sink: ML-MON-053 then has no LogSink to say anything
     about for the sandbox except its disabled one, and ML-MON-057 fails the sandbox project (its

@@ -11,6 +11,7 @@ from auditor import pipeline
 from auditor import report as report_stage
 from auditor.cli import Context, main, pass_context
 from auditor.errors import UserError
+from auditor.evidence import EvidenceStore
 
 
 def _is_report_version(path: Path) -> bool:
@@ -34,8 +35,14 @@ def _is_report_version(path: Path) -> bool:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="PEM certificate to trust when checking a signed PDF (repeatable).",
 )
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="With a store: also check that every snapshot this report version used is unchanged.",
+)
 @pass_context
-def verify(ctx: Context, path: str, trust_roots: tuple[Path, ...]) -> None:
+def verify(ctx: Context, path: str, trust_roots: tuple[Path, ...], report_dir: Path | None) -> None:
     """Check a report version folder, or an evidence store's snapshot chain (exit 1 if tampered)."""
     target = Path(path)
     if not path.startswith("s3://") and not target.exists():
@@ -48,8 +55,15 @@ def verify(ctx: Context, path: str, trust_roots: tuple[Path, ...]) -> None:
         ok, problems, what = outcome.ok, list(outcome.problems), "report version"
         notes = list(outcome.notes)
     else:
-        chain = pipeline.open_store(path).verify()
+        store = pipeline.open_store(path)
+        chain = store.verify()
         ok, problems, what = chain.ok, list(chain.problems), "evidence store"
+        if report_dir is not None:
+            used = snapshots_used_by(report_dir)
+            behind = evidence_behind_report(store, used)
+            problems += behind
+            ok = ok and not behind
+            notes.append(f"{len(used)} snapshot(s) used by {report_dir} checked against the store")
     for note in notes:
         click.echo(note)
     for problem in problems:
@@ -58,6 +72,35 @@ def verify(ctx: Context, path: str, trust_roots: tuple[Path, ...]) -> None:
         click.echo(f"{what} {path}: verification FAILED", err=True)
         raise click.exceptions.Exit(1)
     click.echo(f"{what} {path}: intact")
+
+
+def snapshots_used_by(report_dir: Path) -> list[tuple[str, str]]:
+    """(snapshot ID, manifest sha256) pairs a report version's manifest.json records."""
+    outcome = report_stage.verify_report(report_dir)
+    if not outcome.ok:
+        raise UserError(
+            f"the report version does not verify: {outcome.problems[0]}", file=str(report_dir)
+        )
+    manifest = json.loads((report_dir / "manifest.json").read_text(encoding="utf-8"))
+    return [(str(s["id"]), str(s["manifest_sha256"])) for s in manifest.get("snapshots", [])]
+
+
+def evidence_behind_report(store: EvidenceStore, used: list[tuple[str, str]]) -> list[str]:
+    """Problems: a snapshot the report used that is gone, or whose manifest changed since.
+    A pruned snapshot counts as present when its tombstone records the same manifest hash."""
+    tombstones = {str(t.get("id")): str(t.get("manifest_sha256")) for t in store.list_tombstones()}
+    live = {m.id: m.sha256 for m in store.list_snapshots()}
+    problems = []
+    for snapshot_id, expected in used:
+        found = live.get(snapshot_id) or tombstones.get(snapshot_id)
+        if found is None:
+            problems.append(f"snapshot {snapshot_id} used by the report is not in the store")
+        elif found != expected:
+            problems.append(
+                f"snapshot {snapshot_id} differs from the one the report used "
+                f"(manifest sha256 {found[:12]}..., report recorded {expected[:12]}...)"
+            )
+    return problems
 
 
 @main.command()

@@ -119,6 +119,11 @@ class Framework:
     version: str
     source: str  # URL or citation of the official text
     requirements: tuple[Requirement, ...]
+    short_name: str = ""  # for charts and tight tables ("GDPR"); `name` when empty
+
+    @property
+    def label(self) -> str:
+        return self.short_name or self.name
 
     def requirement(self, requirement_id: str) -> Requirement | None:
         return next((r for r in self.requirements if r.id == requirement_id), None)

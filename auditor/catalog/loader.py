@@ -252,6 +252,7 @@ def _load_framework_file(source: _SourceFile) -> _LoadedFramework:
         version=model.version,
         source=model.source,
         requirements=tuple(requirements),
+        short_name=model.short_name,
     )
     return _LoadedFramework(framework=framework, file=source)
 

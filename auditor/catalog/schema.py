@@ -44,6 +44,7 @@ class FrameworkFile(_Strict):
 
     framework: str = Field(pattern=FRAMEWORK_ID_PATTERN)
     name: str = Field(min_length=1)
+    short_name: str = ""
     version: str = Field(min_length=1)
     source: str = Field(min_length=1)
     requirements: list[RequirementModel] = Field(min_length=1)

@@ -479,8 +479,10 @@ def _previous_counts(previous: Mapping[str, Any] | None) -> Counter[str] | None:
     return Counter(str(f.get("status", "")) for f in previous.get("findings", []))
 
 
-# Chart rows have room for a short label; the full names head each framework's chapter.
-_SHORT_NAMES = {"gdpr": "GDPR", "hipaa": "HIPAA Security Rule", "pci-dss-4.0.1": "PCI DSS 4.0.1"}
+def _label(result: AuditResult, framework_id: str) -> str:
+    """Chart rows have room for a short label; the full names head each framework's chapter."""
+    framework = result.catalog.frameworks.get(framework_id)
+    return framework.label if framework else framework_id
 
 
 def _charts(
@@ -497,7 +499,7 @@ def _charts(
     out = {
         "frameworks": charts.stacked_bars(
             "Requirements by roll-up status, per framework",
-            [charts.Series(_SHORT_NAMES.get(fw.id, fw.id), fw.rollup_counts) for fw in frameworks],
+            [charts.Series(_label(result, fw.id), fw.rollup_counts) for fw in frameworks],
             ROLLUP_ORDER,
         ),
         "stages": charts.stacked_bars(

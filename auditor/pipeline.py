@@ -354,16 +354,6 @@ def load_findings_document(path: Path) -> dict[str, Any]:
     return document
 
 
-def previous_version(out_dir: Path, period_label: str) -> Path | None:
-    """The newest existing version folder of a period, for 'changes since the previous version'."""
-    folder = out_dir / period_label
-    versions = []
-    for child in folder.glob("v*") if folder.is_dir() else []:
-        if child.is_dir() and child.name[1:].isdigit() and (child / "manifest.json").is_file():
-            versions.append((int(child.name[1:]), child))
-    return max(versions)[1] if versions else None
-
-
 def write_report(
     result: AuditResult,
     out_dir: Path,
@@ -372,10 +362,9 @@ def write_report(
     sign: Any = None,
 ) -> Path:
     """A new `<out>/<period>/v<N>/`, with the changes since the previous version of the period."""
-    label = result.period.label if result.period else "adhoc"
     as_json, as_csv = findings_files(result)
     diff: FindingsDiff | None = None
-    previous = previous_version(out_dir, label)
+    previous = report_stage.latest_version(out_dir, result)
     if previous is not None:
         old = load_findings_document(previous)
         diff = evaluate_stage.diff_findings(old, json.loads(as_json), previous.name, "this version")

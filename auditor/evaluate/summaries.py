@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from auditor.evaluate.outputs import neutralise_cell
 from auditor.models import Severity, Stage, Status, isoformat
 
+# pandas is imported inside the functions: only summaries need it, not every command.
 if TYPE_CHECKING:
+    import pandas as pd
+
     from auditor.models import AuditResult
 
 STATUS_COLUMNS: tuple[str, ...] = tuple(str(s) for s in Status)
@@ -30,6 +31,8 @@ SUMMARY_NAMES: tuple[str, ...] = (
 
 
 def _findings_frame(result: AuditResult) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [
         (f.control_id, f.stage, f.severity, str(f.status), f.provider, f.account, f.region)
         for f in result.findings
@@ -44,6 +47,8 @@ def _counts(
     frame: pd.DataFrame, keys: list[str], order: Sequence[Any] | None = None
 ) -> pd.DataFrame:
     """Status counts per group: the group columns, one column per status, and `total`."""
+    import pandas as pd
+
     if frame.empty:
         table = pd.DataFrame(columns=[*keys, *STATUS_COLUMNS, "total"])
     else:
@@ -64,6 +69,8 @@ def _counts(
 
 def build_summaries(result: AuditResult) -> dict[str, pd.DataFrame]:
     """Every summary table by name (see SUMMARY_NAMES)."""
+    import pandas as pd
+
     frame = _findings_frame(result)
     by_stage = _counts(frame, ["stage"], [str(s) for s in Stage])
     by_severity = _counts(frame, ["severity"], [str(s) for s in Severity])
@@ -171,6 +178,8 @@ def build_summaries(result: AuditResult) -> dict[str, pd.DataFrame]:
 
 def table_csv(table: pd.DataFrame) -> str:
     """One summary table as CSV text, with text cells neutralised against formula injection."""
+    import pandas as pd
+
     safe = table.copy()
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):

@@ -41,7 +41,7 @@ from auditor.models import (
     provider_of_type,
     sha256_hex,
 )
-from auditor.rules import referenced_fields
+from auditor.rules import is_truthy, referenced_fields
 
 PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 NOT_APPLICABLE, WAIVED = Status.NOT_APPLICABLE, Status.WAIVED
@@ -111,9 +111,9 @@ class ControlPlan:
     def judge(self, data: Mapping[str, Any]) -> list[Any]:
         """[status, reason] for one document, reason deferred (None) for PASS/FAIL."""
         try:
-            if self.applies is not None and not _truthy(self.applies.search(data)):
+            if self.applies is not None and not is_truthy(self.applies.search(data)):
                 return [None, None]
-            verdict = _truthy(self.rule.search(data))
+            verdict = is_truthy(self.rule.search(data))
         except (JMESPathError, TypeError, ValueError) as exc:
             message = " ".join(str(exc).split())
             return [
@@ -128,14 +128,6 @@ class ControlPlan:
             template = self.pass_reason if entry[0] is PASS else self.fail_reason
             entry[1] = template.render(data)
         return str(entry[1])
-
-
-def _truthy(value: Any) -> bool:
-    if value is None or value is False:
-        return False
-    if isinstance(value, str | list | dict | tuple):
-        return len(value) > 0
-    return True
 
 
 def build_plans(

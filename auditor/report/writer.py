@@ -55,6 +55,13 @@ def period_label(result: AuditResult) -> str:
     return safe_period_label(f"snapshot-{result.generated_at:%Y-%m-%d}")
 
 
+def latest_version(out_dir: Path, result: AuditResult) -> Path | None:
+    """The newest existing version folder this result's report would follow (its diff base)."""
+    period_dir = Path(out_dir) / period_label(result)
+    versions = existing_versions(period_dir)
+    return period_dir / f"v{versions[-1]}" if versions else None
+
+
 def _json_document(data: bytes | Mapping[str, Any] | None, what: str) -> Mapping[str, Any] | None:
     if data is None or isinstance(data, Mapping):
         return data

@@ -495,6 +495,8 @@ class Finding:
     snapshot_id: str
     waiver: WaiverRef | None = None
     evidence_sha256: str | None = None  # the document the verdict used
+    # framework -> why the resource is in its scope; empty when no scope was defined
+    scope: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -513,6 +515,7 @@ class Finding:
             "snapshot_id": self.snapshot_id,
             "waiver": self.waiver.to_dict() if self.waiver else None,
             "evidence_sha256": self.evidence_sha256,
+            "scope": dict(self.scope),
         }
 
     @classmethod
@@ -541,6 +544,7 @@ class Finding:
             if w
             else None,
             evidence_sha256=raw.get("evidence_sha256"),
+            scope=dict(raw.get("scope") or {}),
         )
 
     @property
@@ -631,6 +635,7 @@ class AuditResult:
     collection_errors: tuple[CollectionError, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)  # organisation, scope text, ...
     summaries: Mapping[str, Any] = field(default_factory=dict)  # name -> pandas.DataFrame
+    scope: ScopeResult | None = None  # framework scope and lineage of the period-end documents
 
 
 @dataclass(frozen=True)
@@ -701,3 +706,194 @@ class ReportManifest:
 def requirements_cell(requirements: Mapping[str, Iterable[str]]) -> str:
     """`gdpr:Art. 32(1)(a);hipaa:164.312(a)(2)(iv)`, the flattened form findings.csv uses."""
     return ";".join(f"{fw}:{rid}" for fw, ids in requirements.items() for rid in ids)
+
+
+# ---------------------------------------------------------------- scope (framework scope along the ML lineage)
+
+SCOPE_ROLES: tuple[str, ...] = (
+    "data",
+    "pipeline",
+    "model",
+    "endpoint",
+    "dependency",
+    "account",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class ScopeSelector:
+    """One `include`/`exclude` entry of auditor.yaml's `scope:`; every key it sets must match
+    (AND), and a framework's entries are alternatives (OR). Empty tuples match anything."""
+
+    tag_key: str | None = None
+    tag_values: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    organizational_units: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`tag data-class=phi`, `account 111111111111`: the words a scope reason quotes."""
+        parts = []
+        if self.tag_key is not None:
+            values = "|".join(self.tag_values)
+            parts.append(f"tag {self.tag_key}={values}" if values else f"tag {self.tag_key}")
+        for label, values in (
+            ("account", self.accounts),
+            ("organizational unit", self.organizational_units),
+            ("project", self.projects),
+            ("folder", self.folders),
+            ("region", self.regions),
+        ):
+            if values:
+                parts.append(f"{label} {', '.join(values)}")
+        return " and ".join(parts) or "every resource"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ScopeSelector:
+        tag = raw.get("tag") or {}
+        return cls(
+            tag_key=tag.get("key"),
+            tag_values=tuple(str(v) for v in tag.get("values") or ()),
+            accounts=tuple(str(v) for v in raw.get("accounts") or ()),
+            organizational_units=tuple(str(v) for v in raw.get("organizational_units") or ()),
+            projects=tuple(str(v) for v in raw.get("projects") or ()),
+            folders=tuple(str(v) for v in raw.get("folders") or ()),
+            regions=tuple(str(v) for v in raw.get("regions") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class FrameworkScopeDefinition:
+    include: tuple[ScopeSelector, ...] = ()
+    exclude: tuple[ScopeSelector, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScopeDefinition:
+    """auditor.yaml's `scope:` as the evaluate stage reads it (built by the pipeline from config).
+
+    A framework without an entry has every resource in scope. `unclassified_in_scope` decides
+    resources no framework's selectors or lineage classified."""
+
+    frameworks: Mapping[str, FrameworkScopeDefinition] = field(default_factory=dict)
+    unclassified_in_scope: bool = True
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ScopeDefinition:
+        """From plain data shaped like the YAML (`{unclassified: ..., hipaa: {include: [...]}}`)."""
+        frameworks = {}
+        for key, value in raw.items():
+            if key == "unclassified":
+                continue
+            value = value or {}
+            frameworks[str(key)] = FrameworkScopeDefinition(
+                include=tuple(ScopeSelector.from_dict(s) for s in value.get("include") or ()),
+                exclude=tuple(ScopeSelector.from_dict(s) for s in value.get("exclude") or ()),
+            )
+        return cls(
+            frameworks=frameworks,
+            unclassified_in_scope=str(raw.get("unclassified", "in_scope")) != "out_of_scope",
+        )
+
+
+@dataclass(frozen=True)
+class ScopeDecision:
+    """Whether one resource is in one framework's scope, and why (the nearest reason)."""
+
+    framework: str
+    resource_id: str
+    in_scope: bool
+    reason: str
+    resource_type: str = ""
+    name: str = ""
+    role: str = "other"  # one of SCOPE_ROLES: how the system description groups it
+    provider: str = ""
+    account: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    """Data or dependency flow between two resources: `source` feeds or serves `target`."""
+
+    source: str  # resource id
+    target: str  # resource id
+    relation: str  # "reads", "writes", "serves", "deploys", "captures", "uses"
+    detail: str = ""  # the URI or field that links them
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FrameworkScope:
+    """One framework's scope over a set of documents."""
+
+    framework: str
+    defined: bool  # False: no scope for this framework, every resource is in scope
+    decisions: tuple[ScopeDecision, ...]
+
+    @cached_property
+    def by_resource(self) -> Mapping[str, ScopeDecision]:
+        return {d.resource_id: d for d in self.decisions}
+
+    @property
+    def in_scope(self) -> tuple[ScopeDecision, ...]:
+        return tuple(d for d in self.decisions if d.in_scope)
+
+    @property
+    def out_of_scope(self) -> tuple[ScopeDecision, ...]:
+        return tuple(d for d in self.decisions if not d.in_scope)
+
+
+@dataclass(frozen=True)
+class ScopeResult:
+    """Every framework's scope and the lineage graph it was propagated along."""
+
+    defined: bool  # False: auditor.yaml has no `scope:`; every resource is in every scope
+    frameworks: tuple[FrameworkScope, ...]
+    edges: tuple[LineageEdge, ...]
+    unclassified_in_scope: bool = True
+
+    def framework(self, framework_id: str) -> FrameworkScope | None:
+        return next((f for f in self.frameworks if f.framework == framework_id), None)
+
+    @cached_property
+    def in_scope_by_resource(self) -> Mapping[str, tuple[str, ...]]:
+        """resource id -> the frameworks whose scope holds it (the evaluation's per-resource cache)."""
+        out: dict[str, list[str]] = {}
+        for scope in self.frameworks:
+            for decision in scope.decisions:
+                out.setdefault(decision.resource_id, [])
+                if decision.in_scope:
+                    out[decision.resource_id].append(scope.framework)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def reasons(self, resource_id: str) -> dict[str, str]:
+        """framework -> reason, for the frameworks whose scope holds the resource."""
+        out = {}
+        for scope in self.frameworks:
+            decision = scope.by_resource.get(resource_id)
+            if decision is not None and decision.in_scope:
+                out[scope.framework] = decision.reason
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "defined": self.defined,
+            "unclassified": "in_scope" if self.unclassified_in_scope else "out_of_scope",
+            "frameworks": {
+                f.framework: {
+                    "defined": f.defined,
+                    "in_scope": [d.to_dict() for d in f.in_scope],
+                    "out_of_scope": [d.to_dict() for d in f.out_of_scope],
+                }
+                for f in self.frameworks
+            },
+            "edges": [e.to_dict() for e in self.edges],
+        }

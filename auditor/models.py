@@ -874,14 +874,24 @@ class ScopeResult:
                     out[decision.resource_id].append(scope.framework)
         return {k: tuple(v) for k, v in out.items()}
 
+    @cached_property
+    def in_scope_sets(self) -> Mapping[str, frozenset[str]]:
+        """resource id -> frameworks holding it, as sets for the evaluation's hot loop."""
+        return {k: frozenset(v) for k, v in self.in_scope_by_resource.items()}
+
+    @cached_property
+    def reasons_by_resource(self) -> Mapping[str, Mapping[str, str]]:
+        """resource id -> {framework: reason} for the frameworks whose scope holds it."""
+        out: dict[str, dict[str, str]] = {}
+        for scope in self.frameworks:
+            for decision in scope.decisions:
+                if decision.in_scope:
+                    out.setdefault(decision.resource_id, {})[scope.framework] = decision.reason
+        return out
+
     def reasons(self, resource_id: str) -> dict[str, str]:
         """framework -> reason, for the frameworks whose scope holds the resource."""
-        out = {}
-        for scope in self.frameworks:
-            decision = scope.by_resource.get(resource_id)
-            if decision is not None and decision.in_scope:
-                out[scope.framework] = decision.reason
-        return out
+        return dict(self.reasons_by_resource.get(resource_id, {}))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ from auditor.evaluate.inputs import (
     parse_waivers,
 )
 from auditor.evaluate.oscal import oscal_assessment_results
+from auditor.evaluate.scope import compute_scope
 from auditor.evaluate.outputs import CSV_COLUMNS, findings_csv, findings_document, neutralise_cell
 from auditor.evaluate.summaries import SUMMARY_NAMES, build_summaries, summaries_csv, table_csv
 from auditor.evaluate.verdicts import VerdictCache, evaluate_snapshot, manual_findings
@@ -27,6 +28,7 @@ __all__ = [
     "audit",
     "build_summaries",
     "check_references",
+    "compute_scope",
     "diff_findings",
     "diff_to_dict",
     "diff_to_text",

@@ -45,6 +45,7 @@ from datetime import date, datetime
 from typing import Any
 
 from auditor.errors import RunError, UserError
+from auditor.evaluate.scope import compute_scope
 from auditor.evaluate.summaries import build_summaries
 from auditor.evaluate.verdicts import (
     ControlPlan,
@@ -68,6 +69,8 @@ from auditor.models import (
     Period,
     RequirementRollup,
     RollupStatus,
+    ScopeDefinition,
+    ScopeResult,
     Snapshot,
     SnapshotSummary,
     Status,
@@ -267,9 +270,13 @@ def rollups(
     on: date,
 ) -> tuple[RequirementRollup, ...]:
     """One roll-up per requirement of the selected frameworks (rules in the module docstring)."""
-    statuses_by_control: dict[str, list[Status]] = {}
+    # by (control, framework): a finding counts only for the frameworks whose scope holds it
+    statuses_by_control: dict[tuple[str, str], list[Status]] = {}
     for finding in findings:
-        statuses_by_control.setdefault(finding.control_id, []).append(finding.status)
+        for framework in finding.requirements:
+            statuses_by_control.setdefault((finding.control_id, framework), []).append(
+                finding.status
+            )
     controls_by_requirement: dict[tuple[str, str], list[str]] = {}
     for control in catalog.controls:
         for framework, ids in requirements_in(control, frameworks).items():
@@ -287,7 +294,9 @@ def rollups(
             continue
         for requirement in definition.requirements:
             control_ids = tuple(controls_by_requirement.get((framework, requirement.id), []))
-            statuses = [s for cid in control_ids for s in statuses_by_control.get(cid, [])]
+            statuses = [
+                s for cid in control_ids for s in statuses_by_control.get((cid, framework), [])
+            ]
             counts = {str(s): 0 for s in STATUS_ORDER}
             for one in statuses:
                 counts[str(one)] += 1
@@ -336,9 +345,14 @@ def audit(
     metadata: Mapping[str, Any] | None = None,
     cache: VerdictCache | None = None,
     use_fast_path: bool = True,
+    scope: ScopeDefinition | None = None,
 ) -> AuditResult:
     """Evaluate every snapshot (of the period, when one is given) oldest first; see the module
-    docstring for the period-end state, roll-ups and operating effectiveness."""
+    docstring for the period-end state, roll-ups and operating effectiveness.
+
+    `scope` (auditor.yaml's `scope:`) narrows each framework to the resources its scope holds,
+    computed once per snapshot (the period-end snapshots of both providers together, so the
+    report's lineage spans them); None evaluates every resource for every framework."""
     chosen = selected_frameworks(catalog, frameworks)
     check_references(catalog, waivers, attestations)
     selected = [s for s in snapshots if period is None or period.contains(s.manifest.taken_at)]
@@ -353,6 +367,13 @@ def audit(
     findings: list[Finding] = []
     trend = []
     errors: list[CollectionError] = []
+    labels = {fw: catalog.frameworks[fw].label for fw in chosen if fw in catalog.frameworks}
+    final_scope = compute_scope(
+        [d for s in selected if last_of_provider[s.manifest.provider] == s.manifest.id for d in s],
+        scope,
+        chosen,
+        labels=labels,
+    )
     for index, snapshot in enumerate(selected):
         manifest = snapshot.manifest
         provider = manifest.provider
@@ -364,10 +385,13 @@ def audit(
         final = last_of_provider[provider] == manifest.id
         day = on if final else min(manifest.taken_at.date(), on)
         counts = {str(s): 0 for s in STATUS_ORDER}
-        verdicts: Iterable[Any] = iter_verdicts(plans, snapshot, on=day)
+        scoped: ScopeResult | None = None
+        if scope is not None:
+            scoped = final_scope if final else compute_scope(snapshot, scope, chosen, labels=labels)
+        verdicts: Iterable[Any] = iter_verdicts(plans, snapshot, on=day, scope=scoped)
         if final:
             materialised = list(verdicts)
-            findings.extend(to_finding(v, manifest.id) for v in materialised)
+            findings.extend(to_finding(v, manifest.id, scoped) for v in materialised)
             errors.extend(manifest.errors)
             verdicts = materialised
         tracker.add_snapshot(index, manifest.taken_at, provider, plans, verdicts, counts, final)
@@ -392,6 +416,7 @@ def audit(
         attestations=tuple(attestations),
         collection_errors=tuple(errors),
         metadata=dict(metadata or {}),
+        scope=final_scope,
     )
     summaries = build_summaries(result)
     return replace(result, summaries=summaries)

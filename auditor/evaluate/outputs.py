@@ -29,6 +29,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "requirements",
     "snapshot_id",
     "waiver",
+    "scope",
 )
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -103,6 +104,7 @@ def findings_csv(findings: Iterable[Finding]) -> str:
             requirements_cell(finding.requirements),
             finding.snapshot_id,
             _waiver_cell(finding),
+            "; ".join(f"{fw}: {reason}" for fw, reason in finding.scope.items()),
         ]
         writer.writerow([neutralise_cell(cell) for cell in row])
     return buffer.getvalue()

@@ -33,6 +33,7 @@ from auditor.models import (
     Control,
     EvidenceDoc,
     Finding,
+    ScopeResult,
     Snapshot,
     Status,
     Waiver,
@@ -103,6 +104,7 @@ class ControlPlan:
     cache: dict[str, list[Any]] = field(default_factory=dict)
     stage: str = ""
     severity: str = ""
+    scoped: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stage = str(self.control.stage)
@@ -214,9 +216,11 @@ def iter_verdicts(
     *,
     on: date,
     use_cache: bool = True,
+    scope: ScopeResult | None = None,
 ) -> Iterator[Verdict]:
     """Every verdict of `plans` on one snapshot, in document order, then scope errors and
-    NOT_APPLICABLE controls."""
+    NOT_APPLICABLE controls. With a defined `scope`, a plan skips a resource outside the scope
+    of every framework it maps to (one set lookup per plan and document)."""
     by_type: dict[str, list[ControlPlan]] = {}
     for plan in plans:
         for resource_type in plan.types:
@@ -235,6 +239,8 @@ def iter_verdicts(
     spoke = [False] * len(plans)  # the control found something in scope, or an error
     new_tuple = tuple.__new__
     any_doc_errors = bool(doc_errors or type_field_errors)
+    in_scope = scope.in_scope_sets if scope is not None else None
+    plan_frameworks = [frozenset(plan.requirements) for plan in plans]
     for doc in snapshot.documents:
         resource_type = doc.resource_type
         doc_plans = by_type.get(resource_type)
@@ -251,7 +257,12 @@ def iter_verdicts(
             if type_missing:
                 missing = [*(missing or ()), *type_missing]
         key = doc.sha256 if use_cache else ""
+        frameworks_here = in_scope.get(resource_id) if in_scope is not None else None
         for plan in doc_plans:
+            if frameworks_here is not None and frameworks_here.isdisjoint(
+                plan_frameworks[plan.index]
+            ):
+                continue  # outside the scope of every framework this control maps to
             if missing:
                 gap = _field_gap(plan, missing)
                 if gap is not None:
@@ -370,10 +381,20 @@ def _not_applicable(plan: ControlPlan, snapshot: Snapshot) -> Verdict:
     return Verdict(plan, NOT_APPLICABLE, plan.types[0], "", "", "", None, None, note)
 
 
-def to_finding(verdict: Verdict, snapshot_id: str) -> Finding:
+def to_finding(verdict: Verdict, snapshot_id: str, scope: ScopeResult | None = None) -> Finding:
     plan = verdict.plan
     control = plan.control
     doc = verdict.doc
+    requirements = plan.requirements
+    reasons: dict[str, str] = {}
+    if scope is not None and doc is not None:
+        reasons = scope.reasons_by_resource.get(verdict.resource_id, {})
+        frameworks = tuple(fw for fw in requirements if fw in reasons)
+        scoped = plan.scoped.get(frameworks)
+        if scoped is None:
+            scoped = plan.scoped[frameworks] = {fw: requirements[fw] for fw in frameworks}
+        requirements = scoped
+        reasons = {fw: reasons[fw] for fw in frameworks}
     return Finding(
         control.id,
         control.title,
@@ -386,10 +407,11 @@ def to_finding(verdict: Verdict, snapshot_id: str) -> Finding:
         verdict.resource_type,
         verdict.resource_id,
         verdict.reason(),
-        plan.requirements,
+        requirements,
         snapshot_id,
         verdict.waiver,
         doc.sha256 if doc is not None else None,
+        reasons,
     )
 
 
@@ -525,9 +547,11 @@ def evaluate_snapshot(
     cache: VerdictCache | None = None,
     use_fast_path: bool = True,
     include_manual: bool = True,
+    scope: ScopeResult | None = None,
 ) -> list[Finding]:
     """Every finding of one snapshot (and, unless `include_manual` is False, one per manual
-    control). `cache` may be shared across calls so unchanged documents are judged once."""
+    control). `cache` may be shared across calls so unchanged documents are judged once.
+    `scope` (from `evaluate.scope.compute_scope`) narrows frameworks to the resources they hold."""
     chosen = selected_frameworks(catalog, frameworks)
     plans = build_plans(
         catalog,
@@ -538,7 +562,11 @@ def evaluate_snapshot(
         use_fast_path=use_fast_path,
     )
     snapshot_id = snapshot.manifest.id
-    findings = [to_finding(v, snapshot_id) for v in iter_verdicts(plans, snapshot, on=on)]
+    scope = scope if scope is not None and scope.defined else None
+    findings = [
+        to_finding(v, snapshot_id, scope)
+        for v in iter_verdicts(plans, snapshot, on=on, scope=scope)
+    ]
     if include_manual:
         findings.extend(manual_findings(catalog, chosen, attestations, on))
     return findings

@@ -59,8 +59,9 @@ def test_findings_document_has_exactly_the_contract_shape():
     assert set(failing) == {
         "control_id", "control_title", "stage", "severity", "status", "provider", "account",
         "region", "resource_type", "resource_id", "reason", "requirements", "snapshot_id",
-        "waiver",
+        "waiver", "scope",
     }  # fmt: skip
+    assert failing["scope"] == {}  # no scope defined: every framework, no per-framework reason
     assert failing["resource_id"] == "arn:aws:s3:::train-data"
     assert failing["requirements"] == {"gdpr": ["Art. 32(1)(a)"], "pci-dss-4.0.1": ["3.5.1"]}
     assert failing["waiver"] is None

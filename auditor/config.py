@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from auditor import yamlfile
 from auditor.errors import UserError
-from auditor.models import FRAMEWORKS
+from auditor.models import FRAMEWORKS, ScopeDefinition
 
 
 class _Strict(BaseModel):
@@ -97,6 +97,90 @@ class ReportSettings(_Strict):
     fail_on: Literal["fail", "error"] | None = None
 
 
+def _texts(value: Any) -> Any:
+    """YAML reads `[111111111111]` and `["123"]` differently; IDs are text either way."""
+    if isinstance(value, list):
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+    return value
+
+
+class ScopeTag(_Strict):
+    key: str = Field(min_length=1)
+    values: list[str] = []  # empty: any value of the key
+
+    _values = field_validator("values", mode="before")(_texts)
+
+
+class ScopeSelectorSettings(_Strict):
+    """One include/exclude entry; every key given must match (AND), entries are alternatives."""
+
+    tag: ScopeTag | None = None  # AWS tags and GCP labels alike
+    accounts: list[str] = []
+    organizational_units: list[str] = []
+    projects: list[str] = []
+    folders: list[str] = []
+    regions: list[str] = []
+
+    _ids = field_validator("accounts", "folders", "projects", "regions", mode="before")(_texts)
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
+        for account in value:
+            if not (account.isdigit() and len(account) == 12):
+                raise ValueError(f"expected a 12-digit AWS account ID, got {account!r}")
+        return value
+
+    @field_validator("organizational_units")
+    @classmethod
+    def _ous(cls, value: list[str]) -> list[str]:
+        for unit in value:
+            if not unit.startswith("ou-"):
+                raise ValueError(f"expected an organizational unit ID like ou-ab12-cd34ef56, got {unit!r}")
+        return value
+
+    @field_validator("folders")
+    @classmethod
+    def _folders(cls, value: list[str]) -> list[str]:
+        return [f.removeprefix("folders/") for f in value]
+
+    @model_validator(mode="after")
+    def _something(self) -> ScopeSelectorSettings:
+        if not (
+            self.tag
+            or self.accounts
+            or self.organizational_units
+            or self.projects
+            or self.folders
+            or self.regions
+        ):
+            raise ValueError(
+                "an empty selector; give tag, accounts, organizational_units, projects, "
+                "folders or regions"
+            )
+        return self
+
+
+class FrameworkScopeSettings(_Strict):
+    include: list[ScopeSelectorSettings] = []
+    exclude: list[ScopeSelectorSettings] = []
+
+
+class ScopeSettings(_Strict):
+    """`scope:` per framework: the resources holding its data, carried along the ML lineage."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    unclassified: Literal["in_scope", "out_of_scope"] = "in_scope"
+    gdpr: FrameworkScopeSettings | None = None
+    hipaa: FrameworkScopeSettings | None = None
+    pci_dss: FrameworkScopeSettings | None = Field(default=None, alias="pci-dss-4.0.1")
+
+    def definition(self) -> ScopeDefinition:
+        """The models-level value the evaluate stage reads (it never imports config)."""
+        return ScopeDefinition.from_dict(self.model_dump(by_alias=True, exclude_none=True))
+
+
 class Config(_Strict):
     version: Literal[1] = 1
     organisation: Organisation = Organisation()
@@ -108,6 +192,7 @@ class Config(_Strict):
     waivers: str | None = None
     attestations: str | None = None
     report: ReportSettings = ReportSettings()
+    scope: ScopeSettings | None = None  # None: every resource is in scope for every framework
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
     _source: str = PrivateAttr(default="auditor.yaml")
     _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
@@ -218,4 +303,18 @@ report:
   period: current                           # current | previous | 2026-Q4 | 2026-H2 | 2026
   # sign: {key: keys/signer.key, cert: keys/signer.pem}   # PAdES signature (pip install auditor[sign])
   # fail_on: fail                           # exit 1 when any FAIL (or: error) remains
+
+# Framework scope (optional; without it every resource is in scope for every framework).
+# Name the data directly; scope follows the ML lineage from there: jobs reading it, what they
+# write, models trained on it, endpoints serving them, and the keys, roles and images they use.
+# scope:
+#   unclassified: in_scope                  # or out_of_scope: resources no selector reaches
+#   hipaa:
+#     include:
+#       - tag: {key: data-class, values: [phi]}   # AWS tags and GCP labels alike
+#       - accounts: ["111111111111"]              # or organizational_units: [ou-...]
+#       - projects: [acme-phi]                    # or folders: ["123"]; regions: [us-east-1]
+#     exclude:
+#       - tag: {key: env, values: [sandbox]}
+#   pci-dss-4.0.1: {include: [{tag: {key: data-class, values: [pan, chd]}}]}
 """

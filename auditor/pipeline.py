@@ -28,6 +28,8 @@ from auditor.models import (
     Collector,
     FindingsDiff,
     Period,
+    ScopeDefinition,
+    ScopeResult,
     Snapshot,
     SnapshotManifest,
     Status,
@@ -288,6 +290,7 @@ def run_evaluation(
     attestations_path: Path | None = None,
     on: date | None = None,
     metadata: Mapping[str, Any] | None = None,
+    scope: ScopeDefinition | None = None,
 ) -> AuditResult:
     if on is None:
         on = utcnow().date()
@@ -302,7 +305,52 @@ def run_evaluation(
         attestations=read_attestations(attestations_path),
         on=on,
         metadata=dict(metadata or {}),
+        scope=scope,
     )
+
+
+def scope_definition(config: Config | None) -> ScopeDefinition | None:
+    """auditor.yaml's `scope:` as the evaluate stage reads it; None when there is none."""
+    if config is None or config.scope is None:
+        return None
+    return config.scope.definition()
+
+
+@dataclass(frozen=True)
+class ScopeView:
+    """What `auditor scope` prints: each framework's scope over the chosen snapshots."""
+
+    result: ScopeResult
+    snapshots: tuple[SnapshotManifest, ...]
+    labels: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshots": [{"id": m.id, "provider": m.provider} for m in self.snapshots],
+            **self.result.to_dict(),
+        }
+
+    def dot(self) -> str:
+        return evaluate_stage.scope_dot(self.result, self.labels)
+
+
+def scope_view(
+    config: Config | None,
+    *,
+    store_url: str | None = None,
+    snapshot: str | None = None,
+    extra_dirs: Iterable[Path] = (),
+) -> ScopeView:
+    """Scope and lineage of the latest snapshot per provider (or one snapshot), as configured."""
+    catalog = config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
+    store = open_store(store_url or (config.store_url() if config else "./.auditor/store"), config)
+    snapshots = select_snapshots(store, Selection(snapshot=snapshot))
+    frameworks = tuple(config.frameworks) if config else tuple(catalog.frameworks)
+    labels = {fw: catalog.frameworks[fw].label for fw in frameworks if fw in catalog.frameworks}
+    result = evaluate_stage.compute_scope(
+        [doc for s in snapshots for doc in s], scope_definition(config), frameworks, labels=labels
+    )
+    return ScopeView(result, tuple(s.manifest for s in snapshots), labels)
 
 
 def findings_files(result: AuditResult) -> tuple[bytes, bytes]:

@@ -14,7 +14,7 @@ from auditor.evaluate.inputs import (
     parse_waivers,
 )
 from auditor.evaluate.oscal import oscal_assessment_results
-from auditor.evaluate.scope import compute_scope
+from auditor.evaluate.scope import compute_scope, scope_dot
 from auditor.evaluate.outputs import CSV_COLUMNS, findings_csv, findings_document, neutralise_cell
 from auditor.evaluate.summaries import SUMMARY_NAMES, build_summaries, summaries_csv, table_csv
 from auditor.evaluate.verdicts import VerdictCache, evaluate_snapshot, manual_findings
@@ -42,6 +42,7 @@ __all__ = [
     "parse_period",
     "parse_waivers",
     "rollups",
+    "scope_dot",
     "summaries_csv",
     "table_csv",
 ]

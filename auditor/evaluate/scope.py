@@ -779,3 +779,60 @@ def _framework_decisions(
     return tuple(
         _decision(fw, node.doc, *decided[rid]) for rid, node in graph.nodes.items()
     )
+
+
+# ---------------------------------------------------------------- Graphviz
+
+
+def _dot_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+_DOT_SHAPES = {
+    "data": "cylinder",
+    "pipeline": "box",
+    "model": "component",
+    "endpoint": "doubleoctagon",
+    "dependency": "note",
+}
+
+
+def scope_dot(result: ScopeResult, labels: Mapping[str, str] | None = None) -> str:
+    """The lineage graph as Graphviz text: resources that take part in lineage or are in a
+    defined scope (account-wide resources left out), each labelled with the frameworks
+    holding it; edges labelled with how data flows."""
+    names = dict(labels or {})
+    holders: dict[str, list[str]] = {}
+    info: dict[str, ScopeDecision] = {}
+    for scope in result.frameworks:
+        for decision in scope.decisions:
+            info.setdefault(decision.resource_id, decision)
+            if decision.in_scope and (scope.defined or not result.defined):
+                holders.setdefault(decision.resource_id, []).append(
+                    names.get(scope.framework, scope.framework)
+                )
+    linked = {e.source for e in result.edges} | {e.target for e in result.edges}
+    shown = [
+        rid
+        for rid, d in info.items()
+        if d.role != "account" and (rid in linked or (result.defined and rid in holders))
+    ]
+    lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
+    ids = {rid: f"n{i}" for i, rid in enumerate(shown)}
+    for rid in shown:
+        d = info[rid]
+        scopes = ", ".join(holders.get(rid, [])) or "out of scope"
+        label = f"{d.name}\n{d.resource_type}\n[{scopes}]"
+        shape = _DOT_SHAPES.get(d.role, "ellipse")
+        style = ', style=filled, fillcolor="#fde2e2"' if result.defined and rid in holders else ""
+        lines.append(
+            f"  {ids[rid]} [label={_dot_text(label)}, shape={shape}, "
+            f"tooltip={_dot_text(rid)}{style}];"
+        )
+    for edge in result.edges:
+        if edge.source in ids and edge.target in ids:
+            lines.append(
+                f"  {ids[edge.source]} -> {ids[edge.target]} [label={_dot_text(edge.relation)}];"
+            )
+    lines.append("}")
+    return "\n".join(lines) + "\n"

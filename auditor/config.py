@@ -136,7 +136,9 @@ class ScopeSelectorSettings(_Strict):
     def _ous(cls, value: list[str]) -> list[str]:
         for unit in value:
             if not unit.startswith("ou-"):
-                raise ValueError(f"expected an organizational unit ID like ou-ab12-cd34ef56, got {unit!r}")
+                raise ValueError(
+                    f"expected an organizational unit ID like ou-ab12-cd34ef56, got {unit!r}"
+                )
         return value
 
     @field_validator("folders")

@@ -39,7 +39,9 @@ def scope_command(
     output_format: str,
 ) -> None:
     """Framework scope along the ML lineage of the latest snapshots (auditor.yaml `scope:`)."""
-    explicit = click_ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
+    explicit = (
+        click_ctx.get_parameter_source("config_path") is not click.core.ParameterSource.DEFAULT
+    )
     config: Config | None = None
     if explicit or config_path.is_file():
         config = load_config(config_path)
@@ -86,7 +88,9 @@ def _print_table(view: pipeline.ScopeView) -> None:
             console.print(table)
         if outside:
             counts = Counter(d.resource_type for d in outside)
-            console.print(Text("out of scope: " + ", ".join(f"{t} {n}" for t, n in counts.most_common())))
+            console.print(
+                Text("out of scope: " + ", ".join(f"{t} {n}" for t, n in counts.most_common()))
+            )
     names = {d.resource_id: d.name for f in result.frameworks for d in f.decisions}
     console.print(Text(f"lineage: {len(result.edges)} edges", style="bold"))
     for edge in result.edges:

@@ -14,8 +14,8 @@ from auditor.evaluate.inputs import (
     parse_waivers,
 )
 from auditor.evaluate.oscal import oscal_assessment_results
-from auditor.evaluate.scope import compute_scope, scope_dot
 from auditor.evaluate.outputs import CSV_COLUMNS, findings_csv, findings_document, neutralise_cell
+from auditor.evaluate.scope import compute_scope, scope_dot
 from auditor.evaluate.summaries import SUMMARY_NAMES, build_summaries, summaries_csv, table_csv
 from auditor.evaluate.verdicts import VerdictCache, evaluate_snapshot, manual_findings
 

@@ -132,7 +132,11 @@ _OUTPUT_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
         ("DataCaptureConfig", "DestinationS3Uri"),
         ("AsyncInferenceConfig",),
     ),
-    "AWS::SageMaker::Endpoint": (("DataCaptureConfig", "DestinationS3Uri"),),
+    "AWS::SageMaker::Endpoint": (
+        ("DataCaptureConfig", "DestinationS3Uri"),
+        ("EndpointConfig", "DataCaptureConfig", "DestinationS3Uri"),
+        ("EndpointConfig", "AsyncInferenceConfig"),
+    ),
     "aiplatform.googleapis.com/Endpoint": (("predictRequestResponseLoggingConfig",),),
 }
 # Documents whose data URIs are read (the rest of the document, outside _OUTPUT_PATHS).
@@ -390,9 +394,7 @@ class LineageGraph:
     def _index_name(doc: EvidenceDoc, by_name: dict[tuple[str, ...], str]) -> None:
         data = doc.data
         if doc.resource_type == "AWS::SageMaker::Model" and data.get("ModelName"):
-            by_name[("sm-model", doc.account, doc.region, str(data["ModelName"]))] = (
-                doc.resource_id
-            )
+            by_name[("sm-model", doc.account, doc.region, str(data["ModelName"]))] = doc.resource_id
         elif doc.resource_type == "AWS::SageMaker::EndpointConfig":
             name = data.get("EndpointConfigName") or doc.name
             by_name[("sm-config", doc.account, doc.region, str(name))] = doc.resource_id
@@ -411,9 +413,7 @@ class LineageGraph:
         kind = doc.resource_type
         paths = _OUTPUT_PATHS.get(kind, ())
         if paths:
-            node.outputs = list(
-                dict.fromkeys(u for path in paths for u in _uris(_dig(data, path)))
-            )
+            node.outputs = list(dict.fromkeys(u for path in paths for u in _uris(_dig(data, path))))
         if kind in _READER_TYPES:
             outputs = set(node.outputs)
             node.inputs = [u for u in _uris(data) if u not in outputs]
@@ -579,7 +579,10 @@ def _propagate(
 def _read_phrase(doc: EvidenceDoc, uri: str) -> str:
     if doc.resource_type in MODEL_TYPES:
         return f"model artifacts at {uri}"
-    if doc.resource_type in ("AWS::SageMaker::ProcessingJob", "aiplatform.googleapis.com/PipelineJob"):
+    if doc.resource_type in (
+        "AWS::SageMaker::ProcessingJob",
+        "aiplatform.googleapis.com/PipelineJob",
+    ):
         return f"processes {uri}"
     if doc.resource_type == "aiplatform.googleapis.com/BatchPredictionJob":
         return f"scores {uri}"
@@ -663,7 +666,9 @@ def compute_scope(
         label = names.get(fw, fw)
         if fw not in reached:
             decisions = tuple(
-                _decision(fw, n.doc, True, f"no scope was defined for {label}: every resource is in scope")
+                _decision(
+                    fw, n.doc, True, f"no scope was defined for {label}: every resource is in scope"
+                )
                 for n in graph.nodes.values()
             )
             scopes.append(FrameworkScope(fw, False, decisions))
@@ -720,8 +725,7 @@ def _framework_decisions(
                 continue
             decided[target] = (
                 True,
-                f"in {label} scope: used by {describe(node.doc)} ({value}), "
-                f"which is in scope",
+                f"in {label} scope: used by {describe(node.doc)} ({value}), which is in scope",
             )
     for rid, node in graph.nodes.items():
         if rid in decided or node.role == "account":
@@ -776,9 +780,7 @@ def _framework_decisions(
                 False,
                 f"out of {label} scope: account-wide control; {where} holds no in-scope resource",
             )
-    return tuple(
-        _decision(fw, node.doc, *decided[rid]) for rid, node in graph.nodes.items()
-    )
+    return tuple(_decision(fw, node.doc, *decided[rid]) for rid, node in graph.nodes.items())
 
 
 # ---------------------------------------------------------------- Graphviz

@@ -27,7 +27,7 @@ from auditor.models import (
     isoformat,
     requirements_cell,
 )
-from auditor.report import charts
+from auditor.report import charts, lineage_svg
 
 # Worst first: the status a control shows when its resources disagree.
 STATUS_PRECEDENCE: tuple[str, ...] = (
@@ -184,6 +184,7 @@ class ReportView:
     auditor_name: str
     row_limit: int = PDF_ROW_LIMIT
     attachments: tuple[tuple[str, bytes, str, str], ...] = field(default=())
+    system: Mapping[str, Any] = field(default_factory=dict)  # system description, scope
 
 
 def finding_row(finding: Finding) -> FindingRow:
@@ -682,4 +683,107 @@ def build_view(
         ),
         auditor_name=str(meta.get("auditor") or ""),
         attachments=tuple(attachments),
+        system=system_description(result),
     )
+
+
+# ---------------------------------------------------------------- system description (scope)
+
+SYSTEM_GROUPS: tuple[tuple[str, str], ...] = (
+    ("data", "Data stores"),
+    ("pipeline", "Pipelines (jobs)"),
+    ("model", "Models"),
+    ("endpoint", "Endpoints"),
+    ("dependency", "Keys, roles, service accounts and images they use"),
+    ("other", "Other in-scope resources"),
+    ("account", "Account- and project-wide controls"),
+)
+SYSTEM_ROW_LIMIT = 40  # per group and framework; findings.json holds every scope reason
+
+
+def system_description(result: AuditResult) -> Mapping[str, Any]:
+    """Per framework: the in-scope data stores, pipelines, models and endpoints with reasons,
+    a lineage diagram, and the out-of-scope resources counted by type with reasons. Without a
+    `scope:` one entry describes the whole estate, and says that no scope was defined."""
+    scope = result.scope
+    if scope is None:
+        return {}
+    labels = {fw: _label(result, fw) for fw in result.frameworks}
+    entries = []
+    chosen = [f for f in scope.frameworks if f.defined] if scope.defined else scope.frameworks[:1]
+    undefined = [labels.get(f.framework, f.framework) for f in scope.frameworks if not f.defined]
+    for framework_scope in chosen:
+        label = (
+            labels.get(framework_scope.framework, framework_scope.framework)
+            if scope.defined
+            else "All frameworks"
+        )
+        inside = framework_scope.in_scope
+        ids = {d.resource_id for d in inside}
+        groups = []
+        for role, heading in SYSTEM_GROUPS:
+            members = sorted((d for d in inside if d.role == role), key=lambda d: d.name)
+            if members:
+                groups.append(
+                    {
+                        "heading": heading,
+                        "count": len(members),
+                        "rows": tuple(
+                            {"name": d.name, "type": d.resource_type, "id": d.resource_id,
+                             "reason": d.reason}
+                            for d in members[:SYSTEM_ROW_LIMIT]
+                        ),
+                        "more": max(0, len(members) - SYSTEM_ROW_LIMIT),
+                    }
+                )  # fmt: skip
+        nodes = lineage_svg.lineage_nodes(
+            [
+                {"resource_id": d.resource_id, "name": d.name,
+                 "resource_type": d.resource_type, "role": d.role}
+                for d in inside
+            ]
+        )  # fmt: skip
+        edges = [
+            (e.source, e.target, e.relation)
+            for e in scope.edges
+            if e.source in ids and e.target in ids and e.relation != "uses"
+        ]
+        outside = framework_scope.out_of_scope
+        by_type: dict[str, list[Any]] = defaultdict(list)
+        for d in outside:
+            by_type[d.resource_type].append(d)
+        out_rows = tuple(
+            {
+                "type": t,
+                "count": len(ds),
+                "reasons": tuple(
+                    f"{r} ({n})" if n > 1 else r
+                    for r, n in Counter(_generic_reason(d.reason) for d in ds).most_common(3)
+                ),
+                "examples": ", ".join(d.name for d in ds[:3]) + (" …" if len(ds) > 3 else ""),
+            }
+            for t, ds in sorted(by_type.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        )
+        entries.append(
+            {
+                "framework": label,
+                "anchor": _anchor("system", label),
+                "in_scope_count": len(inside),
+                "out_of_scope_count": len(outside),
+                "groups": tuple(groups),
+                "svg": lineage_svg.lineage_svg(f"{label}: ML lineage in scope", nodes, edges),
+                "has_lineage": bool(nodes),
+                "out_of_scope": out_rows,
+            }
+        )
+    return {
+        "defined": scope.defined,
+        "unclassified": "in scope" if scope.unclassified_in_scope else "out of scope",
+        "undefined_frameworks": tuple(undefined) if scope.defined else (),
+        "entries": tuple(entries),
+    }
+
+
+def _generic_reason(reason: str) -> str:
+    """Out-of-scope reasons grouped by kind: the part before the first parenthesis."""
+    return reason.split(" (", 1)[0]

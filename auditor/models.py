@@ -716,8 +716,8 @@ SCOPE_ROLES: tuple[str, ...] = (
     "model",
     "endpoint",
     "dependency",
-    "account",
     "other",
+    "account",
 )
 
 
@@ -738,8 +738,8 @@ class ScopeSelector:
         """`tag data-class=phi`, `account 111111111111`: the words a scope reason quotes."""
         parts = []
         if self.tag_key is not None:
-            values = "|".join(self.tag_values)
-            parts.append(f"tag {self.tag_key}={values}" if values else f"tag {self.tag_key}")
+            shown = "|".join(self.tag_values)
+            parts.append(f"tag {self.tag_key}={shown}" if shown else f"tag {self.tag_key}")
         for label, values in (
             ("account", self.accounts),
             ("organizational unit", self.organizational_units),

@@ -22,6 +22,7 @@ from auditor import report as report_stage
 from auditor.config import Config
 from auditor.errors import RunError, UserError
 from auditor.models import (
+    SCOPE_ROLES,
     Attestation,
     AuditResult,
     Catalog,
@@ -332,6 +333,11 @@ class ScopeView:
 
     def dot(self) -> str:
         return evaluate_stage.scope_dot(self.result, self.labels)
+
+    @staticmethod
+    def role_order(role: str) -> int:
+        """Data stores first, then pipelines, models, endpoints, what they use, accounts."""
+        return SCOPE_ROLES.index(role) if role in SCOPE_ROLES else len(SCOPE_ROLES)
 
 
 def scope_view(

@@ -62,6 +62,8 @@ def scope_command(
 
 def _print_table(view: pipeline.ScopeView) -> None:
     console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)  # a file or pipe: do not fold reasons
     result = view.result
     if not result.defined:
         console.print(
@@ -81,7 +83,9 @@ def _print_table(view: pipeline.ScopeView) -> None:
             table = Table(show_lines=False)
             for column in ("type", "name", "reason"):
                 table.add_column(column)
-            for decision in sorted(inside, key=lambda d: (d.role, d.resource_type, d.name)):
+            for decision in sorted(
+                inside, key=lambda d: (view.role_order(d.role), d.resource_type, d.name)
+            ):
                 table.add_row(
                     Text(decision.resource_type), Text(decision.name), Text(decision.reason)
                 )

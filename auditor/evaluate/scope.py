@@ -192,8 +192,13 @@ def describe(doc: EvidenceDoc) -> str:
     words = _TYPE_WORDS.get(doc.resource_type)
     if words is None:
         words = re.split(r"::|/", doc.resource_type)[-1]
+    return f"{words} {display_name(doc)}"
+
+
+def display_name(doc: EvidenceDoc) -> str:
+    """Vertex resources are numbered; their displayName is what people call them."""
     label = doc.data.get("displayName") if doc.provider == "gcp" else None
-    return f"{words} {label if isinstance(label, str) and label else doc.name}"
+    return label if isinstance(label, str) and label else doc.name
 
 
 # ---------------------------------------------------------------- locations
@@ -208,7 +213,10 @@ def canonical_uri(scheme: str, rest: str) -> str:
     wildcard = min((i for i in (rest.find("*"), rest.find("?")) if i >= 0), default=-1)
     if wildcard >= 0:
         return f"{scheme}://{rest[:wildcard]}"
-    return f"{scheme}://{rest}" + ("" if rest.endswith("/") else "/")
+    last = rest.rstrip("/").rsplit("/", 1)[-1]
+    if rest.endswith("/") or (scheme != "bq" and "." in last and "/" in rest):
+        return f"{scheme}://{rest}"  # a prefix already, or an object (model.tar.gz)
+    return f"{scheme}://{rest}/"
 
 
 def overlaps(a: str, b: str) -> bool:
@@ -222,7 +230,7 @@ def _store_keys(uri: str) -> list[tuple[str, ...]]:
     if not parts:
         return []
     if scheme == "bq":
-        keys = []
+        keys: list[tuple[str, ...]] = []
         if len(parts) >= 3:
             keys.append(("bq", parts[0], parts[1], parts[2]))
         if len(parts) >= 2:
@@ -243,7 +251,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _uris(value: Any) -> list[str]:
-    found = []
+    found: list[str] = []
     for text in _strings(value):
         if "://" in text:
             found.extend(canonical_uri(m.group(1), m.group(2)) for m in _URI.finditer(text))
@@ -348,9 +356,9 @@ class LineageGraph:
             self._index_dependency(doc, dependency_keys, image_prefixes)
             self._index_name(doc, by_name)
             if doc.resource_type == "AWS::::Account":
-                for key in ("OrganizationalUnitId", "OrganizationalUnits", "ParentIds"):
+                for field_name in ("OrganizationalUnitId", "OrganizationalUnits", "ParentIds"):
                     self.ou_of_account.setdefault(doc.account, set()).update(
-                        _strings(doc.data.get(key))
+                        _strings(doc.data.get(field_name))
                     )
         for node in self.nodes.values():
             self._link(node, by_name)
@@ -661,7 +669,7 @@ def compute_scope(
         for rid in [*reached[fw], *excluded[fw]]:
             classified_by.setdefault(rid, []).append(fw)
 
-    scopes = []
+    framework_scopes: list[FrameworkScope] = []
     for fw in frameworks:
         label = names.get(fw, fw)
         if fw not in reached:
@@ -671,9 +679,9 @@ def compute_scope(
                 )
                 for n in graph.nodes.values()
             )
-            scopes.append(FrameworkScope(fw, False, decisions))
+            framework_scopes.append(FrameworkScope(fw, False, decisions))
             continue
-        scopes.append(
+        framework_scopes.append(
             FrameworkScope(
                 fw,
                 True,
@@ -684,10 +692,13 @@ def compute_scope(
         )
     return ScopeResult(
         defined=True,
-        frameworks=tuple(scopes),
+        frameworks=tuple(framework_scopes),
         edges=edges,
         unclassified_in_scope=definition.unclassified_in_scope,
     )
+
+
+_ROLE_ORDER = {"data": 0, "pipeline": 1, "model": 2, "endpoint": 3, "other": 4, "dependency": 5}
 
 
 def _decision(fw: str, doc: EvidenceDoc, in_scope: bool, reason: str) -> ScopeDecision:
@@ -697,7 +708,7 @@ def _decision(fw: str, doc: EvidenceDoc, in_scope: bool, reason: str) -> ScopeDe
         in_scope=in_scope,
         reason=reason,
         resource_type=doc.resource_type,
-        name=doc.name,
+        name=display_name(doc),
         role=role_of(doc.resource_type),
         provider=doc.provider,
         account=doc.account,
@@ -768,7 +779,8 @@ def _framework_decisions(
         if doc.provider == "gcp" and doc.resource_type not in HIERARCHY_TYPES:
             where = f"project {doc.account}"
         if held:
-            example = describe(graph.nodes[held[0]].doc)
+            first = min(held, key=lambda h: _ROLE_ORDER.get(graph.nodes[h].role, 9))
+            example = describe(graph.nodes[first].doc)
             more = f" and {len(held) - 1} more" if len(held) > 1 else ""
             decided[rid] = (
                 True,

@@ -386,7 +386,7 @@ def to_finding(verdict: Verdict, snapshot_id: str, scope: ScopeResult | None = N
     control = plan.control
     doc = verdict.doc
     requirements = plan.requirements
-    reasons: dict[str, str] = {}
+    reasons: Mapping[str, str] = {}
     if scope is not None and doc is not None:
         reasons = scope.reasons_by_resource.get(verdict.resource_id, {})
         frameworks = tuple(fw for fw in requirements if fw in reasons)

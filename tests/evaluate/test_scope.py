@@ -413,16 +413,16 @@ def test_vertex_custom_job_model_and_endpoint_follow_a_phi_gcs_bucket():
         gcp_estate(), {**HIPAA_PHI, "unclassified": "out_of_scope"}, ["hipaa"], labels=LABELS
     )
     hipaa = decisions(result, "hipaa")
-    assert hipaa["111"].in_scope
+    assert hipaa["notes-train"].in_scope
     assert (
-        hipaa["111"].reason
+        hipaa["notes-train"].reason
         == "in HIPAA scope: trained on gs://phi-notes/2026/ (tag data-class=phi)"
     )
     assert (
-        hipaa["222"].in_scope
-        and "model artifacts at gs://vertex-models/notes/111/model/" in hipaa["222"].reason
+        hipaa["notes-model"].in_scope
+        and "model artifacts at gs://vertex-models/notes/111/model/" in hipaa["notes-model"].reason
     )
-    assert hipaa["333"].in_scope and "serves Vertex model notes-model" in hipaa["333"].reason
+    assert hipaa["notes-endpoint"].in_scope and "serves Vertex model notes-model" in hipaa["notes-endpoint"].reason
     assert "holds captured requests of Vertex endpoint notes-endpoint" in hipaa["logs"].reason
     assert hipaa["training"].in_scope  # the Artifact Registry repository of the job's image
     assert hipaa[PROJECT].in_scope and "account-wide control" in hipaa[PROJECT].reason
@@ -433,7 +433,7 @@ def test_both_clouds_together_keep_their_own_lineage():
         [*aws_estate(), *gcp_estate()], {**HIPAA_PHI, "unclassified": "out_of_scope"}, ["hipaa"]
     )
     inside = {d.name for d in result.framework("hipaa").in_scope}
-    assert {"claims-train", "claims-endpoint", "111", "333"} <= inside
+    assert {"claims-train", "claims-endpoint", "notes-train", "notes-endpoint"} <= inside
     assert "churn-model" not in inside
 
 

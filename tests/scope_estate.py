@@ -253,3 +253,16 @@ def gcp_estate() -> list[EvidenceDoc]:
             {"projectId": PROJECT},
         ),
     ]
+
+
+def store_with_estate(path: str) -> str:
+    """An evidence store holding one AWS and one GCP snapshot of the estate above."""
+    from auditor.evidence import open_store
+
+    store = open_store(path)
+    for provider, docs in (("aws", aws_estate()), ("gcp", gcp_estate())):
+        with store.begin_snapshot(provider, {"estate": "scope tests"}, "c" * 64) as writer:
+            for doc in docs:
+                writer.add(doc)
+            writer.set_stats({})
+    return path

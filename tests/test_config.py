@@ -100,3 +100,70 @@ def test_parameter_looser_than_the_framework_names_auditor_yaml(
     assert code == 2
     assert f"{path}:5: field 'controls.params.min_retention_days'" in err
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("manifest.json"))
+
+
+# ---------------------------------------------------------------- scope:
+
+
+def test_starter_scope_example_uncommented_is_valid(tmp_path: Path) -> None:
+    lines = STARTER.split("# scope:", 1)[1].splitlines()
+    block = "scope:\n" + "\n".join(
+        line.replace("# ", "", 1) for line in lines if line.startswith("#   ")
+    )
+    config = load_config(write(tmp_path, block + "\n"))
+    assert config.scope is not None
+    definition = config.scope.definition()
+    assert set(definition.frameworks) == {"hipaa", "pci-dss-4.0.1"}
+    hipaa = definition.frameworks["hipaa"]
+    assert hipaa.include[0].tag_key == "data-class" and hipaa.include[0].tag_values == ("phi",)
+    assert hipaa.include[1].accounts == ("111111111111",)
+    assert hipaa.exclude[0].describe() == "tag env=sandbox"
+    assert definition.unclassified_in_scope
+
+
+def test_no_scope_means_none(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "version: 1\n")).scope is None
+
+
+def test_scope_keys_are_exactly_the_frameworks() -> None:
+    from auditor.config import ScopeSettings
+    from auditor.models import FRAMEWORKS
+
+    keys = {f.alias or name for name, f in ScopeSettings.model_fields.items()} - {"unclassified"}
+    assert keys == set(FRAMEWORKS)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "words"),
+    [
+        ("scope:\n  hipa: {}\n", 2, "scope.hipa", "unknown key"),
+        ("scope:\n  unclassified: maybe\n", 2, "scope.unclassified", "in_scope"),
+        (
+            "scope:\n  hipaa:\n    include:\n      - accounts: [12345]\n",
+            4,
+            "scope.hipaa.include.0.accounts",
+            "12-digit",
+        ),
+        (
+            "scope:\n  gdpr:\n    exclude:\n      - {}\n",
+            4,
+            "scope.gdpr.exclude.0",
+            "empty selector",
+        ),
+        (
+            "scope:\n  gdpr:\n    include:\n      - tag: {values: [pii]}\n",
+            4,
+            "scope.gdpr.include.0.tag.key",
+            "missing",
+        ),
+    ],
+)
+def test_bad_scope_names_file_line_and_field(
+    tmp_path: Path, text: str, line: int, field: str, words: str
+) -> None:
+    with pytest.raises(UserError) as caught:
+        load_config(write(tmp_path, text))
+    error = caught.value
+    assert error.line == line
+    assert error.field == field
+    assert words in error.message

@@ -374,6 +374,7 @@ def audit(
         chosen,
         labels=labels,
     )
+    scope_cache: dict[frozenset[str], ScopeResult] = {}
     for index, snapshot in enumerate(selected):
         manifest = snapshot.manifest
         provider = manifest.provider
@@ -386,8 +387,14 @@ def audit(
         day = on if final else min(manifest.taken_at.date(), on)
         counts = {str(s): 0 for s in STATUS_ORDER}
         scoped: ScopeResult | None = None
-        if scope is not None:
-            scoped = final_scope if final else compute_scope(snapshot, scope, chosen, labels=labels)
+        if scope is not None and final:
+            scoped = final_scope
+        elif scope is not None:  # unchanged documents keep last week's scope
+            key = frozenset(doc.sha256 for doc in snapshot)
+            scoped = scope_cache.get(key)
+            if scoped is None:
+                scope_cache.clear()
+                scoped = scope_cache[key] = compute_scope(snapshot, scope, chosen, labels=labels)
         verdicts: Iterable[Any] = iter_verdicts(plans, snapshot, on=day, scope=scoped)
         if final:
             materialised = list(verdicts)

@@ -240,14 +240,23 @@ def _store_keys(uri: str) -> list[tuple[str, ...]]:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
+    """Every string in a JSON-like value, iteratively (documents are plain dicts and lists)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            yield item
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif isinstance(item, str):
+            yield item
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 def _uris(value: Any) -> list[str]:
@@ -329,7 +338,7 @@ class _Node:
     outputs: list[str] = field(default_factory=list)
     location: str | None = None  # data stores: the prefix they hold
     consumers: list[tuple[str, str]] = field(default_factory=list)  # (resource id, relation)
-    dependencies: list[tuple[str, str]] = field(default_factory=list)  # (resource id, value)
+    dependencies: list[tuple[str, str]] | None = None  # (resource id, value); found on demand
 
 
 class LineageGraph:
@@ -341,8 +350,8 @@ class LineageGraph:
         self.readers: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         self.edges: list[LineageEdge] = []
         self.ou_of_account: dict[str, set[str]] = {}
-        dependency_keys: dict[str, str] = {}
-        image_prefixes: list[tuple[str, str]] = []
+        self.dependency_keys: dict[str, str] = {}
+        self.images: dict[str, str] = {}
         by_name: dict[tuple[str, ...], str] = {}
         docs = list(documents)
         for doc in docs:
@@ -353,7 +362,7 @@ class LineageGraph:
                 node.location = location
                 for key in keys:
                     self.stores[key] = doc.resource_id
-            self._index_dependency(doc, dependency_keys, image_prefixes)
+            self._index_dependency(doc, self.dependency_keys, self.images)
             self._index_name(doc, by_name)
             if doc.resource_type == "AWS::::Account":
                 for field_name in ("OrganizationalUnitId", "OrganizationalUnits", "ParentIds"):
@@ -362,15 +371,11 @@ class LineageGraph:
                     )
         for node in self.nodes.values():
             self._link(node, by_name)
-            if node.role != "account":
-                self._dependencies(node, dependency_keys, image_prefixes)
 
     # -- indexes
 
     @staticmethod
-    def _index_dependency(
-        doc: EvidenceDoc, keys: dict[str, str], images: list[tuple[str, str]]
-    ) -> None:
+    def _index_dependency(doc: EvidenceDoc, keys: dict[str, str], images: dict[str, str]) -> None:
         data, rid = doc.data, doc.resource_id
         kind = doc.resource_type
         if kind == "AWS::KMS::Key":
@@ -383,7 +388,7 @@ class LineageGraph:
         elif kind == "AWS::IAM::Role":
             keys[str(data.get("Arn") or rid)] = rid
         elif kind == "AWS::ECR::Repository" and data.get("repositoryUri"):
-            images.append((str(data["repositoryUri"]), rid))
+            images[str(data["repositoryUri"])] = rid
         elif kind == "cloudkms.googleapis.com/CryptoKey":
             keys[rid.removeprefix("//cloudkms.googleapis.com/")] = rid
         elif kind == "iam.googleapis.com/ServiceAccount" and data.get("email"):
@@ -396,7 +401,7 @@ class LineageGraph:
                 repository = parts[parts.index("repositories") + 1]
             except (ValueError, IndexError):
                 return
-            images.append((f"{location}-docker.pkg.dev/{project}/{repository}", rid))
+            images[f"{location}-docker.pkg.dev/{project}/{repository}"] = rid
 
     @staticmethod
     def _index_name(doc: EvidenceDoc, by_name: dict[tuple[str, ...], str]) -> None:
@@ -466,22 +471,26 @@ class LineageGraph:
                 self.nodes[source].consumers.append((rid, relation))
                 self._edge(source, rid, relation, self.nodes[source].doc.name)
 
-    def _dependencies(
-        self, node: _Node, keys: Mapping[str, str], images: Sequence[tuple[str, str]]
+    def dependencies(self, rid: str) -> list[tuple[str, str]]:
+        """The keys, roles, service accounts and image repositories a resource's document names
+        (scanned on first use: only in-scope resources need it, and it reads every string)."""
+        node = self.nodes[rid]
+        if node.dependencies is None:
+            node.dependencies = []
+            if node.role != "account":
+                self._scan_dependencies(node, self.dependency_keys, self.images)
+        return node.dependencies
+
+    def _scan_dependencies(
+        self, node: _Node, keys: Mapping[str, str], images: Mapping[str, str]
     ) -> None:
         rid = node.doc.resource_id
         seen: set[str] = set()
+        assert node.dependencies is not None
         for text in _strings(node.doc.data):
             target = keys.get(text)
-            if target is None and images and ("/" in text):
-                target = next(
-                    (
-                        repo
-                        for prefix, repo in images
-                        if text.startswith(prefix) and text[len(prefix) : len(prefix) + 1] in ":@/"
-                    ),
-                    None,
-                )
+            if target is None and images and "/" in text:
+                target = _image_repository(text, images)
             if target is not None and target != rid and target not in seen:
                 seen.add(target)
                 node.dependencies.append((target, text))
@@ -489,6 +498,20 @@ class LineageGraph:
 
     def store_of(self, uri: str) -> str | None:
         return next((self.stores[k] for k in _store_keys(uri) if k in self.stores), None)
+
+
+def _image_repository(image: str, images: Mapping[str, str]) -> str | None:
+    """The ECR or Artifact Registry repository of an image reference, by dict lookups only:
+    `acct.dkr.ecr.region.amazonaws.com/team/repo:tag` -> that repository URI;
+    `region-docker.pkg.dev/project/repo/image@sha256:..` -> its first three parts."""
+    base = image.split("@", 1)[0]
+    head, _, last = base.rpartition("/")
+    if head and ":" in last:
+        base = f"{head}/{last.split(':', 1)[0]}"
+    found = images.get(base)
+    if found is None:
+        found = images.get("/".join(base.split("/", 3)[:3]))
+    return found
 
 
 # ---------------------------------------------------------------- selectors
@@ -634,7 +657,6 @@ def compute_scope(
     if isinstance(definition, Mapping):
         definition = ScopeDefinition.from_dict(definition)
     graph = LineageGraph(documents)
-    edges = tuple(dict.fromkeys(graph.edges))
     names = dict(labels or {})
     if definition is None:
         scopes = tuple(
@@ -645,7 +667,9 @@ def compute_scope(
             )
             for fw in frameworks
         )
-        return ScopeResult(defined=False, frameworks=scopes, edges=edges)
+        return ScopeResult(
+            defined=False, frameworks=scopes, edges=tuple(dict.fromkeys(graph.edges))
+        )
 
     direct: dict[str, dict[str, ScopeSelector]] = {}
     excluded: dict[str, dict[str, ScopeSelector]] = {}
@@ -693,7 +717,7 @@ def compute_scope(
     return ScopeResult(
         defined=True,
         frameworks=tuple(framework_scopes),
-        edges=edges,
+        edges=tuple(dict.fromkeys(graph.edges)),  # with the "uses" edges of in-scope resources
         unclassified_in_scope=definition.unclassified_in_scope,
     )
 
@@ -731,7 +755,7 @@ def _framework_decisions(
     # what in-scope resources use: keys, roles, service accounts, images (no further spread)
     for rid in list(decided):
         node = graph.nodes[rid]
-        for target, value in node.dependencies:
+        for target, value in graph.dependencies(rid):
             if target in decided or target in excluded:
                 continue
             decided[target] = (
@@ -759,13 +783,20 @@ def _framework_decisions(
                 "unclassified: out_of_scope)",
             )
     # account- and project-wide resources follow what their account/project holds
-    holders: dict[str, list[str]] = {}
+    holders: dict[str, list[Any]] = {}  # owner -> [count, best example]
     for rid, (inside, _) in decided.items():
         node = graph.nodes[rid]
         if not inside or node.role == "account":
             continue
+        rank = _ROLE_ORDER.get(node.role, 9)
         for owner in {node.doc.account, *_ancestors(node.doc)}:
-            holders.setdefault(owner, []).append(rid)
+            entry = holders.get(owner)
+            if entry is None:
+                holders[owner] = [1, rid, rank]
+            else:
+                entry[0] += 1
+                if rank < entry[2]:
+                    entry[1], entry[2] = rid, rank
     for rid, node in graph.nodes.items():
         if rid in decided:
             continue
@@ -779,9 +810,8 @@ def _framework_decisions(
         if doc.provider == "gcp" and doc.resource_type not in HIERARCHY_TYPES:
             where = f"project {doc.account}"
         if held:
-            first = min(held, key=lambda h: _ROLE_ORDER.get(graph.nodes[h].role, 9))
-            example = describe(graph.nodes[first].doc)
-            more = f" and {len(held) - 1} more" if len(held) > 1 else ""
+            example = describe(graph.nodes[held[1]].doc)
+            more = f" and {held[0] - 1} more" if held[0] > 1 else ""
             decided[rid] = (
                 True,
                 f"in {label} scope: account-wide control; {where} holds in-scope resources "

@@ -134,3 +134,15 @@ def test_lineage_svg_renders_in_chromium_without_running_hostile_labels(
     assert len(boxes) == 2 and all(w > 300 for w in boxes)
     assert "claims-train" in labels
     assert not dialogs
+
+
+def test_scoped_findings_json_validates_against_the_published_schema(scoped_report: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs" / "findings.schema.json").read_text()
+    )
+    document = json.loads((scoped_report / "findings.json").read_text())
+    assert not list(Draft202012Validator(schema).iter_errors(document))
+    scoped = [f for f in document["findings"] if f["scope"]]
+    assert scoped and all(set(f["scope"]) == set(f["requirements"]) for f in scoped)

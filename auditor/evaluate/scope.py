@@ -804,11 +804,17 @@ def _framework_decisions(
         if rid in excluded:
             decided[rid] = (False, f"out of {label} scope: excluded by {excluded[rid].describe()}")
             continue
-        owner = _hierarchy_name(doc) if doc.resource_type in HIERARCHY_TYPES else doc.account
-        held = holders.get(owner) or holders.get(doc.account if owner != doc.account else "")
-        where = owner if doc.resource_type in HIERARCHY_TYPES else f"account {doc.account}"
-        if doc.provider == "gcp" and doc.resource_type not in HIERARCHY_TYPES:
-            where = f"project {doc.account}"
+        if doc.resource_type in HIERARCHY_TYPES:
+            candidates = [_hierarchy_name(doc), doc.account]
+        else:  # an organisation's log sink has no project: its ancestors say where it applies
+            candidates = [doc.account, *_ancestors(doc)]
+        owner = next((c for c in candidates if c and c in holders), None)
+        held = holders.get(owner) if owner is not None else None
+        shown = owner or next((c for c in candidates if c), "")
+        if doc.provider == "aws":
+            where = f"account {shown}"
+        else:
+            where = shown if "/" in shown else f"project {shown}"
         if held:
             example = describe(graph.nodes[held[1]].doc)
             more = f" and {held[0] - 1} more" if held[0] > 1 else ""

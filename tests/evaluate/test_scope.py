@@ -274,3 +274,19 @@ def test_rollups_count_only_findings_in_the_frameworks_scope():
     # AES256); the PHI and capture buckets are not in GDPR's scope, so they do not count
     assert rollup[("gdpr", "Art. 32(1)(a)")].counts["FAIL"] == 2
     assert rollup[("hipaa", "164.312(a)(2)(iv)")].counts["FAIL"] == 3  # phi, artifacts, capture
+
+
+def test_an_organisation_log_sink_follows_what_the_organisation_holds():
+    from auditor.models import EvidenceDoc
+
+    sink = EvidenceDoc(
+        "gcp", "", "global", "logging.googleapis.com/LogSink",
+        "//logging.googleapis.com/organizations/410/sinks/org-audit", "org-audit",
+        {"ancestors": ["organizations/410"], "destination": "storage.googleapis.com/audit"},
+    )  # fmt: skip
+    definition = {**HIPAA_PHI, "unclassified": "out_of_scope"}
+    hipaa = decisions(compute_scope([*gcp_estate(), sink], definition, ["hipaa"]), "hipaa")
+    assert hipaa["org-audit"].in_scope
+    assert "organizations/410 holds in-scope resources" in hipaa["org-audit"].reason
+    alone = decisions(compute_scope([sink], definition, ["hipaa"]), "hipaa")
+    assert not alone["org-audit"].in_scope

@@ -8,7 +8,7 @@ import click
 
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
-from auditor.config import load_config
+from auditor.config import Config, load_config
 from auditor.models import SnapshotManifest
 
 
@@ -113,10 +113,6 @@ def snapshot(ctx: Context, config_path: Path) -> None:
         _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
 
 
-def _store_url(ctx: Context, config: object) -> str:
-    """--store / AUDITOR_STORE win over the file only when given explicitly."""
-    from auditor.cli import DEFAULT_STORE
-    from auditor.config import Config
-
-    assert isinstance(config, Config)
-    return ctx.store if ctx.store != DEFAULT_STORE else config.store_url()
+def _store_url(ctx: Context, config: Config) -> str:
+    """The store by the one precedence rule (auditor.settings)."""
+    return ctx.store_for(config)

@@ -184,9 +184,7 @@ def effective(
     result: dict[str, Setting] = {}
     for path in setting_paths():
         name, value = options.get(path, (None, NOT_GIVEN))
-        result[path] = resolve(
-            path, config=config, option=value, option_name=name, environ=environ
-        )
+        result[path] = resolve(path, config=config, option=value, option_name=name, environ=environ)
     return result
 
 

@@ -67,6 +67,24 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 
+
+def parse_frameworks(text: str) -> list[str]:
+    """`--frameworks a,b`: the one spelling every command accepts."""
+    from auditor.errors import UserError
+    from auditor.models import FRAMEWORKS
+
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FRAMEWORKS]
+    if unknown or not chosen:
+        raise UserError(
+            f"unknown framework {unknown[0]!r}; expected {', '.join(FRAMEWORKS)}"
+            if unknown
+            else "no framework given",
+            field="--frameworks",
+        )
+    return chosen
+
+
 config_option = click.option(
     "-c",
     "--config",

@@ -42,7 +42,13 @@ def collect() -> None:
 @click.option(
     "--regions", help="Comma-separated regions, or 'all' (default: the session's region)."
 )
-@click.option("--max-workers", default=16, show_default=True, type=click.IntRange(1, 128))
+@click.option(
+    "--max-workers",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 128),
+    help="Parallel API calls across accounts, regions and resource types.",
+)
 @pass_context
 def collect_aws(
     ctx: Context,

@@ -21,6 +21,7 @@ from rich.console import Console
 
 from auditor import __version__
 from auditor.errors import AuditorError
+from auditor.models import neutralise_text
 
 if TYPE_CHECKING:
     from auditor.config import Config
@@ -57,12 +58,13 @@ class Context:
         return self.store_for(None)
 
     def info(self, message: str) -> None:
+        """Progress to stderr; evidence-derived text in it cannot drive the terminal."""
         if self.verbosity >= 0:
-            self.console.print(message, markup=False, soft_wrap=True)
+            self.console.print(neutralise_text(message), markup=False, soft_wrap=True)
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            self.console.print(message, markup=False, style="dim", soft_wrap=True)
+            self.console.print(neutralise_text(message), markup=False, style="dim", soft_wrap=True)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -203,6 +205,9 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 3
+    except OSError as exc:
+        click.echo(f"auditor: error: {os_error_sentence(exc)}", err=True)
+        return 3
     except Exception as exc:
         if os.environ.get("AUDITOR_DEBUG"):
             raise
@@ -213,6 +218,20 @@ def run(argv: list[str] | None = None) -> int:
         )
         return 3
     return 0
+
+
+def os_error_sentence(exc: OSError) -> str:
+    """A failed write or read as a plain sentence: what, where, and what to do."""
+    import errno
+
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full; could not write{where}. Free some space and run again."
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"not allowed to write{where} (read-only or no permission); nothing was changed."
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"could not create{where}: a file is in the way of a folder."
+    return f"could not complete: {exc.strerror or exc}{where}."
 
 
 def main_entry() -> Any:

@@ -14,7 +14,7 @@ from auditor import pipeline, settings
 from auditor.cli import Context, config_option, main, parse_frameworks, pass_context
 from auditor.cli.collect import _print_snapshot
 from auditor.config import Config, load_config
-from auditor.errors import RunError, UserError
+from auditor.errors import UserError
 from auditor.models import FRAMEWORKS, AuditResult, neutralise_text
 from auditor.settings import given
 
@@ -230,21 +230,18 @@ def evaluate(
         metadata=pipeline.report_metadata(config),
     )
     written: list[Path] = []
-    try:
-        if "findings" in formats:
-            written += pipeline.write_findings(result, target_dir)
-        if "summaries" in formats or "csv" in formats:
-            for name, text in evaluate_stage.summaries_csv(result).items():
-                target = target_dir / f"summary-{name}"
-                target.write_text(text, encoding="utf-8")
-                written.append(target)
-        if "oscal" in formats:
-            target = target_dir / "assessment-results.json"
-            document = evaluate_stage.oscal_assessment_results(result)
-            target.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    if "findings" in formats:
+        written += pipeline.write_findings(result, target_dir)
+    if "summaries" in formats or "csv" in formats:
+        for name, text in evaluate_stage.summaries_csv(result).items():
+            target = target_dir / f"summary-{name}"
+            target.write_text(text, encoding="utf-8")
             written.append(target)
-    except OSError as exc:
-        raise RunError(f"could not write to {target_dir}: {exc.strerror or exc}") from None
+    if "oscal" in formats:
+        target = target_dir / "assessment-results.json"
+        document = evaluate_stage.oscal_assessment_results(result)
+        target.write_text(json.dumps(document, indent=2), encoding="utf-8")
+        written.append(target)
     _summary_line(ctx, result)
     for path in written:
         click.echo(str(path))

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
+from auditor import yamlfile
 from auditor.catalog import coverage_matrix, load_catalog
 from auditor.catalog import formats as fmt
 from auditor.cli import Context, main, parse_frameworks, pass_context
@@ -177,11 +177,18 @@ def _parse_params(pairs: Iterable[str]) -> dict[str, Any]:
         name, sep, raw = pair.partition("=")
         if not sep or not name.strip():
             raise UserError(f"expected NAME=VALUE, got {pair!r}", field="--param")
-        try:
-            params[name.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise UserError(f"value is not valid YAML: {exc}", field=f"--param {name}") from None
+        # through yamlfile like every YAML the tool reads: bounded aliases, checked scalars
+        params[name.strip()] = _plain(yamlfile.load_text(raw, f"--param {name.strip()}"))
     return params
+
+
+def _plain(value: Any) -> Any:
+    """yamlfile's line-aware mappings and lists as plain ones."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _write_atomically(path: Path, text: str) -> None:

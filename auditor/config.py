@@ -193,6 +193,8 @@ organisation:
 frameworks: [gdpr, hipaa, pci-dss-4.0.1]
 
 # Evidence store: a local folder (files 0600, folders 0700) or s3://bucket/prefix for teams.
+# Every setting: an option given (--store) beats the environment (AUDITOR_STORE), which beats this
+# file, which beats the default. `auditor config show` prints what is in effect and why.
 store:
   url: ./.auditor/store
   # kms_key_id: arn:aws:kms:eu-west-1:123456789012:key/...   # SSE-KMS for an S3 store

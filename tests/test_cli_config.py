@@ -169,3 +169,18 @@ def test_plan_report_resolves_each_setting_by_the_one_rule(
     assert plan.sign.key_path == Path("x.p12")
     plan = pipeline.plan_report(config, {"report.period": ("--period", "2020-Q1")})
     assert plan.period.label == "2020-Q1"
+
+
+@pytest.mark.parametrize("command", ["report", "evaluate", "run"])
+def test_configured_parameters_reach_the_catalog(
+    command: str, estate: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """controls.params from the file: a value looser than the framework's floor is refused,
+    naming the file and line, by every command that reads the file."""
+    config = _config(estate).read_text() + "controls:\n  params: {min_retention_days: 30}\n"
+    path = estate / "auditor.yaml"
+    path.write_text(config)
+    args = [command, "-c", str(path)] + (["--skip-collect"] if command == "run" else [])
+    assert run(args) == 2
+    line = config.splitlines().index("  params: {min_retention_days: 30}") + 1
+    assert f"{path}:{line}" in capsys.readouterr().err

@@ -272,3 +272,22 @@ def test_bidi_and_escapes_are_neutralised_in_csv_html_and_diff(
     capsys.readouterr()
     assert run(["diff", str(tmp_path / "clean"), str(version)]) == 0
     _assert_neutral(capsys.readouterr().out)
+
+
+def test_bidi_and_escapes_are_neutralised_in_the_pdf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pypdf import PdfReader
+
+    store = str(tmp_path / "store")
+    assert (
+        run(["--store", store, "collect", "gcp", "--asset-export", str(_hostile_export(tmp_path))])
+        == 0
+    )
+    code = run(["--store", store, "report", "--from", "2019-01-01", "--to", "2099-12-31",
+                "--formats", "pdf", "--frameworks", "gdpr", "--out", str(tmp_path / "r")])  # fmt: skip
+    assert code == 0
+    version = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    text = "".join(page.extract_text() or "" for page in PdfReader(version / "report.pdf").pages)
+    assert "\u202e" not in text and "\x1b" not in text
+    assert "\\u202e" in text.replace("\n", "")

@@ -184,3 +184,11 @@ def test_configured_parameters_reach_the_catalog(
     assert run(args) == 2
     line = config.splitlines().index("  params: {min_retention_days: 30}") + 1
     assert f"{path}:{line}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--frameworks", "--formats"])
+def test_an_empty_list_option_is_bad_usage_not_nothing(
+    option: str, estate: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["report", "-c", str(_config(estate)), option, ""]) == 2
+    assert option in capsys.readouterr().err

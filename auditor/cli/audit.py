@@ -24,8 +24,6 @@ _frameworks_option = click.option(
     help="Comma-separated: gdpr, hipaa, pci-dss-4.0.1 (default: frameworks in auditor.yaml, "
     "else all).",
 )
-
-
 _parse_frameworks = parse_frameworks
 
 
@@ -75,9 +73,15 @@ def _report_options(
     """Options as given, by setting path; settings.NOT_GIVEN where the user gave none."""
     return {
         "store.url": ("--store", given(store)),
-        "frameworks": ("--frameworks", given(frameworks and _parse_frameworks(frameworks))),
+        "frameworks": (
+            "--frameworks",
+            given(None if frameworks is None else _parse_frameworks(frameworks)),
+        ),
         "report.out": ("--out", given(_out_path(out))),
-        "report.formats": ("--formats", given(formats and _parse_formats(formats))),
+        "report.formats": (
+            "--formats",
+            given(None if formats is None else _parse_formats(formats)),
+        ),
         "report.period": ("--period", given(period)),
         "waivers": ("--waivers", given(waivers)),
         "attestations": ("--attestations", given(attestations)),
@@ -347,7 +351,7 @@ def diff(ctx: Context, old: str, new: str, fmt: str, frameworks: str | None) -> 
         result = pipeline.run_evaluation(
             catalog,
             snapshots,
-            frameworks=_parse_frameworks(frameworks) if frameworks else FRAMEWORKS,
+            frameworks=_parse_frameworks(frameworks) if frameworks is not None else FRAMEWORKS,
             period=selected,
         )
         documents.append(json.loads(pipeline.findings_files(result)[0]))

@@ -242,3 +242,27 @@ def test_configuration_reference_is_current(capsys: pytest.CaptureFixture[str]) 
     )
     for path in settings.setting_paths():
         assert f"`{path}`" in current
+
+
+def test_snapshot_writes_to_the_store_the_rule_picks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not just what `config show` says: `snapshot -c` really writes there."""
+    from auditor.resources import data_dir
+
+    sample = data_dir() / "gcp" / "sample_export.ndjson"
+    path = _write(
+        tmp_path,
+        f"store: {{url: configured}}\naws: {{enabled: false}}\n"
+        f"gcp: {{enabled: true, asset_export: {sample}}}\n",
+    )
+    for name, value in _dockerfile_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AUDITOR_STORE", raising=False)
+    assert run(["--quiet", "snapshot", "-c", str(path)]) == 0
+    assert list((tmp_path / "configured" / "manifests").glob("*.json"))
+    monkeypatch.setenv("AUDITOR_STORE", str(tmp_path / "from-env"))
+    assert run(["snapshot", "-c", str(path)]) == 0
+    assert list((tmp_path / "from-env" / "manifests").glob("*.json"))
+    assert run(["snapshot", "-c", str(path), "--store", str(tmp_path / "opt")]) == 0
+    assert list((tmp_path / "opt" / "manifests").glob("*.json"))

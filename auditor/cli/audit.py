@@ -94,7 +94,7 @@ def _report_options(
 _waivers_option = click.option(
     "--waivers",
     type=click.Path(path_type=Path),
-    help="Waivers YAML (default: waivers in auditor.yaml).",
+    help="Waivers YAML, see docs/waivers-and-attestations.md (default: waivers in auditor.yaml).",
 )
 _attestations_option = click.option(
     "--attestations",
@@ -179,10 +179,10 @@ def _report_run_options(func: Any) -> Any:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["findings", "summaries", "csv", "oscal"]),
+    type=click.Choice(["findings", "summaries", "csv", "oscal", "asff", "ocsf", "junit"]),
     default=("findings",),
     show_default=True,
-    help="findings: findings.json + findings.csv; summaries (or csv): the summary tables as CSV; oscal: OSCAL assessment results.",
+    help="findings: findings.json + findings.csv; summaries (or csv): the summary tables as CSV; oscal: OSCAL assessment results; asff: AWS Security Hub findings; ocsf: OCSF Compliance Findings; junit: JUnit XML for CI.",
 )
 @_fail_on_option
 @_optional_config_option
@@ -245,6 +245,11 @@ def evaluate(
         target = target_dir / "assessment-results.json"
         document = evaluate_stage.oscal_assessment_results(result)
         target.write_text(json.dumps(document, indent=2), encoding="utf-8")
+        written.append(target)
+    exports = [f for f in formats if f in ("asff", "ocsf", "junit")]
+    for name, data in pipeline.export_files(result, exports).items():
+        target = target_dir / name
+        target.write_bytes(data)
         written.append(target)
     _summary_line(ctx, result)
     for path in written:

@@ -266,3 +266,18 @@ def test_snapshot_writes_to_the_store_the_rule_picks(
     assert list((tmp_path / "from-env" / "manifests").glob("*.json"))
     assert run(["snapshot", "-c", str(path), "--store", str(tmp_path / "opt")]) == 0
     assert list((tmp_path / "opt" / "manifests").glob("*.json"))
+
+
+def test_store_option_equal_to_the_default_beats_a_configured_s3_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old sentinel comparison let the file win whenever --store equalled the default."""
+    monkeypatch.delenv("AUDITOR_STORE", raising=False)
+    path = _write(tmp_path, "store: {url: s3://bucket/prefix}\n")
+    assert (
+        run(["--store", "./.auditor/store", "config", "show", "-c", str(path), "--format", "json"])
+        == 0
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert document["store"] == str(Path("./.auditor/store"))
+    assert document["settings"]["store.url"]["source"] == "option --store"

@@ -281,3 +281,15 @@ def test_store_option_equal_to_the_default_beats_a_configured_s3_store(
     document = json.loads(capsys.readouterr().out)
     assert document["store"] == str(Path("./.auditor/store"))
     assert document["settings"]["store.url"]["source"] == "option --store"
+
+
+def test_frameworks_is_one_spelling_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["controls", "list", "--frameworks", "gdpr", "--format", "json"]) == 0
+    gdpr = {c["id"] for c in json.loads(capsys.readouterr().out)}
+    assert run(["controls", "list", "--frameworks", "gdpr,hipaa", "--format", "json"]) == 0
+    both = {c["id"] for c in json.loads(capsys.readouterr().out)}
+    assert gdpr < both or gdpr == both
+    assert run(["controls", "matrix", "--frameworks", "hipaa,pci-dss-4.0.1"]) == 0
+    assert "gdpr" not in capsys.readouterr().out.split("\n", 1)[1]
+    assert run(["controls", "list", "--frameworks", "sox"]) == 2
+    assert "--frameworks" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
+from auditor.cli.settings import safe_text as safe
 from auditor.config import Config, load_config
 
 
@@ -45,14 +46,12 @@ def scope_command(
     config: Config | None = None
     if explicit or config_path.is_file():
         config = load_config(config_path)
-    from auditor.cli import DEFAULT_STORE
-
-    store_url = ctx.store if ctx.store != DEFAULT_STORE or config is None else None
+    store_url = ctx.store_for(config)  # --store > AUDITOR_STORE > store.url > default
     view = pipeline.scope_view(
         config, store_url=store_url, snapshot=snapshot_id, extra_dirs=ctx.controls
     )
     if output_format == "json":
-        click.echo(json.dumps(view.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(view.to_dict(), indent=2))  # ASCII: no raw bidi or escapes
         return
     if output_format == "dot":
         click.echo(view.dot(), nl=False)
@@ -87,20 +86,26 @@ def _print_table(view: pipeline.ScopeView) -> None:
                 inside, key=lambda d: (view.role_order(d.role), d.resource_type, d.name)
             ):
                 table.add_row(
-                    Text(decision.resource_type), Text(decision.name), Text(decision.reason)
+                    Text(safe(decision.resource_type)),
+                    Text(safe(decision.name)),
+                    Text(safe(decision.reason)),
                 )
             console.print(table)
         if outside:
             counts = Counter(d.resource_type for d in outside)
             console.print(
-                Text("out of scope: " + ", ".join(f"{t} {n}" for t, n in counts.most_common()))
+                Text(
+                    safe("out of scope: " + ", ".join(f"{t} {n}" for t, n in counts.most_common()))
+                )
             )
     names = {d.resource_id: d.name for f in result.frameworks for d in f.decisions}
     console.print(Text(f"lineage: {len(result.edges)} edges", style="bold"))
     for edge in result.edges:
         console.print(
             Text(
-                f"  {names.get(edge.source, edge.source)} -[{edge.relation}]-> "
-                f"{names.get(edge.target, edge.target)}"
+                safe(
+                    f"  {names.get(edge.source, edge.source)} -[{edge.relation}]-> "
+                    f"{names.get(edge.target, edge.target)}"
+                )
             )
         )

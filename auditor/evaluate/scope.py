@@ -41,6 +41,7 @@ from auditor.models import (
     ScopeDefinition,
     ScopeResult,
     ScopeSelector,
+    neutralise_text,
 )
 
 NO_SCOPE_REASON = "no scope was defined: every resource is in scope"
@@ -808,9 +809,9 @@ def _framework_decisions(
             candidates = [_hierarchy_name(doc), doc.account]
         else:  # an organisation's log sink has no project: its ancestors say where it applies
             candidates = [doc.account, *_ancestors(doc)]
-        owner = next((c for c in candidates if c and c in holders), None)
-        held = holders.get(owner) if owner is not None else None
-        shown = owner or next((c for c in candidates if c), "")
+        hit = next((c for c in candidates if c and c in holders), None)
+        held = holders.get(hit) if hit is not None else None
+        shown = hit or next((c for c in candidates if c), "")
         if doc.provider == "aws":
             where = f"account {shown}"
         else:
@@ -835,6 +836,7 @@ def _framework_decisions(
 
 
 def _dot_text(text: str) -> str:
+    text = neutralise_text(text)  # evidence names: no bidi reordering or terminal escapes
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 

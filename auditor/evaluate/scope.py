@@ -809,9 +809,9 @@ def _framework_decisions(
             candidates = [_hierarchy_name(doc), doc.account]
         else:  # an organisation's log sink has no project: its ancestors say where it applies
             candidates = [doc.account, *_ancestors(doc)]
-        hit = next((c for c in candidates if c and c in holders), None)
-        held = holders.get(hit) if hit is not None else None
-        shown = hit or next((c for c in candidates if c), "")
+        holder = next((c for c in candidates if c and c in holders), None)
+        held = holders.get(holder) if holder is not None else None
+        shown = holder or next((c for c in candidates if c), "")
         if doc.provider == "aws":
             where = f"account {shown}"
         else:

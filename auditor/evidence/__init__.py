@@ -97,7 +97,16 @@ def _refuse_foreign_folder(root: Path) -> None:
     from auditor.evidence.layout import STORE_FILE
 
     if root.is_dir() and not (root / STORE_FILE).exists():
-        allowed = {"tmp", "lock", "salt", "objects", "snapshots", "manifests", "tombstones"}
+        allowed = {
+            "tmp",
+            "lock",
+            "salt",
+            "objects",
+            "snapshots",
+            "manifests",
+            "tombstones",
+            "voids",
+        }
         foreign = [p.name for p in root.iterdir() if p.name not in allowed]
         if foreign:
             raise UserError(

@@ -142,7 +142,11 @@ class ChangeSetWriter:
 
 
 def _table(blob: bytes, columns: list[str] | None) -> pa.Table:
-    return pq.read_table(pa.BufferReader(blob), columns=columns)
+    # One thread, no pre-buffering: no task of pyarrow's CPU or I/O pool can still be running
+    # when the process exits (a corrupt file once left one behind: "terminate called", 134).
+    return pq.read_table(
+        pa.BufferReader(blob), columns=columns, use_threads=False, pre_buffer=False
+    )
 
 
 def read_index(blob: bytes) -> list[tuple[str, str, str, str]]:

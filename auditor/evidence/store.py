@@ -36,8 +36,6 @@ from auditor.models import (
 )
 
 DEFAULT_LOCK_TIMEOUT = 300.0
-# Largest JSON record (manifest, chain record, tombstone, void, store.json) verify will read.
-MAX_RECORD_BYTES = 64 * 1024 * 1024
 # A delta snapshot is written in full again once the change rows since the last full one exceed
 # this share of the documents, or after this many deltas: bounds the work of reading one back.
 REBASE_SHARE = 0.5
@@ -144,12 +142,14 @@ class EvidenceStore:
         ]
 
     def stray_manifest_keys(self) -> list[str]:
-        """Keys under manifests/ or tombstones/ whose names are not ours (for verify)."""
+        """Keys under manifests/, tombstones/ or voids/ whose names are not ours (for verify);
+        signatures are checked on their own."""
         return [
             key
-            for prefix in (layout.MANIFESTS, layout.TOMBSTONES)
+            for prefix in (layout.MANIFESTS, layout.TOMBSTONES, layout.VOIDS)
             for key in self.backend.keys(prefix)
             if layout.parse_entry(key) is None
+            and not (prefix != layout.TOMBSTONES and key.endswith(layout.SIGNATURE_SUFFIX))
         ]
 
     def void_keys(self) -> list[str]:
@@ -426,11 +426,17 @@ class EvidenceStore:
 
     # ------------------------------------------------------------------ integrity
 
-    def verify(self, *, deep: bool = True, expected_head: str | None = None) -> ChainVerification:
+    def verify(
+        self,
+        *,
+        deep: bool = True,
+        expected_head: str | None = None,
+        trust_roots: tuple[bytes, ...] = (),
+    ) -> ChainVerification:
         """Walk the chain; see `auditor.evidence.verify`."""
         from auditor.evidence.verify import verify_chain
 
-        return verify_chain(self, deep=deep, expected_head=expected_head)
+        return verify_chain(self, deep=deep, expected_head=expected_head, trust_roots=trust_roots)
 
     def prune(self, older_than_days: int, now: datetime | None = None) -> list[str]:
         """Remove snapshots finished more than `older_than_days` ago, leaving tombstones.

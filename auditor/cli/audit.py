@@ -38,6 +38,16 @@ def _parse_frameworks(text: str) -> list[str]:
     return chosen
 
 
+_snapshots_option = click.option(
+    "--snapshots",
+    "only",
+    help="Evaluate exactly these snapshots: ID,ID (IDs or unique prefixes; voided ones refused).",
+)
+_exclude_option = click.option(
+    "--exclude", help="Leave these snapshots out: ID,ID (listed in the report as set aside)."
+)
+
+
 def _summary_line(ctx: Context, result: AuditResult) -> None:
     counts = Counter(str(f.status) for f in result.findings)
     ctx.info("findings: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -70,6 +80,8 @@ def _summary_line(ctx: Context, result: AuditResult) -> None:
 @click.option(
     "--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 when a FAIL (or ERROR) remains."
 )
+@_snapshots_option
+@_exclude_option
 @pass_context
 def evaluate(
     ctx: Context,
@@ -83,16 +95,23 @@ def evaluate(
     out: Path,
     formats: tuple[str, ...],
     fail_on: str | None,
+    only: str | None,
+    exclude: str | None,
 ) -> None:
-    """Evaluate snapshots against the catalog and write findings."""
+    """Evaluate snapshots against the catalog and write findings (voided snapshots skipped)."""
     ranged = period or date_from or date_to
     if snapshot_id and ranged:
         raise click.UsageError("give --snapshot or a period, not both")
+    if snapshot_id and only:
+        raise click.UsageError("give --snapshot or --snapshots, not both")
     chosen = _parse_frameworks(frameworks)
     catalog = pipeline.load_catalog(ctx.controls)
     store = pipeline.open_store(ctx.store)
     selected_period = pipeline.period_for(period, start=date_from, end=date_to) if ranged else None
-    snapshots = pipeline.select_snapshots(store, pipeline.Selection(snapshot_id, selected_period))
+    selection = pipeline.Selection(
+        snapshot_id, selected_period, pipeline.parse_ids(only), pipeline.parse_ids(exclude)
+    )
+    snapshots = pipeline.select_snapshots(store, selection)
     result = pipeline.run_evaluation(
         catalog,
         snapshots,
@@ -100,7 +119,8 @@ def evaluate(
         period=selected_period,
         waivers_path=waivers,
         attestations_path=attestations,
-        metadata=pipeline.report_metadata(None),
+        metadata=pipeline.report_metadata(None)
+        | {"set_aside": pipeline.set_aside(store, selection)},
     )
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -155,6 +175,8 @@ def evaluate(
     type=click.Path(path_type=Path),
     help="auditor.yaml for organisation details, waivers and attestations.",
 )
+@_snapshots_option
+@_exclude_option
 @pass_context
 def report(
     ctx: Context,
@@ -169,8 +191,10 @@ def report(
     sign_cert: Path | None,
     out: Path,
     config_path: Path | None,
+    only: str | None,
+    exclude: str | None,
 ) -> None:
-    """Write a new report version under OUT/<period>/v<N>/."""
+    """Write a new report version under OUT/<period>/v<N>/ (voided snapshots skipped, listed)."""
     config = load_config(config_path) if config_path else None
     chosen_formats = [f.strip() for f in formats.split(",") if f.strip()]
     for name in chosen_formats:
@@ -183,7 +207,10 @@ def report(
     )
     store = pipeline.open_store(_store_url(ctx, config) if config else ctx.store, config)
     selected = pipeline.period_for(period, start=date_from, end=date_to)
-    snapshots = pipeline.select_snapshots(store, pipeline.Selection(period=selected))
+    selection = pipeline.Selection(
+        period=selected, only=pipeline.parse_ids(only), exclude=pipeline.parse_ids(exclude)
+    )
+    snapshots = pipeline.select_snapshots(store, selection)
     result = pipeline.run_evaluation(
         catalog,
         snapshots,
@@ -191,7 +218,8 @@ def report(
         period=selected,
         waivers_path=waivers or (config.path(config.waivers) if config else None),
         attestations_path=attestations or (config.path(config.attestations) if config else None),
-        metadata=pipeline.report_metadata(config),
+        metadata=pipeline.report_metadata(config)
+        | {"set_aside": pipeline.set_aside(store, selection)},
     )
     folder = pipeline.write_report(
         result,
@@ -219,7 +247,8 @@ def run(ctx: Context, config_path: Path, skip_collect: bool, fail_on: str | None
         for collector in pipeline.configured_collectors(config, store):
             _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
     selected = pipeline.period_for(config.report.period)
-    snapshots = pipeline.select_snapshots(store, pipeline.Selection(period=selected))
+    selection = pipeline.Selection(period=selected)
+    snapshots = pipeline.select_snapshots(store, selection)
     result = pipeline.run_evaluation(
         catalog,
         snapshots,
@@ -227,7 +256,8 @@ def run(ctx: Context, config_path: Path, skip_collect: bool, fail_on: str | None
         period=selected,
         waivers_path=config.path(config.waivers),
         attestations_path=config.path(config.attestations),
-        metadata=pipeline.report_metadata(config),
+        metadata=pipeline.report_metadata(config)
+        | {"set_aside": pipeline.set_aside(store, selection)},
     )
     sign = config.report.sign
     folder = pipeline.write_report(

@@ -142,25 +142,27 @@ def _load(store: EvidenceStore, entry: ChainEntry, report: _Report, i: int) -> _
     try:
         raw = store.backend.read(entry.manifest_key, limit=MAX_RECORD_BYTES)
     except KeyError:
-        report.add(i, entry.id, "manifest vanished while verifying")
+        report.add(i, entry.id, f"{entry.manifest_key} vanished while verifying")
         return pos
     pos.sha256 = sha256_hex(raw)
     try:
         manifest = SnapshotManifest.from_dict(json.loads(raw))
     except (ValueError, KeyError, TypeError) as exc:
-        report.add(i, entry.id, f"manifest is unreadable ({exc}): modified")
+        report.add(i, entry.id, f"{entry.manifest_key} is unreadable ({exc}): modified")
         return pos
     pos.manifest = manifest
     pos.previous_sha256 = manifest.previous_sha256
     pos.started_at, pos.finished_at = manifest.started_at, manifest.finished_at
     if manifest.id != entry.id:
-        report.add(i, entry.id, f"manifest holds snapshot {manifest.id}: renamed or swapped")
+        report.add(
+            i, entry.id, f"{entry.manifest_key} holds snapshot {manifest.id}: renamed or swapped"
+        )
     if raw != canonical_json(manifest.to_dict()):
         report.add(i, entry.id, f"{entry.manifest_key} is not in its canonical form: modified")
     elif manifest.seal is not None and not manifest.seal_ok:
         report.add(i, entry.id, f"{entry.manifest_key} does not match its seal: modified")
     if manifest.started_at > manifest.finished_at:
-        report.add(i, entry.id, "finished before it started: modified")
+        report.add(i, entry.id, f"{entry.manifest_key} finished before it started: modified")
     chain_key = layout.chain_key(entry.id)
     try:
         chain_bytes = store.backend.read(chain_key, limit=MAX_RECORD_BYTES)
@@ -185,7 +187,7 @@ def _load(store: EvidenceStore, entry: ChainEntry, report: _Report, i: int) -> _
     if entry.tombstone_key is not None:  # prune interrupted between tombstone and delete
         tomb = _read_json(store, entry.tombstone_key)
         if tomb.get("manifest_sha256") != pos.sha256:
-            report.add(i, entry.id, "tombstone and manifest disagree: modified")
+            report.add(i, entry.id, f"{entry.tombstone_key} and the manifest disagree: modified")
     return pos
 
 
@@ -193,7 +195,7 @@ def _load_tombstone(store: EvidenceStore, pos: _Position, report: _Report, i: in
     entry = pos.entry
     tomb = _read_json(store, entry.tombstone_key or "")
     if not tomb:
-        report.add(i, entry.id, "tombstone is missing or unreadable")
+        report.add(i, entry.id, f"tombstone {entry.tombstone_key} is missing or unreadable")
         return pos
     pos.sha256 = tomb.get("manifest_sha256")
     pos.previous_sha256 = tomb.get("previous_sha256")
@@ -202,9 +204,11 @@ def _load_tombstone(store: EvidenceStore, pos: _Position, report: _Report, i: in
         pos.started_at = parse_time(str(tomb["started_at"]))
         pos.finished_at = parse_time(str(tomb["finished_at"]))
     except (KeyError, ValueError):
-        report.add(i, entry.id, "tombstone lacks its times: modified")
+        report.add(i, entry.id, f"{entry.tombstone_key} lacks its times: modified")
     if tomb.get("id") != entry.id or tomb.get("sequence") != entry.sequence:
-        report.add(i, entry.id, "tombstone names another snapshot or position: modified")
+        report.add(
+            i, entry.id, f"{entry.tombstone_key} names another snapshot or position: modified"
+        )
     return pos
 
 

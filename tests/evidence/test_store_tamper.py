@@ -146,13 +146,13 @@ def test_subprocess_verify_exits_0_or_1_never_134(
     ]
     runs = [cli("verify", str(work))]
     assert runs[0].returncode == 0, runs[0].stderr
-    for path in sample:
-        for at in positions(path):
-            flip(path, at)
-            runs.append(cli("verify", str(work)))
-            flip(path, at)
-            assert runs[-1].returncode == 1, runs[-1].stderr
-            assert path.relative_to(work).as_posix() in runs[-1].stderr
+    for path in sample:  # every position is checked in-process above; here the middle
+        at = path.stat().st_size // 2
+        flip(path, at)
+        runs.append(cli("verify", str(work)))
+        flip(path, at)
+        assert runs[-1].returncode == 1, runs[-1].stderr
+        assert path.relative_to(work).as_posix() in runs[-1].stderr
     assert all("terminate called" not in r.stderr for r in runs)
 
 

@@ -80,7 +80,9 @@ def two(tmp_path: Path) -> tuple[Path, list[str]]:
 
 
 def evaluated(root: Path, out: Path, *extra: str) -> list[str]:
-    code = run(["--store", str(root), "evaluate", "--frameworks", "gdpr", "--out", str(out), *extra])
+    code = run(
+        ["--store", str(root), "evaluate", "--frameworks", "gdpr", "--out", str(out), *extra]
+    )
     assert code == 0
     document = json.loads((out / "findings.json").read_text())
     return [s["id"] for s in document["snapshots"]]

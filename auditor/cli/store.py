@@ -91,6 +91,9 @@ def show(ctx: Context, snapshot_id: str) -> None:
         f"previous sha256: {manifest.previous_sha256 or '(first in chain)'}",
         f"documents:       {sum(manifest.counts.values())}",
     ]
+    record = evidence.voided().get(manifest.id)
+    if record is not None:
+        lines.append(f"VOIDED:          {record.get('reason')} (at {record.get('voided_at')})")
     click.echo("\n".join(lines))
     if manifest.counts:
         table = Table(title="Documents per resource type", title_justify="left")

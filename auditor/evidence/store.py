@@ -107,13 +107,21 @@ class EvidenceStore:
         record without its signature (a killed run leaves at most an orphan .sig)."""
         if self.signer is None:
             return
-        from auditor.evidence.signing import load_key, signature_for
+        from auditor.evidence.signing import signature_for
+
+        self.backend.write(
+            key + layout.SIGNATURE_SUFFIX, signature_for(key, data, self._signing_material())
+        )
+
+    def _signing_material(self) -> tuple[Any, Any]:
+        """The loaded key and certificate; loaded before any work, so a wrong passphrase stops
+        a run at its start, not at its commit."""
+        from auditor.evidence.signing import load_key
 
         if self._signing_key is None:
+            assert self.signer is not None
             self._signing_key = load_key(self.signer)
-        self.backend.write(
-            key + layout.SIGNATURE_SUFFIX, signature_for(key, data, self._signing_key)
-        )
+        return self._signing_key
 
     def redaction_salt(self) -> bytes:
         """The store's random salt: redaction hashes are stable within a store, unlinkable
@@ -172,6 +180,8 @@ class EvidenceStore:
         reason = reason.strip()
         if not reason:
             raise UserError("a void needs a reason", field="--reason")
+        if self.signer is not None:
+            self._signing_material()
         with self.backend.lock(self.lock_timeout):
             self._ensure_created()
             entry = self.resolve(snapshot_id)
@@ -316,6 +326,8 @@ class EvidenceStore:
         `taken_at` backdates the snapshot (the demo's simulated quarter); it must not be earlier
         than the newest snapshot already in the chain.
         """
+        if self.signer is not None:
+            self._signing_material()
         stack = contextlib.ExitStack()
         stack.enter_context(self.backend.lock(self.lock_timeout))
         try:

@@ -173,3 +173,39 @@ def test_void_on_s3(moto_s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert run(["verify", url]) == 1
     assert "voids/" in capsys.readouterr().err
+
+
+def test_pkcs12_key_with_passphrase_env_and_a_missing_key_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import (
+        BestAvailableEncryption,
+        load_pem_private_key,
+        pkcs12,
+    )
+
+    key, cert = make_cert(tmp_path, "p12-signer")
+    bundle = pkcs12.serialize_key_and_certificates(
+        b"signer",
+        load_pem_private_key(key.read_bytes(), None),  # type: ignore[arg-type]
+        x509.load_pem_x509_certificate(cert.read_bytes()),
+        None,
+        BestAvailableEncryption(b"s3cret"),
+    )
+    (tmp_path / "signer.p12").write_bytes(bundle)
+    root = tmp_path / "store"
+    first = write(open_store(root), [bucket(1)]).id
+    config = tmp_path / "auditor.yaml"
+    config.write_text(
+        f"store:\n  url: {root}\n  sign: {{key: signer.p12, passphrase_env: STORE_PASS}}\n", "utf-8"
+    )
+    monkeypatch.setenv("STORE_PASS", "wrong")
+    assert run(["store", "void", first, "--reason", "x", "-c", str(config)]) == 2
+    assert "signer.p12" in capsys.readouterr().err and not (root / "voids").exists()
+    monkeypatch.setenv("STORE_PASS", "s3cret")
+    assert run(["store", "void", first, "--reason", "test run", "-c", str(config)]) == 0
+    assert list((root / "voids").glob("*.json.sig"))
+    assert run(["verify", str(root), "--trust-root", str(cert)]) == 1  # the manifest is unsigned
+    err = capsys.readouterr().err
+    assert "newest manifest is not signed" in err and "voids/" not in err

@@ -204,7 +204,7 @@ def test_hostile_rules_are_refused_at_load(tmp_path: Path, rule: str) -> None:
         ),
         encoding="utf-8",
     )
-    with pytest.raises(UserError, match="acme.yaml"):
+    with pytest.raises(UserError, match=r"acme\.yaml"):
         load_catalog([tmp_path])
 
 

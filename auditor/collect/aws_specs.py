@@ -352,6 +352,7 @@ SPECS: tuple[ResourceSpec, ...] = (
         "DescribeProcessingJob",
         "ProcessingJobName",
         "ProcessingJobArn",
+        required=("ProcessingResources",),
     ),
     _sagemaker(
         "AWS::SageMaker::NotebookInstance",

@@ -151,7 +151,9 @@ class _Clients:
             if service == "s3control":
                 # Account-ID host prefixes do not resolve on a custom endpoint.
                 config = _CONFIG.merge(Config(inject_host_prefix=False))
-            client = self._session.client(service, region_name=region, config=config)
+            client: Any = self._session.client(  # type: ignore[call-overload]
+                service, region_name=region, config=config
+            )
             if service == "s3control":
                 allow_local_s3control(client)  # the account-ID host label on a loopback server
             self._cache[key] = client

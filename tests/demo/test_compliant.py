@@ -131,7 +131,9 @@ def test_the_compliant_twin_has_no_fail_in_any_framework(result: AuditResult) ->
     ]
     assert failed == []
     requirements = [
-        (r.framework, r.requirement_id) for r in result.rollups if r.status == RollupStatus.NON_COMPLIANT
+        (r.framework, r.requirement_id)
+        for r in result.rollups
+        if r.status == RollupStatus.NON_COMPLIANT
     ]
     assert requirements == []
     assert {r.framework for r in result.rollups} == set(FRAMEWORKS)
@@ -175,7 +177,9 @@ def test_unset_residency_question_is_manual_not_fail(sink: MemorySink) -> None:
         for f in result.findings
         if f.control_id in ("ML-DATA-011", "ML-TRAIN-023", "ML-DEPLOY-007")
     }
-    assert residency == dict.fromkeys(("ML-DATA-011", "ML-TRAIN-023", "ML-DEPLOY-007"), Status.MANUAL)
+    assert residency == dict.fromkeys(
+        ("ML-DATA-011", "ML-TRAIN-023", "ML-DEPLOY-007"), Status.MANUAL
+    )
 
 
 def _doc(docs: list[EvidenceDoc], twin: estate.PlantedResource) -> EvidenceDoc:

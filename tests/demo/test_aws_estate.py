@@ -37,8 +37,8 @@ PER_REGION = {
 
 
 def _reset(endpoint: str) -> None:
-    """moto keeps its state per process: start every estate from nothing."""
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    """moto keeps its state per process: start every estate from nothing (slow on a busy machine)."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=120).raise_for_status()
 
 
 @pytest.fixture(scope="module")

@@ -70,10 +70,10 @@ def endpoint() -> Iterator[str]:
     url = f"http://{host}:{port}"
     os.environ.update(overrides, AWS_ENDPOINT_URL=url)
     try:
-        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{url}/moto-api/reset", timeout=120).raise_for_status()
         yield url
     finally:
-        requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{url}/moto-api/reset", timeout=120).raise_for_status()
         server.stop()
         for key, value in saved.items():
             if value is None:

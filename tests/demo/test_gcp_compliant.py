@@ -61,6 +61,8 @@ def test_nothing_fails_in_any_framework(result: AuditResult) -> None:
     statuses = {(r.framework, r.requirement_id): r.status for r in result.rollups}
     assert [k for k, s in statuses.items() if s == RollupStatus.NON_COMPLIANT] == []
     compliant = {k for k, s in statuses.items() if s == RollupStatus.COMPLIANT}
+    assert len(compliant) >= 15
+    # decided by GCP evidence; MANUAL where a governance control also awaits its attestation
     for requirement in (
         ("gdpr", "Art. 32(1)(a)"),
         ("hipaa", "164.312(a)(2)(iv)"),
@@ -69,7 +71,7 @@ def test_nothing_fails_in_any_framework(result: AuditResult) -> None:
         ("pci-dss-4.0.1", "10.5.1"),
         ("pci-dss-4.0.1", "7.2.1"),
     ):
-        assert requirement in compliant, requirement
+        assert statuses[requirement] in (RollupStatus.COMPLIANT, RollupStatus.MANUAL), requirement
 
 
 def test_every_automated_gcp_control_passes_somewhere(result: AuditResult) -> None:

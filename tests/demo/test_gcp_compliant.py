@@ -10,11 +10,14 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from auditor import pipeline
 from auditor.collect.gcp import GcpExportCollector
 from auditor.demo import _approved_regions, gcp_estate
 from auditor.models import AuditResult, Control, MemorySink, RollupStatus, Status
+from auditor.report.html import render_html
+from auditor.report.view import build_view, pci_roc_term
 from auditor.rules import holds
 
 FRAMEWORKS = ("gdpr", "hipaa", "pci-dss-4.0.1")
@@ -109,3 +112,55 @@ def test_each_planted_violation_has_a_compliant_twin(tmp_path: Path) -> None:
         by_control[key[0]] += 1
         assert twin.get(key) is True, key
     assert len(planted) >= 40 and len(by_control) >= 35
+
+
+# ------------------------------------------------------------------ the report shows why and ROC terms
+
+
+@pytest.mark.parametrize(
+    ("status", "counts", "term"),
+    [
+        ("compliant", {"PASS": 3}, "In Place"),
+        ("non_compliant", {"FAIL": 1, "PASS": 2}, "Not in Place"),
+        ("not_covered", {"NOT_APPLICABLE": 2}, "Not Applicable"),
+        ("not_covered", {}, "Not Tested"),
+        ("inconclusive", {"ERROR": 1}, "Not Tested"),
+        ("manual", {"MANUAL": 1}, "Not Tested"),
+    ],
+)
+def test_pci_roc_terms(status: str, counts: dict[str, int], term: str) -> None:
+    assert pci_roc_term(status, counts) == term
+
+
+def test_report_shows_why_and_the_roc_term(result: AuditResult) -> None:
+    view = build_view(
+        result,
+        report_id="AUD-TEST-v1-00000000",
+        period_label="test",
+        version=1,
+        generated_at=result.generated_at,
+        tool_version="0",
+        supersedes=None,
+        signed=False,
+        history=(),
+        snapshot_hashes={},
+    )
+    pci = next(fw for fw in view.frameworks if fw.id == "pci-dss-4.0.1")
+    retention = next(req for req in pci.requirements if req.id == "10.5.1")
+    control = result.catalog.control("ML-MON-054")
+    assert control is not None
+    why = control.why("pci-dss-4.0.1", "10.5.1")
+    assert retention.status == "compliant" and retention.roc == "In Place"
+    assert retention.why["ML-MON-054"] == why
+    assert "ML-MON-057" in [c.id for c in retention.supporting]
+    assert {req.roc for req in pci.requirements} <= {"In Place", "Not Applicable", "Not Tested"}
+    assert all(req.roc is None for fw in view.frameworks if fw.id != "pci-dss-4.0.1" for req in fw.requirements)
+    details = next(c for c in view.controls if c.id == "ML-DATA-051")
+    assert {"framework": "pci-dss-4.0.1", "id": "3.6.1", "supporting": True} == {
+        k: v for k, v in details.mappings[-1].items() if k != "why"
+    }
+    html = render_html(view).decode("utf-8")
+    assert "ROC: In Place" in html
+    assert escape(why) in html
+    coverage = next(r for r in view.coverage if r["requirement"] == "10.5.1")
+    assert coverage["why"]["ML-MON-054"] == why and "ML-MON-057" in coverage["supporting"]

@@ -206,13 +206,21 @@ def _twin_key(record: Record) -> str:
 
 
 def _project_of(record: Record) -> str:
-    return "acme-ml-sandbox" if _twin_key(record).startswith("projects/acme-ml-sandbox") else "acme-ml-prod"
+    return (
+        "acme-ml-sandbox"
+        if _twin_key(record).startswith("projects/acme-ml-sandbox")
+        else "acme-ml-prod"
+    )
 
 
 def _secret_references(node: Any, project: str) -> Any:
     """Credentials in env/parameters become Secret Manager references (what a compliant job has)."""
     if isinstance(node, dict):
-        if isinstance(node.get("name"), str) and "value" in node and _SECRET_NAME.search(node["name"]):
+        if (
+            isinstance(node.get("name"), str)
+            and "value" in node
+            and _SECRET_NAME.search(node["name"])
+        ):
             secret = node["name"].lower().replace("_", "-")
             return {**node, "value": f"projects/{project}/secrets/{secret}/versions/latest"}
         return {
@@ -238,7 +246,9 @@ def _harden_policy(record: Record) -> None:
             if m not in _PUBLIC_MEMBERS
             and not (
                 binding["role"] in ("roles/editor", "roles/owner")
-                and m.endswith(("-compute@developer.gserviceaccount.com", "@appspot.gserviceaccount.com"))
+                and m.endswith(
+                    ("-compute@developer.gserviceaccount.com", "@appspot.gserviceaccount.com")
+                )
             )
         ]
         if members:
@@ -259,7 +269,7 @@ def _harden_policy(record: Record) -> None:
                 log.pop("exempted_members", None)
 
 
-def _harden_resource(record: Record) -> None:  # noqa: C901 - one branch per asset type
+def _harden_resource(record: Record) -> None:
     data = record["resource"]["data"]
     kind = record["asset_type"]
     key = _twin_key(record)
@@ -300,7 +310,10 @@ def _harden_resource(record: Record) -> None:  # noqa: C901 - one branch per ass
         data["primary"]["state"] = "ENABLED"
     elif kind == "artifactregistry.googleapis.com/Repository":
         data["kmsKeyName"] = key
-        data["vulnerabilityScanningConfig"] = {"enablementConfig": "INHERITED", "enablementState": "SCANNING_ACTIVE"}
+        data["vulnerabilityScanningConfig"] = {
+            "enablementConfig": "INHERITED",
+            "enablementState": "SCANNING_ACTIVE",
+        }
         data.setdefault("dockerConfig", {})["immutableTags"] = True
     elif kind == "aiplatform.googleapis.com/Endpoint":
         data["encryptionSpec"] = encryption
@@ -333,7 +346,10 @@ def _harden_resource(record: Record) -> None:  # noqa: C901 - one branch per ass
         image = f"europe-west4-docker.pkg.dev/{project}/serving/app:1.0"
         if kind == "aiplatform.googleapis.com/Model" and data.get("containerSpec"):
             data["containerSpec"]["imageUri"] = image
-        if kind in ("aiplatform.googleapis.com/BatchPredictionJob", "aiplatform.googleapis.com/PipelineJob"):
+        if kind in (
+            "aiplatform.googleapis.com/BatchPredictionJob",
+            "aiplatform.googleapis.com/PipelineJob",
+        ):
             data["serviceAccount"] = account
         spec = data.get("jobSpec") or data.get("trainingTaskInputs")
         if spec is not None:

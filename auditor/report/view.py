@@ -80,6 +80,8 @@ def pci_roc_term(status: str, counts: Mapping[str, int] | None = None) -> str:
     if status == str(RollupStatus.NOT_COVERED) and only_na:
         return "Not Applicable"
     return PCI_ROC_TERMS.get(status, "Not Tested")
+
+
 FAILING_STATUSES = frozenset({"FAIL", "ERROR"})
 
 # The PDF lists at most this many failing resources per control; the rest are in the

@@ -48,9 +48,7 @@ def test_the_twin_is_a_gcloud_export_of_the_same_estate(tmp_path: Path) -> None:
     assert path.parent == tmp_path and path.suffix == ".ndjson"
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(records) == len(gcp_estate.load_sample())
-    assert {r["asset_type"] for r in records} == {
-        r["asset_type"] for r in gcp_estate.load_sample()
-    }
+    assert {r["asset_type"] for r in records} == {r["asset_type"] for r in gcp_estate.load_sample()}
     assert gcp_estate.compliant_export(tmp_path / "again.ndjson").read_bytes() == path.read_bytes()
 
 
@@ -154,11 +152,16 @@ def test_report_shows_why_and_the_roc_term(result: AuditResult) -> None:
     assert retention.why["ML-MON-054"] == why
     assert "ML-MON-057" in [c.id for c in retention.supporting]
     assert {req.roc for req in pci.requirements} <= {"In Place", "Not Applicable", "Not Tested"}
-    assert all(req.roc is None for fw in view.frameworks if fw.id != "pci-dss-4.0.1" for req in fw.requirements)
+    assert all(
+        req.roc is None
+        for fw in view.frameworks
+        if fw.id != "pci-dss-4.0.1"
+        for req in fw.requirements
+    )
     details = next(c for c in view.controls if c.id == "ML-DATA-051")
-    assert {"framework": "pci-dss-4.0.1", "id": "3.6.1", "supporting": True} == {
+    assert {
         k: v for k, v in details.mappings[-1].items() if k != "why"
-    }
+    } == {"framework": "pci-dss-4.0.1", "id": "3.6.1", "supporting": True}
     html = render_html(view).decode("utf-8")
     assert "ROC: In Place" in html
     assert escape(why) in html

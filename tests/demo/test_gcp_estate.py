@@ -272,6 +272,8 @@ WEEK_ONE_VERDICTS = [
     ("ML-MON-054", PROD_AUDIT_LOG_BUCKET, "PASS"),
     ("ML-DATA-067", SCRATCH, "PASS"),  # Google default encryption
     ("ML-DATA-067", TRAINING_DATA, "PASS"),  # CMEK
+    ("ML-DEPLOY-061", CHURN_EP, "PASS"),  # production, two replicas
+    ("ML-DEPLOY-061", DEMO_EP, "NOT_APPLICABLE"),  # sandbox: availability not judged
 ]
 
 

@@ -351,3 +351,32 @@ def test_without_the_organisation_sink_projects_fail_ml_mon_057(tmp_path: Path) 
     assert verdict("ML-MON-057", docs[PROD_PROJECT]) == "FAIL"
     sources = {s["source"] for s in docs[SBX_PROJECT].data["effectiveLogSinks"]}
     assert sources == {f"projects/{SBX}"}
+
+
+@pytest.mark.parametrize(
+    ("image", "trusted"),
+    [
+        ("europe-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest", True),
+        ("gcr.io/cloud-aiplatform/training/tf-cpu.2-12.py310:latest", True),
+        ("us.gcr.io/cloud-aiplatform/prediction/xgboost-cpu.1-7:latest", True),
+        ("europe-west4-docker.pkg.dev/acme-ml-prod/serving/churn:3", True),
+        ("docker.io/library/python:3.11", False),
+        ("gcr.io/some-public-project/image:1", False),
+    ],
+)
+def test_vertex_prebuilt_containers_are_trusted_by_default(image: str, trusted: bool) -> None:
+    model = gcp_controls()["ML-DEPLOY-058"]
+    training = gcp_controls()["ML-TRAIN-065"]
+    assert model.rule is not None and training.rule is not None
+    assert holds(model.rule, {"containerSpec": {"imageUri": image}}) is trusted
+    job = {"jobSpec": {"workerPoolSpecs": [{"containerSpec": {"imageUri": image}}]}}
+    assert holds(training.rule, job) is trusted
+
+
+def test_residency_is_manual_until_the_organisation_approves_regions() -> None:
+    """Without approved_regions the residency controls ask their question instead of judging."""
+    shipped = {c.id: c for c in load_catalog().controls}
+    for control_id in ("ML-DATA-062", "ML-DEPLOY-057", "ML-STORE-055"):
+        (param,) = shipped[control_id].unset_params
+        assert param.name == "approved_regions" and "approved" in (param.question or "")
+        assert not gcp_controls()[control_id].unset_params

@@ -179,7 +179,7 @@ class Control:
     params: tuple[ControlParam, ...] = ()
     manual: bool = False
     attestation_question: str | None = None
-    source: str = ""  # "controls/data/s3.yaml:12", for messages
+    source: str = ""  # "controls/data/aws-s3.yaml:12", for messages
     digest: str = ""  # sha256 of the control's effective definition; changes when it changes
     # framework id -> requirement id -> why this control is evidence for that requirement
     mapping_why: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
@@ -510,7 +510,7 @@ class WaiverRef:
 
 @dataclass(frozen=True)
 class Finding:
-    """One verdict of one control on one resource in one snapshot (CONTRACTS.md section 4)."""
+    """One verdict of one control on one resource in one snapshot (docs/findings.schema.json)."""
 
     control_id: str
     control_title: str
@@ -685,7 +685,7 @@ class FindingsDiff:
 
 @dataclass(frozen=True)
 class ReportManifest:
-    """`manifest.json` of a report version folder (CONTRACTS.md section 6)."""
+    """`manifest.json` of a report version folder (the report version folder the README describes)."""
 
     report_id: str
     period: str

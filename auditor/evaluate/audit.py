@@ -4,7 +4,7 @@ Snapshots are evaluated oldest first, one at a time; only the latest snapshot of
 turned into Findings (the period-end state). Earlier snapshots feed compact counters and the open
 deviations, so memory stays bounded by one snapshot plus the verdict cache, however long the period.
 
-Decisions (CONTRACTS.md section 3 leaves these open; the report explains them in the same words):
+Decisions (the report explains them in the same words):
 
 Roll-up of a requirement, from the period-end findings of the controls mapped to it:
 - `not_covered`: no selected control maps to it, or none of them produced a finding (e.g. only

@@ -92,9 +92,11 @@ def test_show_and_matrix_say_why(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert f"pci-dss-4.0.1 10.5.1: {why}" in capsys.readouterr().out
     assert run(["controls", "show", "ML-DATA-051", "--format", "json"]) == 0
     mappings = json.loads(capsys.readouterr().out)[0]["mappings"]
-    assert {
-        k: v for k, v in mappings[-1].items() if k != "why"
-    } == {"framework": "pci-dss-4.0.1", "id": "3.6.1", "supporting": True}
+    assert {k: v for k, v in mappings[-1].items() if k != "why"} == {
+        "framework": "pci-dss-4.0.1",
+        "id": "3.6.1",
+        "supporting": True,
+    }
     rows = coverage_matrix(catalog, ["pci-dss-4.0.1"])
     row = next(r for r in rows if r["requirement"] == "10.5.1")
     assert row["why"]["ML-MON-054"] == why and "ML-MON-057" in row["supporting_controls"]

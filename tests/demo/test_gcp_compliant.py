@@ -159,9 +159,11 @@ def test_report_shows_why_and_the_roc_term(result: AuditResult) -> None:
         for req in fw.requirements
     )
     details = next(c for c in view.controls if c.id == "ML-DATA-051")
-    assert {
-        k: v for k, v in details.mappings[-1].items() if k != "why"
-    } == {"framework": "pci-dss-4.0.1", "id": "3.6.1", "supporting": True}
+    assert {k: v for k, v in details.mappings[-1].items() if k != "why"} == {
+        "framework": "pci-dss-4.0.1",
+        "id": "3.6.1",
+        "supporting": True,
+    }
     html = render_html(view).decode("utf-8")
     assert "ROC: In Place" in html
     assert escape(why) in html

@@ -23,8 +23,12 @@ from auditor.rules import failed_placeholders, holds
 
 FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "controls"
 VERDICTS = {"pass": True, "fail": False}
-# values for the parameters only an organisation can decide (default null), so fixtures can be judged
-ORGANISATION_PARAMS = {"approved_regions": ["eu-west-1", "eu-central-1", "europe-west4", "eu"]}
+
+# Parameters only the organisation can decide (no default) get a value here, so that their
+# controls' rules can be judged on the fixtures; unset, such a control reports MANUAL instead.
+ORGANISATION_PARAMS = {
+    "approved_regions": ["eu-west-1", "eu-central-1", "europe-west4", "europe-west1", "EU", "eu"]
+}
 
 
 def _load() -> tuple[Catalog | None, str | None]:

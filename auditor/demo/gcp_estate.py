@@ -412,9 +412,9 @@ def compliant_records() -> list[Record]:
 
 
 def compliant_export(path: Path) -> Path:
-    """Write the compliant twin as `gcloud asset export` NDJSON to `path` (a file, or a folder to
-    put gcp-asset-export-compliant.ndjson in); returns the file written."""
-    if path.is_dir():
+    """Write the compliant twin as `gcloud asset export` NDJSON to `path` (a file with a suffix,
+    or a folder, created if needed, to put gcp-asset-export-compliant.ndjson in); returns the file."""
+    if path.is_dir() or not path.suffix:
         path = path / "gcp-asset-export-compliant.ndjson"
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(

@@ -50,6 +50,8 @@ def test_the_twin_is_a_gcloud_export_of_the_same_estate(tmp_path: Path) -> None:
     assert len(records) == len(gcp_estate.load_sample())
     assert {r["asset_type"] for r in records} == {r["asset_type"] for r in gcp_estate.load_sample()}
     assert gcp_estate.compliant_export(tmp_path / "again.ndjson").read_bytes() == path.read_bytes()
+    fresh = gcp_estate.compliant_export(tmp_path / "new-folder")  # a folder that does not exist yet
+    assert fresh == tmp_path / "new-folder" / "gcp-asset-export-compliant.ndjson"
 
 
 def test_nothing_fails_in_any_framework(result: AuditResult) -> None:

@@ -24,7 +24,6 @@ from auditor.rules import failed_placeholders, holds
 FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "controls"
 VERDICTS = {"pass": True, "fail": False}
 
-
 # Parameters only the organisation can decide (no default) get a value here, so that their
 # controls' rules can be judged on the fixtures; unset, such a control reports MANUAL instead.
 ORGANISATION_PARAMS = {

@@ -288,7 +288,10 @@ def run_evaluation(
     attestations_path: Path | None = None,
     on: date | None = None,
     metadata: Mapping[str, Any] | None = None,
+    interval: timedelta | None = None,
 ) -> AuditResult:
+    """`interval` is the expected snapshot cadence (auditor.yaml schedule.interval, default 7
+    days) that evidence coverage of the period is judged by."""
     if on is None:
         on = utcnow().date()
         if period is not None and period.end.date() <= on:
@@ -302,7 +305,13 @@ def run_evaluation(
         attestations=read_attestations(attestations_path),
         on=on,
         metadata=dict(metadata or {}),
+        **({"interval": interval} if interval is not None else {}),
     )
+
+
+def schedule_interval(config: Config | None) -> timedelta | None:
+    """The configured snapshot cadence, or None for the evaluate stage's default."""
+    return timedelta(days=config.schedule.days()) if config is not None else None
 
 
 def findings_files(result: AuditResult) -> tuple[bytes, bytes]:
@@ -364,10 +373,17 @@ def write_report(
     """A new `<out>/<period>/v<N>/`, with the changes since the previous version of the period."""
     as_json, as_csv = findings_files(result)
     diff: FindingsDiff | None = None
+    previous_doc: dict[str, Any] | None = None
     previous = report_stage.latest_version(out_dir, result)
+    label = previous.name if previous is not None else ""
+    if previous is None:
+        previous = previous_period_report(out_dir, result.period)
+        label = f"{previous.parent.name} {previous.name}" if previous is not None else ""
+        if previous is not None:
+            previous_doc = {**load_findings_document(previous), "period": previous.parent.name}
     if previous is not None:
-        old = load_findings_document(previous)
-        diff = evaluate_stage.diff_findings(old, json.loads(as_json), previous.name, "this version")
+        old = previous_doc or load_findings_document(previous)
+        diff = evaluate_stage.diff_findings(old, json.loads(as_json), label, "this version")
     return report_stage.write_report(
         result,
         out_dir,
@@ -376,7 +392,34 @@ def write_report(
         formats=tuple(formats),
         sign=sign,
         diff=diff,
+        previous_findings=previous_doc,
     )
+
+
+def previous_period_report(out_dir: Path, period: Period | None) -> Path | None:
+    """The newest version of the latest earlier period reported under `out_dir` (the one
+    ending at or before this period starts), for the first version of a period to compare with."""
+    if period is None:
+        return None
+    best: tuple[datetime, Path] | None = None
+    for name, folder in report_stage.newest_versions(out_dir).items():
+        other = _period_of_folder(name)
+        if other is None or other.end > period.start or not (folder / "findings.json").is_file():
+            continue
+        if best is None or other.end > best[0]:
+            best = (other.end, folder)
+    return best[1] if best else None
+
+
+def _period_of_folder(name: str) -> Period | None:
+    """A report period folder's name read back as a Period (labels, or FROM_TO ranges)."""
+    try:
+        if "_" in name:
+            start, _, end = name.partition("_")
+            return evaluate_stage.parse_period(start=start, end=end)
+        return evaluate_stage.parse_period(name)
+    except UserError:
+        return None
 
 
 def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = None) -> Any:
@@ -391,11 +434,19 @@ def report_metadata(config: Config | None, *, scope: str | None = None) -> dict[
     return {
         "organisation": org.name if org else "",
         "title": org.report_title if org else "Machine-learning workloads: compliance audit report",
-        "management_assertion": org.management_assertion if org else "",
+        "management_assertion": _assertion(org.management_assertion) if org else {},
+        "classification": config.report.classification if config else "",
         "auditor": org.auditor if org else "",
         "contact": org.contact if org else "",
         "scope": scope if scope is not None else (describe_scope(config) if config else ""),
     }
+
+
+def _assertion(value: Any) -> dict[str, str]:
+    """organisation.management_assertion as {name, title, wording}, whichever form it took."""
+    if isinstance(value, str):
+        return {"name": "", "title": "", "wording": value}
+    return {"name": value.name, "title": value.title, "wording": value.wording}
 
 
 def describe_scope(config: Config) -> str:

@@ -192,6 +192,7 @@ def report(
         waivers_path=waivers or (config.path(config.waivers) if config else None),
         attestations_path=attestations or (config.path(config.attestations) if config else None),
         metadata=pipeline.report_metadata(config),
+        interval=pipeline.schedule_interval(config),
     )
     folder = pipeline.write_report(
         result,
@@ -228,6 +229,7 @@ def run(ctx: Context, config_path: Path, skip_collect: bool, fail_on: str | None
         waivers_path=config.path(config.waivers),
         attestations_path=config.path(config.attestations),
         metadata=pipeline.report_metadata(config),
+        interval=pipeline.schedule_interval(config),
     )
     sign = config.report.sign
     folder = pipeline.write_report(

@@ -5,7 +5,13 @@ Callers read files and pass their text (and the sha256 of attestation files); ev
 computes on the frozen types of auditor.models.
 """
 
-from auditor.evaluate.audit import ResolvedDeviation, audit, check_references, rollups
+from auditor.evaluate.audit import (
+    ResolvedDeviation,
+    audit,
+    check_references,
+    evidence_coverage,
+    rollups,
+)
 from auditor.evaluate.diff import diff_findings, diff_to_dict, diff_to_text
 from auditor.evaluate.inputs import (
     attestation_paths,
@@ -31,6 +37,7 @@ __all__ = [
     "diff_to_dict",
     "diff_to_text",
     "evaluate_snapshot",
+    "evidence_coverage",
     "findings_csv",
     "findings_document",
     "manual_findings",

@@ -62,6 +62,19 @@ def latest_version(out_dir: Path, result: AuditResult) -> Path | None:
     return period_dir / f"v{versions[-1]}" if versions else None
 
 
+def newest_versions(out_dir: Path) -> dict[str, Path]:
+    """The newest version folder of every period folder under `out_dir`, by period label."""
+    out: dict[str, Path] = {}
+    root = Path(out_dir)
+    if not root.is_dir():
+        return out
+    for period_dir in sorted(root.iterdir()):
+        versions = existing_versions(period_dir) if period_dir.is_dir() else []
+        if versions:
+            out[period_dir.name] = period_dir / f"v{versions[-1]}"
+    return out
+
+
 def _json_document(data: bytes | Mapping[str, Any] | None, what: str) -> Mapping[str, Any] | None:
     if data is None or isinstance(data, Mapping):
         return data

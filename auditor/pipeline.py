@@ -369,8 +369,11 @@ def write_report(
     *,
     formats: Sequence[str] = ("html", "pdf"),
     sign: Any = None,
+    store: evidence.EvidenceStore | None = None,
 ) -> Path:
-    """A new `<out>/<period>/v<N>/`, with the changes since the previous version of the period."""
+    """A new `<out>/<period>/v<N>/`, with the changes since the previous version of the period
+    (or, for a period's first version, since the latest version of the period before). With
+    the evidence `store`, FAIL and ERROR findings carry their evidence documents in the HTML."""
     as_json, as_csv = findings_files(result)
     diff: FindingsDiff | None = None
     previous_doc: dict[str, Any] | None = None
@@ -393,7 +396,70 @@ def write_report(
         sign=sign,
         diff=diff,
         previous_findings=previous_doc,
+        evidence_documents=failing_evidence(store, result) if store is not None else None,
     )
+
+
+def failing_evidence(
+    store: evidence.EvidenceStore, result: AuditResult
+) -> dict[str, dict[str, Any]]:
+    """The stored (redacted) documents that FAIL and ERROR findings were judged on, by sha256.
+
+    Only failing findings: they are what an assessor opens, and it bounds the HTML's size."""
+    wanted = sorted(
+        {
+            f.evidence_sha256
+            for f in result.findings
+            if f.evidence_sha256 and f.status in (Status.FAIL, Status.ERROR) and f.snapshot_id
+        }
+    )
+    documents: dict[str, dict[str, Any]] = {}
+    for sha in wanted:
+        try:
+            documents[sha] = store.read_object(sha).to_dict()
+        except (OSError, KeyError, ValueError, RunError):
+            continue  # a pruned or unreadable object: the finding still names its sha256
+    return documents
+
+
+_SHA256 = frozenset("0123456789abcdef")
+
+
+def evidence_document(
+    store: evidence.EvidenceStore, key: str, *, snapshot: str | None = None
+) -> list[dict[str, Any]]:
+    """`auditor evidence show`: the stored (redacted) document with this sha256, or the
+    document(s) of this resource ID in a snapshot (default: the latest of each provider)."""
+    key = key.strip()
+    if len(key) == 64 and set(key) <= _SHA256 and snapshot is None:
+        try:
+            doc = store.read_object(key)
+        except KeyError:
+            raise UserError(
+                f"no evidence document with sha256 {key} in store {store.url}", field="SHA256"
+            ) from None
+        if doc.sha256 != key:
+            raise RunError(f"evidence object {key} does not hash to its name: the store is damaged")
+        return [{"sha256": key, "snapshot_id": None, "document": doc.to_dict()}]
+    if snapshot is not None:
+        manifests = [store.manifest(snapshot)]
+    else:
+        latest: dict[str, SnapshotManifest] = {}
+        for manifest in store.list_snapshots():
+            latest[manifest.provider] = manifest
+        manifests = list(latest.values())
+    found = []
+    for manifest in manifests:
+        for row in store.document_index(manifest.id).values():
+            if row.key.split("|", 4)[-1] == key:
+                doc = store.read_object(row.sha256)
+                found.append(
+                    {"sha256": row.sha256, "snapshot_id": manifest.id, "document": doc.to_dict()}
+                )
+    if not found:
+        where = f"snapshot {snapshot}" if snapshot else "the latest snapshot of each provider"
+        raise UserError(f"no evidence for resource {key!r} in {where}", field="RESOURCE_ID")
+    return found
 
 
 def previous_period_report(out_dir: Path, period: Period | None) -> Path | None:

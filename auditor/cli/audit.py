@@ -197,6 +197,7 @@ def report(
     folder = pipeline.write_report(
         result,
         out,
+        store=store,
         formats=chosen_formats,
         sign=pipeline.sign_options(sign_key, sign_cert, os.environ.get("AUDITOR_SIGN_PASSPHRASE")),
     )
@@ -235,6 +236,7 @@ def run(ctx: Context, config_path: Path, skip_collect: bool, fail_on: str | None
     folder = pipeline.write_report(
         result,
         config.path(config.report.out) or Path("reports"),
+        store=store,
         formats=config.report.formats,
         sign=pipeline.sign_options(
             config.path(sign.key),

@@ -29,6 +29,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "requirements",
     "snapshot_id",
     "waiver",
+    "evidence_sha256",  # the stored document the verdict read: `auditor evidence show SHA256`
 )
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -45,9 +46,9 @@ def neutralise_cell(value: str) -> str:
 def findings_document(result: AuditResult) -> dict[str, Any]:
     """The findings.json document of an audit: period-end findings and the snapshots evaluated.
 
-    Each finding has exactly the keys of CONTRACTS.md section 4 (auditor.findings/v1); the
-    evidence document a verdict used stays in the report's evidence index, not here, so the
-    schema does not change."""
+    Each finding has the keys of auditor.findings/v1 plus `evidence_sha256`, the stored
+    document the verdict read (None for findings from no document), so an assessor can fetch
+    it with `auditor evidence show`; adding a key keeps the schema v1."""
     return {
         "schema": FINDINGS_SCHEMA,
         "generated_at": isoformat(result.generated_at),
@@ -66,9 +67,8 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
 
 
 def _contract_finding(finding: Finding) -> dict[str, Any]:
-    row = finding.to_dict()
-    row.pop("evidence_sha256", None)
-    return row
+    """The contract's keys plus `evidence_sha256` (an added key; v1 readers ignore it)."""
+    return finding.to_dict()
 
 
 def _waiver_cell(finding: Finding) -> str:
@@ -103,6 +103,7 @@ def findings_csv(findings: Iterable[Finding]) -> str:
             requirements_cell(finding.requirements),
             finding.snapshot_id,
             _waiver_cell(finding),
+            finding.evidence_sha256 or "",
         ]
         writer.writerow([neutralise_cell(cell) for cell in row])
     return buffer.getvalue()

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from auditor.errors import RunError
 from auditor.report.formats import register_format
@@ -25,9 +29,67 @@ STYLESHEET = "assets/report.css"
 FILTER_SCRIPT = "assets/filter.js"
 
 
+_ID_BOUNDARY = re.compile(r"([/:.\-])")
+_WBR = "<wbr>"
+
+
+def id_breaks(value: Any) -> Markup:
+    """An identifier (ARN, resource name) escaped, with a line-break opportunity after each
+    `/`, `:`, `.` and `-`, so a table cell wraps it there and never inside a word."""
+    return Markup(_ID_BOUNDARY.sub(r"\1" + _WBR, str(escape(str(value)))))  # noqa: S704
+
+
+def hash_breaks(value: Any, every: int = 16) -> Markup:
+    """A hex digest escaped, breakable only between groups of `every` characters."""
+    text = str(escape(str(value)))
+    return Markup(_WBR.join(text[i : i + every] for i in range(0, len(text), every)))  # noqa: S704
+
+
+def id_list(value: Any) -> Markup:
+    """"A-1, B-2" as IDs that each stay whole, breakable only after the commas."""
+    items = value if isinstance(value, Iterable) and not isinstance(value, str) else (
+        str(value).split(", ") if value else []
+    )
+    return Markup(", ").join(Markup('<span class="nw">%s</span>') % item for item in items)
+
+
+def json_data(value: Any) -> Markup:
+    """JSON for a `<script type="application/json">` block: `<`, `>` and `&` are written as
+    JSON unicode escapes, so no value can close the element or open a comment."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))  # noqa: S704
+
+
+FINDING_COLUMNS = (
+    "control_id",
+    "status",
+    "severity",
+    "stage",
+    "account",
+    "region",
+    "resource_type",
+    "resource_id",
+    "reason",
+    "requirements",
+    "waiver",
+    "frameworks",
+    "snapshot_id",
+    "evidence_sha256",
+)
+
+
+def findings_data(view: ReportView) -> dict[str, Any]:
+    """Every finding as columns and rows, for the HTML's virtualised table."""
+    return {
+        "columns": list(FINDING_COLUMNS),
+        "rows": [[getattr(row, c) for c in FINDING_COLUMNS] for row in view.findings],
+    }
+
+
 @lru_cache(maxsize=4)
 def environment(root: Path | None = None) -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(root or templates_dir())),
         autoescape=select_autoescape(
             enabled_extensions=("html", "htm", "xml", "html.j2", "svg.j2"),
@@ -38,6 +100,8 @@ def environment(root: Path | None = None) -> Environment:
         trim_blocks=False,
         lstrip_blocks=False,
     )
+    env.filters.update(id_breaks=id_breaks, hash_breaks=hash_breaks, id_list=id_list)
+    return env
 
 
 def bundled_asset(name: str, closing_tag: str) -> str:
@@ -77,6 +141,8 @@ def render_markup(view: ReportView, *, pdf: bool) -> str:
         style=Markup(style),  # noqa: S704 - bundled file, checked above, never data
         script=Markup(script),  # noqa: S704 - bundled file, checked above, never data
         csp=content_security_policy(style, script),
+        findings_data=json_data(findings_data(view)),
+        evidence_data=json_data(dict(view.evidence_documents)),
     )
 
 

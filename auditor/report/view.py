@@ -462,9 +462,9 @@ def _effectiveness(
 
 INSUFFICIENT = "insufficient evidence to conclude on operating effectiveness"
 
-# The report's chapters in order: (anchor, title, numbering). Numbered chapters get 1, 2, ...;
-# appendices A, B, ...; "html" ones appear only in the HTML edition and carry no number, so both
-# editions number alike. A new chapter is one entry here and one <section id=anchor> in the
+# The report's chapters in document order: (anchor, title, numbering). Numbered chapters get
+# 1, 2, ...; appendices A, B, ...; "html" ones appear only in the HTML edition and, like
+# "unnumbered" ones, carry no number, so both editions number alike. A new chapter is one entry here and one <section id=anchor> in the
 # template; the TOC and every cross-reference ("section 7") follow from this list.
 SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("document-control", "Document control", "numbered"),
@@ -478,10 +478,10 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("errors", "Collection errors", "numbered"),
     ("changes", "Changes since the previous version", "numbered"),
     ("effectiveness", "Operating effectiveness", "numbered"),
-    ("signoff", "Sign-off", "numbered"),
     ("all-findings", "All findings", "html"),
     ("coverage", "Appendix A: coverage matrix", "appendix"),
     ("evidence", "Appendix B: evidence index", "appendix"),
+    ("signoff", "Sign-off", "unnumbered"),
 )
 
 

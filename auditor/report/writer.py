@@ -159,8 +159,12 @@ def write_report(
     sign: SignOptions | None = None,
     diff: FindingsDiff | None = None,
     previous_findings: bytes | Mapping[str, Any] | None = None,
+    evidence_documents: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write `<out_dir>/<period>/v<N>/` (N the next free number) and return its path."""
+    """Write `<out_dir>/<period>/v<N>/` (N the next free number) and return its path.
+
+    `evidence_documents` maps sha256 to the stored (redacted) evidence document of FAIL and
+    ERROR findings; the HTML edition embeds them so each such finding opens its evidence."""
     chosen = _formats(formats, sign)
     period = period_label(result)
     period_dir = Path(out_dir) / period
@@ -204,6 +208,7 @@ def write_report(
             snapshot_hashes=hashes,
             diff=diff,
             previous_findings=previous_doc,
+            evidence_documents=evidence_documents,
             attachments=(
                 (FINDINGS_JSON, findings_json, "Every finding (auditor.findings/v1)", "Data"),
                 (FINDINGS_CSV, findings_csv, "Every finding as CSV", "Data"),

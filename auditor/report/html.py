@@ -39,6 +39,35 @@ def id_breaks(value: Any) -> Markup:
     return Markup(_ID_BOUNDARY.sub(r"\1" + _WBR, str(escape(str(value)))))  # noqa: S704
 
 
+_SPACE = re.compile(r"(\s+)")
+
+
+def prose(value: Any) -> Markup:
+    """Free text (a finding's reason) escaped, with the identifiers in it kept whole: a word
+    with a hyphen (a control ID, a region, a date) does not wrap; a long path-like word (an
+    ARN, a URL, a resource name with `/` or `:`) wraps only after `/`, `:`, `.` or `-`."""
+    out = []
+    for part in _SPACE.split(str(value)):
+        if not part or part.isspace():
+            out.append(str(escape(part)))
+        elif len(part) > 20 and ("/" in part or ":" in part):
+            out.append(str(id_breaks(part)))
+        elif "-" in part:
+            out.append(f'<span class="nw">{escape(part)}</span>')
+        else:
+            out.append(str(escape(part)))
+    return Markup("".join(out))  # noqa: S704 - every piece escaped above
+
+
+def when(value: Any) -> Markup:
+    """An ISO timestamp whose date and time each stay whole; the line may break between them."""
+    text = str(value)
+    day, sep, clock = text.partition("T")
+    if not sep or not clock:
+        return Markup('<span class="nw">%s</span>') % text
+    return Markup('<span class="nw">%s</span><wbr><span class="nw">T%s</span>') % (day, clock)
+
+
 def hash_breaks(value: Any, every: int = 16) -> Markup:
     """A hex digest escaped, breakable only between groups of `every` characters."""
     text = str(escape(str(value)))
@@ -100,7 +129,9 @@ def environment(root: Path | None = None) -> Environment:
         trim_blocks=False,
         lstrip_blocks=False,
     )
-    env.filters.update(id_breaks=id_breaks, hash_breaks=hash_breaks, id_list=id_list)
+    env.filters.update(
+        id_breaks=id_breaks, hash_breaks=hash_breaks, id_list=id_list, prose=prose, when=when
+    )
     return env
 
 

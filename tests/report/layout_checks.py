@@ -54,11 +54,11 @@ def pdf_pages(pdf: Path) -> list[str]:
 
 
 def _broken_variants(token: str) -> Iterable[str]:
-    """The token with a line break after one of its hyphens, dots or slashes (collapsed to a
-    space), i.e. how it reads once broken across two lines."""
-    for i, ch in enumerate(token[:-1]):
-        if ch in "-./:" and token[i + 1] != " ":
-            yield token[: i + 1] + " " + token[i + 1 :]
+    """The token with a line break inside it (collapsed to a space), i.e. how it reads once
+    broken across two lines: after a hyphen, or anywhere, as `break-all` would."""
+    for i in range(3, len(token) - 2):  # halves of 3+ characters: fewer chance matches
+        if token[i - 1] != " " and token[i] != " ":
+            yield token[:i] + " " + token[i:]
 
 
 def layout_problems(
@@ -75,12 +75,14 @@ def layout_problems(
     parser = _Headings()
     parser.feed(html.read_text(encoding="utf-8"))
 
-    for token in sorted(set(control_ids)):
-        if token in flat:
-            problems += [f"control ID broken: {v!r}" for v in _broken_variants(token) if v in flat]
-    for token in sorted(set(requirement_ids)):
-        if token in flat:
-            problems += [f"requirement broken: {v!r}" for v in _broken_variants(token) if v in flat]
+    for kind, tokens in (("control ID", control_ids), ("requirement", requirement_ids)):
+        for token in sorted(set(tokens)):
+            if " " not in token:  # the token with line breaks anywhere inside it
+                spread = r"\s*".join(re.escape(ch) for ch in token)
+                for match in re.finditer(rf"(?<![\w.-]){spread}(?![\w])", raw):
+                    if any(ch.isspace() for ch in match.group(0)):
+                        problems.append(f"{kind} broken across lines: {match.group(0)!r}")
+            problems += [f"{kind} broken: {v!r}" for v in _broken_variants(token) if v in flat]
     for status in STATUS_WORDS:
         if " " in status and status.replace(" ", "\n") in raw:
             problems.append(f"status broken across lines: {status}")

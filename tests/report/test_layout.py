@@ -35,7 +35,7 @@ def test_no_word_is_broken_and_no_heading_ends_a_page(
     assert problems == []
 
 
-def test_the_checker_sees_a_broken_id(tmp_path: Path, report_dir: Path) -> None:
+def test_the_checker_sees_a_broken_id(tmp_path: Path) -> None:
     """Control for the test above: a PDF whose narrow cells must break IDs is caught."""
     import weasyprint
 
@@ -51,7 +51,8 @@ def test_the_checker_sees_a_broken_id(tmp_path: Path, report_dir: Path) -> None:
     problems = layout_problems(
         pdf, html, control_ids=["ML-DATA-001", "ML-DEPLOY-060"], requirement_ids=[]
     )
-    assert any("broken" in p for p in problems), problems
+    assert any("control ID broken" in p for p in problems), problems
+    assert any("ends with the heading 'Stranded heading'" in p for p in problems), problems
 
 
 def test_the_classification_is_on_every_page(pages: list[str]) -> None:

@@ -305,7 +305,7 @@ def run_evaluation(
         attestations=read_attestations(attestations_path),
         on=on,
         metadata=dict(metadata or {}),
-        **({"interval": interval} if interval is not None else {}),
+        interval=interval if interval is not None else evaluate_stage.DEFAULT_INTERVAL,
     )
 
 

@@ -65,9 +65,7 @@ def test_every_document_finding_names_its_snapshot_and_evidence(estate: dict[str
 def test_evidence_show_prints_the_stored_document(
     estate: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    failing = next(
-        f for f in _findings(estate["folders"]["2026-Q4"]) if f["status"] == "FAIL"
-    )
+    failing = next(f for f in _findings(estate["folders"]["2026-Q4"]) if f["status"] == "FAIL")
     capsys.readouterr()
     assert run(["--store", estate["store"], "evidence", "show", failing["evidence_sha256"]]) == 0
     by_sha = json.loads(capsys.readouterr().out)

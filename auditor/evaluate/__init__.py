@@ -6,6 +6,7 @@ computes on the frozen types of auditor.models.
 """
 
 from auditor.evaluate.audit import (
+    DEFAULT_INTERVAL,
     ResolvedDeviation,
     audit,
     check_references,
@@ -25,6 +26,7 @@ from auditor.evaluate.summaries import SUMMARY_NAMES, build_summaries, summaries
 from auditor.evaluate.verdicts import VerdictCache, evaluate_snapshot, manual_findings
 
 __all__ = [
+    "DEFAULT_INTERVAL",
     "CSV_COLUMNS",
     "SUMMARY_NAMES",
     "ResolvedDeviation",

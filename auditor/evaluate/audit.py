@@ -45,6 +45,7 @@ waiver that was active then counts as active then; the period-end state uses `on
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -289,7 +290,7 @@ def evidence_coverage(
     elapsed = end - start
     expected = max(1, int(elapsed / interval))
     edges = [start, *times, max(end, times[-1] if times else end)]
-    largest_gap = max((b - a for a, b in zip(edges, edges[1:], strict=False)), default=elapsed)
+    largest_gap = max((b - a for a, b in itertools.pairwise(edges)), default=elapsed)
     covered = timedelta(0)
     reach = start
     for moment in times:

@@ -75,9 +75,11 @@ def hash_breaks(value: Any, every: int = 16) -> Markup:
 
 
 def id_list(value: Any) -> Markup:
-    """"A-1, B-2" as IDs that each stay whole, breakable only after the commas."""
-    items = value if isinstance(value, Iterable) and not isinstance(value, str) else (
-        str(value).split(", ") if value else []
+    """ "A-1, B-2" as IDs that each stay whole, breakable only after the commas."""
+    items = (
+        value
+        if isinstance(value, Iterable) and not isinstance(value, str)
+        else (str(value).split(", ") if value else [])
     )
     return Markup(", ").join(Markup('<span class="nw">%s</span>') % item for item in items)
 

@@ -503,7 +503,12 @@ def section_list(frameworks: Sequence[FrameworkView]) -> tuple[Mapping[str, Any]
                 number = chr(ord("A") + appendix)
                 appendix += 1
             out.append(
-                {"anchor": one_anchor, "title": one_title, "number": number, "html_only": kind == "html"}
+                {
+                    "anchor": one_anchor,
+                    "title": one_title,
+                    "number": number,
+                    "html_only": kind == "html",
+                }
             )
     return tuple(out)
 
@@ -596,8 +601,7 @@ def management_assertion(
         if not sufficient:
             why.append("the evidence does not cover the period")
         notes.append(
-            "The configured wording is not used because " + " and ".join(why) + ": "
-            f"“{wording}”"
+            "The configured wording is not used because " + " and ".join(why) + f": “{wording}”"
         )
     elif not wording:
         notes.append(DEFAULT_ASSERTION)

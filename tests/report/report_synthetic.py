@@ -527,13 +527,17 @@ def build(
             evidence_coverage(
                 "aws",
                 [m.taken_at for m in aws_snaps],
-                Period("2026-Q4", datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+                Period(
+                    "2026-Q4", datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+                ),
                 on=date(2026, 12, 31),
             ),
             evidence_coverage(
                 "gcp",
                 [m.taken_at for m in gcp_snaps],
-                Period("2026-Q4", datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+                Period(
+                    "2026-Q4", datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+                ),
                 on=date(2026, 12, 31),
             ),
         ),

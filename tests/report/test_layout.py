@@ -68,7 +68,7 @@ def test_chapters_are_numbered_and_the_assertion_names_the_exceptions_section(
     assert match, "the exceptions chapter has a number"
     section = match.group(1)
     assertion = text[text.rindex("Management assertion") :]
-    assert f"except for the" in assertion
+    assert "except for the" in assertion
     assert f"listed in section {section}" in assertion
     # The configured wording claims operation throughout the period; the evidence does not
     # cover the period for GCP, so that wording is replaced and the report says why.

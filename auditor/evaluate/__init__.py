@@ -26,8 +26,8 @@ from auditor.evaluate.summaries import SUMMARY_NAMES, build_summaries, summaries
 from auditor.evaluate.verdicts import VerdictCache, evaluate_snapshot, manual_findings
 
 __all__ = [
-    "DEFAULT_INTERVAL",
     "CSV_COLUMNS",
+    "DEFAULT_INTERVAL",
     "SUMMARY_NAMES",
     "ResolvedDeviation",
     "VerdictCache",

@@ -42,6 +42,31 @@ def test_demo_pdf_names_a_planted_misconfiguration_and_every_framework(demo: Dem
         assert title in flat
 
 
+def test_demo_pdf_breaks_no_word_and_strands_no_heading(demo: DemoOutcome) -> None:
+    from layout_checks import layout_problems
+
+    catalog = demo.result.catalog
+    problems = layout_problems(
+        demo.report_dir / "report.pdf",
+        demo.report_dir / "report.html",
+        control_ids=[c.id for c in catalog.controls],
+        requirement_ids=[r.id for fw in catalog.frameworks.values() for r in fw.requirements],
+    )
+    assert problems == []
+
+
+def test_demo_findings_name_their_evidence_and_the_html_embeds_failing_ones(
+    demo: DemoOutcome,
+) -> None:
+    findings = _findings(demo)
+    documented = [f for f in findings if f["status"] in ("PASS", "FAIL", "WAIVED")]
+    assert documented and all(f["snapshot_id"] and f["evidence_sha256"] for f in documented)
+    html = (demo.report_dir / "report.html").read_text()
+    failing = next(f for f in findings if f["status"] == "FAIL" and f["evidence_sha256"])
+    assert f'data-evidence="{failing["evidence_sha256"]}"' in html
+    assert "Evidence over the period" in html
+
+
 def test_demo_findings_hold_the_planted_verdicts(demo: DemoOutcome) -> None:
     findings = _findings(demo)
     by_key = {(f["control_id"], f["resource_id"]): f for f in findings}

@@ -26,6 +26,14 @@
   var col = {};
   data.columns.forEach(function (name, i) { col[name] = i; });
   var rows = data.rows;
+  var values = data.values || {};  // column -> distinct values; rows hold indices into them
+
+  function get(row, name) {
+    var raw = row[col[name]];
+    var table = values[name];
+    var value = table ? table[raw] : raw;
+    return value == null ? "" : String(value);
+  }
   var SHOWN = ["control_id", "status", "severity", "stage", "account", "region",
     "resource_type", "resource_id", "reason", "requirements", "waiver"];
 
@@ -42,11 +50,25 @@
     return filter === "framework" ? "frameworks" : filter;
   }
 
+  function matches(filter, have, value) {
+    if (filter === "framework") {
+      return (" " + have + " ").indexOf(" " + value + " ") >= 0;
+    }
+    return have === value;
+  }
+
   function applyFilters() {
+    // Each filter becomes [column index, allowed[distinct value index]]: the loop over the
+    // rows then compares integers only.
     var wanted = [];
     selects.forEach(function (select) {
-      if (select.value) {
-        wanted.push([col[keyOf(select.getAttribute("data-filter"))], select.getAttribute("data-filter"), select.value]);
+      var filter = select.getAttribute("data-filter");
+      var name = keyOf(filter);
+      if (select.value && col[name] !== undefined) {
+        var table = values[name] || [];
+        wanted.push([col[name], table.map(function (have) {
+          return matches(filter, have == null ? "" : String(have), select.value);
+        })]);
       }
     });
     var out = [];
@@ -54,9 +76,7 @@
       var row = rows[i];
       var ok = true;
       for (var w = 0; w < wanted.length && ok; w++) {
-        var have = row[wanted[w][0]] || "";
-        ok = wanted[w][1] === "framework" ? (" " + have + " ").indexOf(" " + wanted[w][2] + " ") >= 0
-          : have === wanted[w][2];
+        ok = wanted[w][1][row[wanted[w][0]]] === true;
       }
       if (ok) {
         out.push(i);
@@ -99,12 +119,13 @@
     var tr = document.createElement("tr");
     tr.setAttribute("data-table", "all");
     tr.setAttribute("data-index", String(index));
-    tr.setAttribute("data-status", row[col.status]);
-    tr.setAttribute("data-stage", row[col.stage]);
-    tr.setAttribute("data-account", row[col.account]);
-    tr.setAttribute("data-framework", row[col.frameworks]);
+    tr.setAttribute("data-status", get(row, "status"));
+    tr.setAttribute("data-stage", get(row, "stage"));
+    tr.setAttribute("data-account", get(row, "account"));
+    tr.setAttribute("data-framework", get(row, "frameworks"));
+    var sha = get(row, "evidence_sha256");
     SHOWN.forEach(function (name) {
-      var value = row[col[name]] == null ? "" : String(row[col[name]]);
+      var value = get(row, name);
       if (name === "status") {
         var td = document.createElement("td");
         var badge = document.createElement("span");
@@ -115,7 +136,6 @@
         return;
       }
       var created = cell(tr, value, name === "control_id" || name === "resource_id" ? "id" : "");
-      var sha = row[col.evidence_sha256];
       if (name === "resource_id" && sha && Object.prototype.hasOwnProperty.call(evidence, sha)) {
         var button = document.createElement("button");
         button.type = "button";

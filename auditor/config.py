@@ -229,6 +229,10 @@ organisation:
   report_title: "Machine-learning workloads: compliance audit report"
   auditor: ""                                # the external auditor's firm, for the sign-off block
   contact: ""
+  # management_assertion:                    # the wording alone, or who asserts and in what words;
+  #   name: Dana Example                     # the report qualifies it when exceptions are open or
+  #   title: Chief Information Security Officer  # the evidence does not cover the period
+  #   wording: "Management asserts that the controls described were in place and operated effectively."
 
 # Frameworks to evaluate: gdpr, hipaa, pci-dss-4.0.1
 frameworks: [gdpr, hipaa, pci-dss-4.0.1]

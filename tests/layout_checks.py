@@ -99,7 +99,8 @@ def layout_problems(
             continue
         last = content[-1]
         for heading in headings:
-            if last == heading or (len(last) > 8 and heading.startswith(last)):
+            # the whole heading, or the first line of a wrapped control heading ("ID — title")
+            if last == heading or (" — " in last and heading.startswith(last)):
                 problems.append(f"page {number} ends with the heading {heading!r}")
                 break
     return problems

@@ -44,7 +44,8 @@ _SPACE = re.compile(r"(\s+)")
 
 def prose(value: Any) -> Markup:
     """Free text (a finding's reason) escaped, with the identifiers in it kept whole: a word
-    with a hyphen (a control ID, a region, a date) does not wrap; a long path-like word (an
+    with a hyphen or a parenthesis (a control or requirement ID, a region, a date) does not
+    wrap; a long path-like word (an
     ARN, a URL, a resource name with `/` or `:`) wraps only after `/`, `:`, `.` or `-`."""
     out = []
     for part in _SPACE.split(str(value)):
@@ -52,11 +53,23 @@ def prose(value: Any) -> Markup:
             out.append(str(escape(part)))
         elif len(part) > 20 and ("/" in part or ":" in part):
             out.append(str(id_breaks(part)))
-        elif "-" in part:
+        elif "-" in part or "(" in part:  # "ML-DATA-001", "164.308(a)(1)(ii)(D)"
             out.append(f'<span class="nw">{escape(part)}</span>')
         else:
             out.append(str(escape(part)))
     return Markup("".join(out))  # noqa: S704 - every piece escaped above
+
+
+def requirement_key(value: Any) -> Markup:
+    """ "hipaa:164.308(a)(1)(ii)(B)": the framework and the requirement ID each stay whole; the
+    line may break after the colon."""
+    framework, sep, requirement = str(value).partition(":")
+    if not sep:
+        return Markup('<span class="nw">%s</span>') % framework
+    return Markup('<span class="nw">%s:</span><wbr><span class="nw">%s</span>') % (
+        framework,
+        requirement,
+    )
 
 
 def when(value: Any) -> Markup:
@@ -117,9 +130,7 @@ UNIQUE_COLUMNS = frozenset({"resource_id", "reason", "evidence_sha256"})
 
 def findings_data(view: ReportView) -> dict[str, Any]:
     """Every finding as columns and rows, for the HTML's virtualised table."""
-    tables: dict[str, dict[str, int]] = {
-        c: {} for c in FINDING_COLUMNS if c not in UNIQUE_COLUMNS
-    }
+    tables: dict[str, dict[str, int]] = {c: {} for c in FINDING_COLUMNS if c not in UNIQUE_COLUMNS}
     rows = []
     for finding in view.findings:
         row: list[Any] = []
@@ -149,7 +160,12 @@ def environment(root: Path | None = None) -> Environment:
         lstrip_blocks=False,
     )
     env.filters.update(
-        id_breaks=id_breaks, hash_breaks=hash_breaks, id_list=id_list, prose=prose, when=when
+        id_breaks=id_breaks,
+        hash_breaks=hash_breaks,
+        id_list=id_list,
+        prose=prose,
+        when=when,
+        requirement_key=requirement_key,
     )
     return env
 

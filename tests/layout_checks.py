@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 STATUS_WORDS = ("PASS", "FAIL", "ERROR", "WAIVED", "MANUAL", "ATTESTED", "NOT APPLICABLE")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}Z)?")
-_BROKEN_DATE = re.compile(r"\d{4}-(?:\d{2}-?)?\s*\n\s*\d{2}")
+_BROKEN_DATE = re.compile(r"(?<![0-9a-f-])20\d{2}-(?:\d{2}-?)?\s*\n\s*\d{2}")
 _RUNNING = re.compile(r"^(AUD-\S+ (Version \d+|Page \d+ of \d+)|Confidential)$")
 
 

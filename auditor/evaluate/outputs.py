@@ -1,4 +1,4 @@
-"""`findings.json` and `findings.csv` (CONTRACTS.md section 4). Formatters return data; the CLI
+"""`findings.json` and `findings.csv` (schema: docs/findings.schema.json). Formatters return data; the CLI
 and the report write the files."""
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def neutralise_cell(value: str) -> str:
 def findings_document(result: AuditResult) -> dict[str, Any]:
     """The findings.json document of an audit: period-end findings and the snapshots evaluated.
 
-    Each finding has the keys of auditor.findings/v1 plus `evidence_sha256`, the stored
-    document the verdict read (None for findings from no document), so an assessor can fetch
-    it with `auditor evidence show`; adding a key keeps the schema v1."""
+    Each finding has the keys of docs/findings.schema.json (auditor.findings/v1), including
+    `evidence_sha256`: the stored document the verdict read (None for findings from no
+    document), which `auditor evidence show` prints."""
     return {
         "schema": FINDINGS_SCHEMA,
         "generated_at": isoformat(result.generated_at),

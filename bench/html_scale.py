@@ -107,9 +107,11 @@ def measure(html: Path, repeats: int) -> dict[str, Any]:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.route(
                 "**/*",
-                lambda route, request: route.continue_()
-                if request.url.startswith(("file:", "data:", "about:"))
-                else route.abort(),
+                lambda route, request: (
+                    route.continue_()
+                    if request.url.startswith(("file:", "data:", "about:"))
+                    else route.abort()
+                ),
             )
             page = context.new_page()
             started = time.perf_counter()
@@ -158,7 +160,9 @@ def main() -> None:
             )
         result = measure(html, args.repeats)
     opens = result["open_s"]
-    print(f"report.html: {result['bytes'] / 1e6:.1f} MB, {result['rows_in_dom']:,} table rows in DOM")
+    print(
+        f"report.html: {result['bytes'] / 1e6:.1f} MB, {result['rows_in_dom']:,} table rows in DOM"
+    )
     print(
         f"open (to filters ready): median {statistics.median(opens):.2f} s "
         f"(runs: {', '.join(f'{s:.2f}' for s in opens)})  target <= 3 s"

@@ -29,7 +29,7 @@ STYLESHEET = "assets/report.css"
 FILTER_SCRIPT = "assets/filter.js"
 
 
-_ID_BOUNDARY = re.compile(r"([/:.\-])")
+_ID_BOUNDARY = re.compile(r"((?<!&lt;)/|[:.\-])")  # not inside an escaped "</"
 _WBR = "<wbr>"
 
 

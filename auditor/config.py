@@ -162,6 +162,15 @@ class Config(_Strict):
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
     _source: str = PrivateAttr(default="auditor.yaml")
     _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    _raw: Any = PrivateAttr(default=None)  # the parsed file, with lines (auditor.settings)
+
+    def source_file(self) -> str:
+        """The file these settings came from."""
+        return self._source
+
+    def raw_settings(self) -> Any:
+        """The file as parsed (LineDict), so a setting's line can be found; None if not loaded."""
+        return self._raw
 
     def param_location(self, name: str) -> tuple[str, int | None]:
         """Where `controls.params.<name>` was set, for errors the catalog raises about it."""
@@ -209,6 +218,7 @@ def load_config(path: Path | str) -> Config:
     config = yamlfile.validate(Config, raw, str(path))
     config = config.model_copy(update={"base_dir": path.resolve().parent})
     config._source = str(path)
+    config._raw = raw
     params = (
         (raw.get("controls") or {}).get("params") if isinstance(raw.get("controls"), dict) else None
     )
@@ -238,6 +248,8 @@ organisation:
 frameworks: [gdpr, hipaa, pci-dss-4.0.1]
 
 # Evidence store: a local folder (files 0600, folders 0700) or s3://bucket/prefix for teams.
+# Every setting: an option given (--store) beats the environment (AUDITOR_STORE), which beats this
+# file, which beats the default. `auditor config show` prints what is in effect and why.
 store:
   url: ./.auditor/store
   # kms_key_id: arn:aws:kms:eu-west-1:123456789012:key/...   # SSE-KMS for an S3 store

@@ -759,3 +759,28 @@ class ReportManifest:
 def requirements_cell(requirements: Mapping[str, Iterable[str]]) -> str:
     """`gdpr:Art. 32(1)(a);hipaa:164.312(a)(2)(iv)`, the flattened form findings.csv uses."""
     return ";".join(f"{fw}:{rid}" for fw, ids in requirements.items() for rid in ids)
+
+
+# Characters that reorder or hide text (bidi embeddings, overrides, isolates and marks) and
+# control characters other than tab and newline (C0, DEL, C1: terminal escapes, BEL, NUL).
+# Evidence is attacker-controlled: a resource named "gpu\u202e..." must not reverse what follows
+# it in a report, and ESC must not start a terminal sequence. Shown visibly as `\u202e`.
+_INVISIBLE: dict[int, str] = {
+    code: f"\\u{code:04x}"
+    for code in (
+        *(c for c in range(0x20) if c not in (0x09, 0x0A)),
+        *range(0x7F, 0xA0),
+        0x061C,
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+}
+
+
+def neutralise_text(value: str) -> str:
+    """Bidi controls and C0/C1 control characters (but tab and newline) shown as `\\uXXXX`.
+
+    The one neutraliser for evidence-derived text in every output: CSV, HTML, PDF, terminal."""
+    return value.translate(_INVISIBLE)

@@ -578,3 +578,111 @@ def describe_scope(config: Config) -> str:
         ]
         parts.append("GCP: " + ", ".join(sources))
     return ". ".join(parts)
+
+
+# ---------------------------------------------------------------- report run, as configured
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    """Everything one report run needs, each value already chosen by the precedence rule."""
+
+    store_url: str
+    frameworks: tuple[str, ...]
+    period: Period
+    out: Path
+    formats: tuple[str, ...]
+    waivers: Path | None = None
+    attestations: Path | None = None
+    sign: Any = None
+    fail_on: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    result: AuditResult
+    folder: Path
+    snapshots_taken: tuple[SnapshotManifest, ...]
+    gate_failed: bool
+
+
+def plan_report(
+    config: Config | None,
+    options: Mapping[str, tuple[str, Any]],
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ReportPlan:
+    """Resolve every report setting (option given > environment > auditor.yaml > default).
+
+    `options` maps a setting path to (option name, value or settings.NOT_GIVEN)."""
+    from auditor import settings
+
+    environ = os.environ if environ is None else environ
+    chosen = settings.effective(config, options, environ)
+    label = None if (date_from or date_to) else chosen["report.period"].value
+    key = settings.as_path(chosen["report.sign.key"], config)
+    passphrase_env = chosen["report.sign.passphrase_env"].value or "AUDITOR_SIGN_PASSPHRASE"
+    return ReportPlan(
+        store_url=settings.store_url(chosen["store.url"], config),
+        frameworks=tuple(chosen["frameworks"].value),
+        period=period_for(label, start=date_from, end=date_to),
+        out=settings.as_path(chosen["report.out"], config) or Path("reports"),
+        formats=tuple(chosen["report.formats"].value),
+        waivers=settings.as_path(chosen["waivers"], config),
+        attestations=settings.as_path(chosen["attestations"], config),
+        sign=sign_options(
+            key, settings.as_path(chosen["report.sign.cert"], config), environ.get(passphrase_env)
+        ),
+        fail_on=chosen["report.fail_on"].value,
+    )
+
+
+def produce_report(
+    plan: ReportPlan,
+    *,
+    config: Config | None,
+    extra_dirs: Iterable[Path] = (),
+    collect_first: bool = False,
+    on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+) -> ReportOutcome:
+    """The steps `report` and `run` share: catalog, store, (collect), select, evaluate, write."""
+    prepare_output_folder(plan.out, "--out")
+    store = open_store(plan.store_url, config)
+    catalog = config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
+    taken: list[SnapshotManifest] = []
+    if collect_first:
+        if config is None:
+            raise UserError("collecting needs an auditor.yaml naming the scope", field="--config")
+        for collector in configured_collectors(config, store):
+            manifest = take_snapshot(store, collector, catalog.sha256)
+            taken.append(manifest)
+            if on_snapshot is not None:
+                on_snapshot(manifest)
+    snapshots = select_snapshots(store, Selection(period=plan.period))
+    result = run_evaluation(
+        catalog,
+        snapshots,
+        frameworks=plan.frameworks,
+        period=plan.period,
+        waivers_path=plan.waivers,
+        attestations_path=plan.attestations,
+        metadata=report_metadata(config),
+        interval=schedule_interval(config),
+    )
+    folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign, store=store)
+    return ReportOutcome(result, folder, tuple(taken), failed_gate(result, plan.fail_on))
+
+
+def prepare_output_folder(path: Path, option: str) -> None:
+    """An output folder must be a folder (or creatable as one): a file or /dev/null is bad usage (exit 2), an unwritable place is a run that cannot complete (exit 3)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} exists and is not a folder", field=option)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{parent} is a file, so {path} cannot be a folder", field=option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the output folder {path}: {exc.strerror or exc}") from None

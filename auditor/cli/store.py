@@ -11,7 +11,7 @@ from rich.table import Table
 
 from auditor.cli import Context, main, pass_context
 from auditor.evidence import open_store
-from auditor.models import isoformat, sha256_hex
+from auditor.models import isoformat, neutralise_text, sha256_hex
 
 
 def _out() -> Console:
@@ -72,19 +72,19 @@ def show(ctx: Context, snapshot_id: str) -> None:
         f"previous sha256: {manifest.previous_sha256 or '(first in chain)'}",
         f"documents:       {sum(manifest.counts.values())}",
     ]
-    click.echo("\n".join(lines))
+    click.echo(neutralise_text("\n".join(lines)))
     if manifest.counts:
         table = Table(title="Documents per resource type", title_justify="left")
         table.add_column("resource type")
         table.add_column("documents", justify="right")
         for resource_type, count in sorted(manifest.counts.items()):
-            table.add_row(resource_type, str(count))
+            table.add_row(neutralise_text(resource_type), str(count))
         _out().print(table)
     if manifest.stats:
         click.echo("statistics:      " + ", ".join(f"{k}={v}" for k, v in manifest.stats.items()))
     click.echo("files:")
     for key, sha in sorted(manifest.files.items()):
-        click.echo(f"  {sha}  {key}")
+        click.echo(neutralise_text(f"  {sha}  {key}"))
     if not manifest.errors:
         click.echo("collection errors: none")
         return
@@ -99,12 +99,17 @@ def show(ctx: Context, snapshot_id: str) -> None:
         table.add_column(column)
     for error in manifest.errors:
         table.add_row(
-            error.account,
-            error.region,
-            f"{error.service}:{error.operation}",
-            error.error_code,
-            error.resource_id or error.resource_type or "(all)",
-            error.message,
+            *(
+                neutralise_text(cell)
+                for cell in (
+                    error.account,
+                    error.region,
+                    f"{error.service}:{error.operation}",
+                    error.error_code,
+                    error.resource_id or error.resource_type or "(all)",
+                    error.message,
+                )
+            )
         )
     _out().print(table)
 

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from auditor.errors import RunError
+from auditor.models import neutralise_text
 from auditor.report.formats import register_format
 from auditor.report.view import ReportView
 from auditor.resources import templates_dir
@@ -158,6 +159,7 @@ def environment(root: Path | None = None) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,
+        finalize=_neutralise,
     )
     env.filters.update(
         id_breaks=id_breaks,
@@ -168,6 +170,12 @@ def environment(root: Path | None = None) -> Environment:
         requirement_key=requirement_key,
     )
     return env
+
+
+def _neutralise(value: object) -> object:
+    """Every value the template prints: bidi overrides and control characters shown as `\\uXXXX`
+    (models.neutralise_text), so a resource name cannot reorder or hide text in HTML or PDF."""
+    return neutralise_text(value) if isinstance(value, str) else value
 
 
 def bundled_asset(name: str, closing_tag: str) -> str:

@@ -42,6 +42,7 @@ class StoreSettings(_Strict):
     kms_key_id: str | None = None
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
     object_lock_days: int | None = Field(default=None, ge=1)
+    sign: SignSettings | None = None  # detached signatures on manifests and void records
 
 
 class AwsSettings(_Strict):
@@ -97,6 +98,9 @@ class SignSettings(_Strict):
     key: str
     cert: str | None = None
     passphrase_env: str | None = None
+
+
+StoreSettings.model_rebuild()  # `sign` refers to SignSettings, defined after it
 
 
 class ReportSettings(_Strict):
@@ -255,6 +259,7 @@ store:
   # kms_key_id: arn:aws:kms:eu-west-1:123456789012:key/...   # SSE-KMS for an S3 store
   # object_lock_mode: COMPLIANCE                              # when the bucket has Object Lock
   # object_lock_days: 400
+  # sign: {key: keys/signer.key, cert: keys/signer.pem}   # a .sig per manifest; verify --trust-root
 
 aws:
   enabled: true

@@ -33,6 +33,7 @@ from auditor.models import (
     SnapshotManifest,
     Status,
     Waiver,
+    isoformat,
     parse_time,
     utcnow,
 )
@@ -86,7 +87,21 @@ def open_store(url: str, config: Config | None = None) -> evidence.EvidenceStore
         if config.store.object_lock_mode:
             options["object_lock_mode"] = config.store.object_lock_mode
             options["object_lock_days"] = config.store.object_lock_days
+        if config.store.sign is not None:
+            options["signer"] = store_signer(config)
     return evidence.open_store(url, **options)
+
+
+def store_signer(config: Config) -> evidence.StoreSigner | None:
+    """`store.sign` of auditor.yaml: the key that signs each new manifest and void record."""
+    sign = config.store.sign
+    if sign is None:
+        return None
+    return evidence.StoreSigner(
+        key_path=config.path(sign.key) or Path(sign.key),
+        cert_path=config.path(sign.cert),
+        passphrase=os.environ.get(sign.passphrase_env) if sign.passphrase_env else None,
+    )
 
 
 def aws_collector(
@@ -218,10 +233,80 @@ class Selection:
 
     snapshot: str | None = None  # an ID or "latest"
     period: Period | None = None
+    only: tuple[str, ...] = ()  # --snapshots: exactly these (IDs or unique prefixes)
+    exclude: tuple[str, ...] = ()  # --exclude: never these
+
+
+def parse_ids(text: str | None) -> tuple[str, ...]:
+    """`ID,ID` from --snapshots / --exclude."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _chosen_ids(store: evidence.EvidenceStore, ids: tuple[str, ...], option: str) -> list[str]:
+    chosen = []
+    for given in ids:
+        try:
+            chosen.append(store.resolve(given).id)
+        except UserError as exc:
+            raise UserError(str(exc), field=option) from None
+    return chosen
+
+
+def set_aside(store: evidence.EvidenceStore, selection: Selection) -> list[dict[str, str]]:
+    """Snapshots in the selection's range that are not evaluated, with why: voided in the store
+    (its recorded reason) or excluded on the command line. For the report's own section."""
+    voided = store.voided()
+    excluded = set(_chosen_ids(store, selection.exclude, "--exclude"))
+    rows = []
+    for manifest in store.list_snapshots():
+        if selection.period is not None and not selection.period.contains(manifest.finished_at):
+            continue
+        record = voided.get(manifest.id)
+        if record is None and manifest.id not in excluded:
+            continue
+        rows.append(
+            {
+                "id": manifest.id,
+                "provider": manifest.provider,
+                "finished_at": isoformat(manifest.finished_at),
+                "reason": f"voided: {record.get('reason')}" if record else "excluded (--exclude)",
+                "voided_at": str(record.get("voided_at")) if record else "",
+            }
+        )
+    return rows
 
 
 def select_snapshots(store: evidence.EvidenceStore, selection: Selection) -> list[Snapshot]:
-    manifests = store.list_snapshots()
+    """The snapshots to evaluate. Voided ones never are; `only`/`exclude` pick explicitly."""
+    voided = store.voided()
+    everything = store.list_snapshots()
+    if selection.only:
+        wanted = _chosen_ids(store, selection.only, "--snapshots")
+        for snapshot_id in wanted:
+            if snapshot_id in voided:
+                raise UserError(
+                    f"snapshot {snapshot_id} is voided ({voided[snapshot_id].get('reason')}); "
+                    "it is not evaluated",
+                    field="--snapshots",
+                )
+        by_id = {m.id: m for m in everything}
+        chosen = [by_id[i] for i in dict.fromkeys(wanted)]
+        if selection.period is not None:
+            outside = [m.id for m in chosen if not selection.period.contains(m.finished_at)]
+            if outside:
+                raise UserError(
+                    f"snapshot {outside[0]} is outside period {selection.period.label}; "
+                    "choose the period it belongs to",
+                    field="--snapshots",
+                )
+        return [store.load_snapshot(m.id) for m in chosen]
+    excluded = set(_chosen_ids(store, selection.exclude, "--exclude"))
+    manifests = [m for m in everything if m.id not in voided and m.id not in excluded]
+    if everything and not manifests:
+        raise RunError(
+            f"every snapshot in the evidence store {store} is voided or excluded; "
+            "nothing to evaluate"
+        )
     if not manifests:
         raise RunError(f"the evidence store {store} has no snapshots; run `auditor snapshot` first")
     if selection.period is not None:
@@ -596,6 +681,8 @@ class ReportPlan:
     attestations: Path | None = None
     sign: Any = None
     fail_on: str | None = None
+    only: tuple[str, ...] = ()  # --snapshots
+    exclude: tuple[str, ...] = ()  # --exclude
 
 
 @dataclass(frozen=True)
@@ -660,7 +747,8 @@ def produce_report(
             taken.append(manifest)
             if on_snapshot is not None:
                 on_snapshot(manifest)
-    snapshots = select_snapshots(store, Selection(period=plan.period))
+    selection = Selection(period=plan.period, only=plan.only, exclude=plan.exclude)
+    snapshots = select_snapshots(store, selection)
     result = run_evaluation(
         catalog,
         snapshots,
@@ -668,7 +756,7 @@ def produce_report(
         period=plan.period,
         waivers_path=plan.waivers,
         attestations_path=plan.attestations,
-        metadata=report_metadata(config),
+        metadata=report_metadata(config) | {"set_aside": set_aside(store, selection)},
         interval=schedule_interval(config),
     )
     folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign, store=store)

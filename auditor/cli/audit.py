@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,16 @@ def _out_path(text: str | None, option: str = "--out") -> Path | None:
     if not text.strip():
         raise UserError("an empty path is not an output folder", field=option)
     return Path(text).expanduser()
+
+
+_snapshots_option = click.option(
+    "--snapshots",
+    "only",
+    help="Evaluate exactly these snapshots: ID,ID (IDs or unique prefixes; voided ones refused).",
+)
+_exclude_option = click.option(
+    "--exclude", help="Leave these snapshots out: ID,ID (listed in the report as set aside)."
+)
 
 
 def _summary_line(ctx: Context, result: AuditResult) -> None:
@@ -186,6 +197,8 @@ def _report_run_options(func: Any) -> Any:
 )
 @_fail_on_option
 @_optional_config_option
+@_snapshots_option
+@_exclude_option
 @pass_context
 def evaluate(
     ctx: Context,
@@ -200,11 +213,15 @@ def evaluate(
     formats: tuple[str, ...],
     fail_on: str | None,
     config_path: Path | None,
+    only: str | None,
+    exclude: str | None,
 ) -> None:
-    """Evaluate snapshots against the catalog and write findings."""
+    """Evaluate snapshots against the catalog and write findings (voided snapshots skipped)."""
     ranged = period or date_from or date_to
     if snapshot_id and ranged:
         raise click.UsageError("give --snapshot or a period, not both")
+    if snapshot_id and only:
+        raise click.UsageError("give --snapshot or --snapshots, not both")
     config = _optional_config(config_path)
     if out is None and config is None:
         raise click.UsageError("give --out (or -c auditor.yaml with report.out)")
@@ -223,7 +240,10 @@ def evaluate(
     )
     store = pipeline.open_store(settings.store_url(chosen["store.url"], config), config)
     selected_period = pipeline.period_for(period, start=date_from, end=date_to) if ranged else None
-    snapshots = pipeline.select_snapshots(store, pipeline.Selection(snapshot_id, selected_period))
+    selection = pipeline.Selection(
+        snapshot_id, selected_period, pipeline.parse_ids(only), pipeline.parse_ids(exclude)
+    )
+    snapshots = pipeline.select_snapshots(store, selection)
     result = pipeline.run_evaluation(
         catalog,
         snapshots,
@@ -231,7 +251,8 @@ def evaluate(
         period=selected_period,
         waivers_path=settings.as_path(chosen["waivers"], config),
         attestations_path=settings.as_path(chosen["attestations"], config),
-        metadata=pipeline.report_metadata(config),
+        metadata=pipeline.report_metadata(config)
+        | {"set_aside": pipeline.set_aside(store, selection)},
         interval=pipeline.schedule_interval(config),
     )
     written: list[Path] = []
@@ -262,23 +283,31 @@ def evaluate(
 @main.command()
 @_report_run_options
 @_optional_config_option
+@_snapshots_option
+@_exclude_option
 @pass_context
 def report(
     ctx: Context,
     config_path: Path | None,
     date_from: str | None,
     date_to: str | None,
+    only: str | None,
+    exclude: str | None,
     **given_options: Any,
 ) -> None:
-    """Write a new report version under OUT/<period>/v<N>/, as auditor.yaml configures it.
-
-    Each option overrides its auditor.yaml setting only when given."""
+    """Write a new report version under OUT/<period>/v<N>/, as auditor.yaml configures it
+    (voided snapshots skipped and listed). Each option overrides its auditor.yaml setting only
+    when given."""
     config = _optional_config(config_path)
-    plan = pipeline.plan_report(
-        config,
-        _report_options(store=ctx.store_option, **given_options),
-        date_from=date_from,
-        date_to=date_to,
+    plan = replace(
+        pipeline.plan_report(
+            config,
+            _report_options(store=ctx.store_option, **given_options),
+            date_from=date_from,
+            date_to=date_to,
+        ),
+        only=pipeline.parse_ids(only),
+        exclude=pipeline.parse_ids(exclude),
     )
     outcome = pipeline.produce_report(plan, config=config, extra_dirs=ctx.controls)
     _finish(ctx, outcome)

@@ -16,10 +16,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ManagementAssertion(_Strict):
+    """Who makes management's assertion, and in what words. The report qualifies the words
+    when the results contradict them (open exceptions, insufficient evidence)."""
+
+    name: str = ""
+    title: str = ""
+    wording: str = ""
+
+
 class Organisation(_Strict):
     name: str = "Example Organisation"
     report_title: str = "Machine-learning workloads: compliance audit report"
-    management_assertion: str = (
+    # The wording alone (a string), or {name, title, wording}.
+    management_assertion: str | ManagementAssertion = (
         "Management asserts that the controls described in this report were in place and operating "
         "during the period, except as noted in the exceptions."
     )
@@ -99,6 +109,46 @@ class ReportSettings(_Strict):
     period: str = "current"  # current | previous | 2026-Q4 | 2026-H2 | 2026
     sign: SignSettings | None = None
     fail_on: Literal["fail", "error"] | None = None
+    classification: str = ""  # e.g. "Confidential": printed on every page and the HTML header
+
+
+_INTERVAL_UNITS = {"h": 1 / 24, "d": 1.0, "w": 7.0}
+
+
+class ScheduleSettings(_Strict):
+    """How often snapshots are meant to be taken: the cadence evidence coverage is judged by."""
+
+    interval: str | float = "7d"  # days as a number, or "12h", "7d", "2w"
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | float) -> str | float:
+        interval_days(value)
+        return value
+
+    def days(self) -> float:
+        return interval_days(self.interval)
+
+
+def interval_days(value: str | float) -> float:
+    """`7`, `"7d"`, `"2w"` or `"12h"` as days; anything else (or not positive) is refused."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number of days or a duration like 7d, 2w, 12h")
+    if isinstance(value, int | float):
+        days = float(value)
+    else:
+        text = value.strip().lower()
+        unit = _INTERVAL_UNITS.get(text[-1:]) if text else None
+        number = text[:-1] if unit is not None else text
+        try:
+            days = float(number) * (unit if unit is not None else 1.0)
+        except ValueError:
+            raise ValueError(
+                f"expected a number of days or a duration like 7d, 2w, 12h, got {value!r}"
+            ) from None
+    if not days > 0:
+        raise ValueError(f"the interval must be positive, got {value!r}")
+    return days
 
 
 def _texts(value: Any) -> Any:
@@ -199,6 +249,7 @@ class Config(_Strict):
     attestations: str | None = None
     report: ReportSettings = ReportSettings()
     scope: ScopeSettings | None = None  # None: every resource is in scope for every framework
+    schedule: ScheduleSettings = ScheduleSettings()
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
     _source: str = PrivateAttr(default="auditor.yaml")
     _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
@@ -279,6 +330,10 @@ organisation:
   report_title: "Machine-learning workloads: compliance audit report"
   auditor: ""                                # the external auditor's firm, for the sign-off block
   contact: ""
+  # management_assertion:                    # the wording alone, or who asserts and in what words;
+  #   name: Dana Example                     # the report qualifies it when exceptions are open or
+  #   title: Chief Information Security Officer  # the evidence does not cover the period
+  #   wording: "Management asserts that the controls described were in place and operated effectively."
 
 # Frameworks to evaluate: gdpr, hipaa, pci-dss-4.0.1
 frameworks: [gdpr, hipaa, pci-dss-4.0.1]
@@ -336,4 +391,10 @@ report:
 #     exclude:
 #       - tag: {key: env, values: [sandbox]}
 #   pci-dss-4.0.1: {include: [{tag: {key: data-class, values: [pan, chd]}}]}
+  # classification: Confidential            # marking printed on every page and the HTML header
+
+# schedule:
+#   interval: 7d                            # expected snapshot cadence (12h, 7d, 2w); with under
+#                                           # half the expected snapshots, or a gap over 3
+#                                           # intervals, the report does not conclude on operation
 """

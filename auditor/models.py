@@ -633,6 +633,9 @@ class ControlEffectiveness:
     )
     held_at_period_end: bool | None  # None: not evaluated at the end (ERROR/N/A)
     deviations: tuple[Deviation, ...]
+    # False when the snapshots of the providers it covers are too few or too far apart to
+    # conclude on operation over the period (see EvidenceCoverage); the share is then not stated.
+    sufficient_evidence: bool = True
 
     @property
     def share_held(self) -> float | None:
@@ -664,6 +667,27 @@ class SnapshotSummary:
 
 
 @dataclass(frozen=True)
+class EvidenceCoverage:
+    """How much of the audit period one provider's snapshots cover, given the expected cadence.
+
+    Operating effectiveness over a period can only be concluded from evidence spread over it:
+    a percentage computed from two snapshots a quarter apart would mislead the reader."""
+
+    provider: str
+    period_start: datetime
+    period_end: datetime  # the end of the period, or `on` when the period is still running
+    interval_days: float  # the expected cadence (auditor.yaml schedule.interval)
+    snapshots: int
+    expected: int  # snapshots the cadence expects between period_start and period_end
+    first: datetime | None
+    last: datetime | None
+    largest_gap_days: float  # between consecutive snapshots, or a period edge and a snapshot
+    covered_share: float  # share of the period within one interval after some snapshot
+    sufficient: bool
+    reasons: tuple[str, ...] = ()  # why the evidence is insufficient, in words
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """Everything the report needs, computed by the evaluate stage; the report reads only this."""
 
@@ -682,6 +706,7 @@ class AuditResult:
     metadata: Mapping[str, Any] = field(default_factory=dict)  # organisation, scope text, ...
     summaries: Mapping[str, Any] = field(default_factory=dict)  # name -> pandas.DataFrame
     scope: ScopeResult | None = None  # framework scope and lineage of the period-end documents
+    evidence_coverage: tuple[EvidenceCoverage, ...] = ()  # one per provider; () without a period
 
 
 @dataclass(frozen=True)

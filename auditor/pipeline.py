@@ -379,7 +379,10 @@ def run_evaluation(
     on: date | None = None,
     metadata: Mapping[str, Any] | None = None,
     scope: ScopeDefinition | None = None,
+    interval: timedelta | None = None,
 ) -> AuditResult:
+    """`interval` is the expected snapshot cadence (auditor.yaml schedule.interval, default 7
+    days) that evidence coverage of the period is judged by."""
     if on is None:
         on = utcnow().date()
         if period is not None and period.end.date() <= on:
@@ -394,6 +397,7 @@ def run_evaluation(
         on=on,
         metadata=dict(metadata or {}),
         scope=scope,
+        interval=interval if interval is not None else evaluate_stage.DEFAULT_INTERVAL,
     )
 
 
@@ -444,6 +448,11 @@ def scope_view(
         [doc for s in snapshots for doc in s], scope_definition(config), frameworks, labels=labels
     )
     return ScopeView(result, tuple(s.manifest for s in snapshots), labels)
+
+
+def schedule_interval(config: Config | None) -> timedelta | None:
+    """The configured snapshot cadence, or None for the evaluate stage's default."""
+    return timedelta(days=config.schedule.days()) if config is not None else None
 
 
 def findings_files(result: AuditResult) -> tuple[bytes, bytes]:
@@ -538,14 +547,24 @@ def write_report(
     *,
     formats: Sequence[str] = ("html", "pdf"),
     sign: Any = None,
+    store: evidence.EvidenceStore | None = None,
 ) -> Path:
-    """A new `<out>/<period>/v<N>/`, with the changes since the previous version of the period."""
+    """A new `<out>/<period>/v<N>/`, with the changes since the previous version of the period
+    (or, for a period's first version, since the latest version of the period before). With
+    the evidence `store`, FAIL and ERROR findings carry their evidence documents in the HTML."""
     as_json, as_csv = findings_files(result)
     diff: FindingsDiff | None = None
+    previous_doc: dict[str, Any] | None = None
     previous = report_stage.latest_version(out_dir, result)
+    label = previous.name if previous is not None else ""
+    if previous is None:
+        previous = previous_period_report(out_dir, result.period)
+        label = f"{previous.parent.name} {previous.name}" if previous is not None else ""
+        if previous is not None:
+            previous_doc = {**load_findings_document(previous), "period": previous.parent.name}
     if previous is not None:
-        old = load_findings_document(previous)
-        diff = evaluate_stage.diff_findings(old, json.loads(as_json), previous.name, "this version")
+        old = previous_doc or load_findings_document(previous)
+        diff = evaluate_stage.diff_findings(old, json.loads(as_json), label, "this version")
     return report_stage.write_report(
         result,
         out_dir,
@@ -554,7 +573,97 @@ def write_report(
         formats=tuple(formats),
         sign=sign,
         diff=diff,
+        previous_findings=previous_doc,
+        evidence_documents=failing_evidence(store, result) if store is not None else None,
     )
+
+
+def failing_evidence(
+    store: evidence.EvidenceStore, result: AuditResult
+) -> dict[str, dict[str, Any]]:
+    """The stored (redacted) documents that FAIL and ERROR findings were judged on, by sha256.
+
+    Only failing findings: they are what an assessor opens, and it bounds the HTML's size."""
+    wanted = sorted(
+        {
+            f.evidence_sha256
+            for f in result.findings
+            if f.evidence_sha256 and f.status in (Status.FAIL, Status.ERROR) and f.snapshot_id
+        }
+    )
+    documents: dict[str, dict[str, Any]] = {}
+    for sha in wanted:
+        try:
+            documents[sha] = store.read_object(sha).to_dict()
+        except (OSError, KeyError, ValueError, RunError):
+            continue  # a pruned or unreadable object: the finding still names its sha256
+    return documents
+
+
+_SHA256 = frozenset("0123456789abcdef")
+
+
+def evidence_document(
+    store: evidence.EvidenceStore, key: str, *, snapshot: str | None = None
+) -> list[dict[str, Any]]:
+    """`auditor evidence show`: the stored (redacted) document with this sha256, or the
+    document(s) of this resource ID in a snapshot (default: the latest of each provider)."""
+    key = key.strip()
+    if len(key) == 64 and set(key) <= _SHA256 and snapshot is None:
+        try:
+            doc = store.read_object(key)
+        except KeyError:
+            raise UserError(
+                f"no evidence document with sha256 {key} in store {store.url}", field="SHA256"
+            ) from None
+        if doc.sha256 != key:
+            raise RunError(f"evidence object {key} does not hash to its name: the store is damaged")
+        return [{"sha256": key, "snapshot_id": None, "document": doc.to_dict()}]
+    if snapshot is not None:
+        manifests = [store.manifest(snapshot)]
+    else:
+        latest: dict[str, SnapshotManifest] = {}
+        for manifest in store.list_snapshots():
+            latest[manifest.provider] = manifest
+        manifests = list(latest.values())
+    found = []
+    for manifest in manifests:
+        for row in store.document_index(manifest.id).values():
+            if row.key.split("|", 4)[-1] == key:
+                doc = store.read_object(row.sha256)
+                found.append(
+                    {"sha256": row.sha256, "snapshot_id": manifest.id, "document": doc.to_dict()}
+                )
+    if not found:
+        where = f"snapshot {snapshot}" if snapshot else "the latest snapshot of each provider"
+        raise UserError(f"no evidence for resource {key!r} in {where}", field="RESOURCE_ID")
+    return found
+
+
+def previous_period_report(out_dir: Path, period: Period | None) -> Path | None:
+    """The newest version of the latest earlier period reported under `out_dir` (the one
+    ending at or before this period starts), for the first version of a period to compare with."""
+    if period is None:
+        return None
+    best: tuple[datetime, Path] | None = None
+    for name, folder in report_stage.newest_versions(out_dir).items():
+        other = _period_of_folder(name)
+        if other is None or other.end > period.start or not (folder / "findings.json").is_file():
+            continue
+        if best is None or other.end > best[0]:
+            best = (other.end, folder)
+    return best[1] if best else None
+
+
+def _period_of_folder(name: str) -> Period | None:
+    """A report period folder's name read back as a Period (labels, or FROM_TO ranges)."""
+    try:
+        if "_" in name:
+            start, _, end = name.partition("_")
+            return evaluate_stage.parse_period(start=start, end=end)
+        return evaluate_stage.parse_period(name)
+    except UserError:
+        return None
 
 
 def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = None) -> Any:
@@ -569,11 +678,19 @@ def report_metadata(config: Config | None, *, scope: str | None = None) -> dict[
     return {
         "organisation": org.name if org else "",
         "title": org.report_title if org else "Machine-learning workloads: compliance audit report",
-        "management_assertion": org.management_assertion if org else "",
+        "management_assertion": _assertion(org.management_assertion) if org else {},
+        "classification": config.report.classification if config else "",
         "auditor": org.auditor if org else "",
         "contact": org.contact if org else "",
         "scope": scope if scope is not None else (describe_scope(config) if config else ""),
     }
+
+
+def _assertion(value: Any) -> dict[str, str]:
+    """organisation.management_assertion as {name, title, wording}, whichever form it took."""
+    if isinstance(value, str):
+        return {"name": "", "title": "", "wording": value}
+    return {"name": value.name, "title": value.title, "wording": value.wording}
 
 
 def describe_scope(config: Config) -> str:
@@ -695,8 +812,9 @@ def produce_report(
         attestations_path=plan.attestations,
         metadata=report_metadata(config) | {"set_aside": set_aside(store, selection)},
         scope=scope_definition(config),
+        interval=schedule_interval(config),
     )
-    folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign)
+    folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign, store=store)
     return ReportOutcome(result, folder, tuple(taken), failed_gate(result, plan.fail_on))
 
 

@@ -42,6 +42,31 @@ def test_demo_pdf_names_a_planted_misconfiguration_and_every_framework(demo: Dem
         assert title in flat
 
 
+def test_demo_pdf_breaks_no_word_and_strands_no_heading(demo: DemoOutcome) -> None:
+    from layout_checks import layout_problems
+
+    catalog = demo.result.catalog
+    problems = layout_problems(
+        demo.report_dir / "report.pdf",
+        demo.report_dir / "report.html",
+        control_ids=[c.id for c in catalog.controls],
+        requirement_ids=[r.id for fw in catalog.frameworks.values() for r in fw.requirements],
+    )
+    assert problems == []
+
+
+def test_demo_findings_name_their_evidence_and_the_html_embeds_failing_ones(
+    demo: DemoOutcome,
+) -> None:
+    findings = _findings(demo)
+    documented = [f for f in findings if f["status"] in ("PASS", "FAIL", "WAIVED")]
+    assert documented and all(f["snapshot_id"] and f["evidence_sha256"] for f in documented)
+    html = (demo.report_dir / "report.html").read_text()
+    failing = next(f for f in findings if f["status"] == "FAIL" and f["evidence_sha256"])
+    assert f'data-evidence="{failing["evidence_sha256"]}"' in html
+    assert "Evidence over the period" in html
+
+
 def test_demo_findings_hold_the_planted_verdicts(demo: DemoOutcome) -> None:
     findings = _findings(demo)
     by_key = {(f["control_id"], f["resource_id"]): f for f in findings}
@@ -75,7 +100,12 @@ def test_demo_secrets_never_reach_the_store_or_the_report(demo: DemoOutcome) -> 
 def test_demo_report_escapes_hostile_tags(demo: DemoOutcome) -> None:
     html = (demo.report_dir / "report.html").read_text()
     assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html or "alert(1)" not in html
+    # escaped text in the page; the evidence data block holds the tags as JSON text (\u003c)
+    opening = '<script type="application/json" id="evidence-data">'
+    start = html.find(opening)
+    outside_data = html if start < 0 else html[:start] + html[html.index("</script>", start) :]
+    assert "<" not in html[start + len(opening) : html.index("</script>", start)] or start < 0
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html or "alert(1)" not in outside_data
     rows = (demo.report_dir / "findings.csv").read_text().splitlines()
     assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row.split(","))
 

@@ -254,6 +254,7 @@ def evaluate(
         metadata=pipeline.report_metadata(config)
         | {"set_aside": pipeline.set_aside(store, selection)},
         scope=pipeline.scope_definition(config),
+        interval=pipeline.schedule_interval(config),
     )
     written: list[Path] = []
     if "findings" in formats:

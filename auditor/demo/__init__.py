@@ -168,7 +168,7 @@ def run_demo(
         },
     )
     progress("rendering HTML and PDF")
-    report_dir = pipeline.write_report(result, out / "reports")
+    report_dir = pipeline.write_report(result, out / "reports", store=store)
     files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
     return DemoOutcome(report_dir, files, store_path, period, result, tuple(changes))
 

@@ -5,7 +5,14 @@ Callers read files and pass their text (and the sha256 of attestation files); ev
 computes on the frozen types of auditor.models.
 """
 
-from auditor.evaluate.audit import ResolvedDeviation, audit, check_references, rollups
+from auditor.evaluate.audit import (
+    DEFAULT_INTERVAL,
+    ResolvedDeviation,
+    audit,
+    check_references,
+    evidence_coverage,
+    rollups,
+)
 from auditor.evaluate.diff import diff_findings, diff_to_dict, diff_to_text
 from auditor.evaluate.inputs import (
     attestation_paths,
@@ -21,6 +28,7 @@ from auditor.evaluate.verdicts import VerdictCache, evaluate_snapshot, manual_fi
 
 __all__ = [
     "CSV_COLUMNS",
+    "DEFAULT_INTERVAL",
     "SUMMARY_NAMES",
     "ResolvedDeviation",
     "VerdictCache",
@@ -33,6 +41,7 @@ __all__ = [
     "diff_to_dict",
     "diff_to_text",
     "evaluate_snapshot",
+    "evidence_coverage",
     "findings_csv",
     "findings_document",
     "manual_findings",

@@ -35,15 +35,22 @@ Operating effectiveness of a control over the period's snapshots (of the provide
 - held_at_period_end: False on any FAIL in the latest snapshots, None when they did not evaluate
   the control, else True.
 
+Evidence coverage of the period, per provider (`evidence_coverage`): the snapshots in the period,
+the first and last, the largest gap (period edges included), and the share of the period that
+lies within one expected interval after some snapshot. With fewer than half the snapshots the
+cadence expects, or a gap longer than three intervals, the evidence is insufficient to conclude
+on operating effectiveness, and the report says so instead of stating a share.
+
 Waivers are judged on the day of each snapshot (capped at `on`) for earlier snapshots, so a
 waiver that was active then counts as active then; the period-end state uses `on`.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from auditor.errors import RunError, UserError
@@ -68,6 +75,7 @@ from auditor.models import (
     CollectionError,
     ControlEffectiveness,
     Deviation,
+    EvidenceCoverage,
     Finding,
     Period,
     RequirementRollup,
@@ -82,6 +90,9 @@ from auditor.models import (
 )
 
 STATUS_ORDER: tuple[Status, ...] = tuple(Status)
+DEFAULT_INTERVAL = timedelta(days=7)  # auditor.yaml schedule.interval
+MIN_SHARE_OF_EXPECTED = 0.5  # fewer snapshots than this share of the expected: insufficient
+MAX_GAP_INTERVALS = 3.0  # a gap longer than this many intervals: insufficient
 
 
 @dataclass(frozen=True)
@@ -265,6 +276,67 @@ def _deviation(
     )
 
 
+def evidence_coverage(
+    provider: str,
+    taken: Sequence[datetime],
+    period: Period,
+    *,
+    on: date,
+    interval: timedelta = DEFAULT_INTERVAL,
+    min_share_of_expected: float = MIN_SHARE_OF_EXPECTED,
+    max_gap_intervals: float = MAX_GAP_INTERVALS,
+) -> EvidenceCoverage:
+    """How well one provider's snapshot times cover the period up to `on` (rules above)."""
+    if interval <= timedelta(0):
+        raise UserError("the schedule interval must be positive", field="schedule.interval")
+    start = period.start
+    end = min(period.end, datetime.combine(on + timedelta(days=1), time(0), tzinfo=UTC))
+    end = max(end, start)
+    times = sorted(t for t in taken if start <= t < period.end)
+    elapsed = end - start
+    expected = max(1, int(elapsed / interval))
+    edges = [start, *times, max(end, times[-1] if times else end)]
+    largest_gap = max((b - a for a, b in itertools.pairwise(edges)), default=elapsed)
+    covered = timedelta(0)
+    reach = start
+    for moment in times:
+        lo = max(moment, reach)
+        hi = min(moment + interval, end)
+        if hi > lo:
+            covered += hi - lo
+        reach = max(reach, hi)
+    share = covered / elapsed if elapsed > timedelta(0) else (1.0 if times else 0.0)
+    reasons = []
+    if len(times) < min_share_of_expected * expected:
+        reasons.append(
+            f"{len(times)} snapshot(s) where the {_days(interval)}-day cadence expects "
+            f"{expected} (fewer than {min_share_of_expected:.0%})"
+        )
+    if largest_gap > interval * max_gap_intervals:
+        reasons.append(
+            f"a gap of {_days(largest_gap)} days without a snapshot (more than "
+            f"{max_gap_intervals:g} intervals)"
+        )
+    return EvidenceCoverage(
+        provider=provider,
+        period_start=start,
+        period_end=end,
+        interval_days=interval / timedelta(days=1),
+        snapshots=len(times),
+        expected=expected,
+        first=times[0] if times else None,
+        last=times[-1] if times else None,
+        largest_gap_days=largest_gap / timedelta(days=1),
+        covered_share=share,
+        sufficient=not reasons,
+        reasons=tuple(reasons),
+    )
+
+
+def _days(span: timedelta) -> str:
+    return f"{span / timedelta(days=1):.1f}".removesuffix(".0")
+
+
 def rollups(
     catalog: Catalog,
     frameworks: Sequence[str],
@@ -362,6 +434,7 @@ def audit(
     cache: VerdictCache | None = None,
     use_fast_path: bool = True,
     scope: ScopeDefinition | None = None,
+    interval: timedelta = DEFAULT_INTERVAL,
 ) -> AuditResult:
     """Evaluate every snapshot (of the period, when one is given) oldest first; see the module
     docstring for the period-end state, roll-ups and operating effectiveness.
@@ -425,6 +498,29 @@ def audit(
         dict.fromkeys(p.control.id for plans in plans_by_provider.values() for p in plans)
     )
     effectiveness = tracker.result(automated_ids)
+    coverage: tuple[EvidenceCoverage, ...] = ()
+    if period is not None:
+        coverage = tuple(
+            evidence_coverage(
+                provider,
+                [s.manifest.taken_at for s in selected if s.manifest.provider == provider],
+                period,
+                on=on,
+                interval=interval,
+            )
+            for provider in plans_by_provider
+        )
+        insufficient = {c.provider for c in coverage if not c.sufficient}
+        if insufficient:
+            effectiveness = tuple(
+                replace(e, sufficient_evidence=False)
+                if any(
+                    p in insufficient and any(pl.control.id == e.control_id for pl in plans)
+                    for p, plans in plans_by_provider.items()
+                )
+                else e
+                for e in effectiveness
+            )
     requirement_rollups = rollups(catalog, chosen, findings, attestations, on)
     result = AuditResult(
         generated_at=utcnow(),
@@ -441,6 +537,7 @@ def audit(
         collection_errors=tuple(errors),
         metadata=dict(metadata or {}),
         scope=final_scope,
+        evidence_coverage=coverage,
     )
     summaries = build_summaries(result)
     return replace(result, summaries=summaries)

@@ -36,6 +36,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "snapshot_id",
     "waiver",
     "scope",
+    "evidence_sha256",  # the stored document the verdict read: `auditor evidence show SHA256`
 )
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -54,9 +55,9 @@ def neutralise_cell(value: str) -> str:
 def findings_document(result: AuditResult) -> dict[str, Any]:
     """The findings.json document of an audit: period-end findings and the snapshots evaluated.
 
-    Each finding has exactly the keys of docs/findings.schema.json (auditor.findings/v1); the
-    evidence document a verdict used stays in the report's evidence index, not here, so the
-    schema does not change."""
+    Each finding has the keys of docs/findings.schema.json (auditor.findings/v1), including
+    `evidence_sha256`: the stored document the verdict read (None for findings from no
+    document), which `auditor evidence show` prints."""
     return {
         "schema": FINDINGS_SCHEMA,
         "generated_at": isoformat(result.generated_at),
@@ -75,9 +76,8 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
 
 
 def _contract_finding(finding: Finding) -> dict[str, Any]:
-    row = finding.to_dict()
-    row.pop("evidence_sha256", None)
-    return row
+    """The contract's keys plus `evidence_sha256` (an added key; v1 readers ignore it)."""
+    return finding.to_dict()
 
 
 def _waiver_cell(finding: Finding) -> str:
@@ -113,6 +113,7 @@ def findings_csv(findings: Iterable[Finding]) -> str:
             finding.snapshot_id,
             _waiver_cell(finding),
             "; ".join(f"{fw}: {reason}" for fw, reason in finding.scope.items()),
+            finding.evidence_sha256 or "",
         ]
         writer.writerow([neutralise_cell(cell) for cell in row])
     return buffer.getvalue()

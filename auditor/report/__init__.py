@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from auditor.report.securityhub import SecurityHubOutcome, publish_to_securityhub
     from auditor.report.sign import SignOptions
     from auditor.report.verify import VerifyOutcome, verify_report
-    from auditor.report.writer import latest_version, write_report
+    from auditor.report.writer import latest_version, newest_versions, write_report
 
 # name -> module; the formats registry is filled when the writer (with html and pdf) is imported
 _WHERE = {
@@ -49,6 +49,7 @@ _WHERE = {
     "verify_report": "auditor.report.verify",
     "write_report": "auditor.report.writer",
     "latest_version": "auditor.report.writer",
+    "newest_versions": "auditor.report.writer",
 }
 _FROM_FORMATS = {"OutputFormat", "available_formats", "get_format", "register_format"}
 
@@ -63,6 +64,7 @@ __all__ = [
     "available_formats",
     "get_format",
     "latest_version",
+    "newest_versions",
     "publish",
     "publish_to_securityhub",
     "register_format",

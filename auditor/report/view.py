@@ -19,6 +19,7 @@ from auditor.models import (
     AuditResult,
     CollectionError,
     Control,
+    EvidenceCoverage,
     Finding,
     FindingsDiff,
     ReportManifest,
@@ -107,6 +108,8 @@ class FindingRow:
     reason: str
     requirements: str
     waiver: str
+    snapshot_id: str = ""
+    evidence_sha256: str = ""  # the stored document the verdict read (`auditor evidence show`)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,20 @@ class ReportView:
     auditor_name: str
     row_limit: int = PDF_ROW_LIMIT
     attachments: tuple[tuple[str, bytes, str, str], ...] = field(default=())
+    classification: str = ""  # e.g. "Confidential": every page and the HTML header
+    sections: tuple[Mapping[str, Any], ...] = ()  # numbered chapters, in order (the TOC)
+    section_numbers: Mapping[str, str] = field(default_factory=dict)  # anchor -> "7"
+    evidence_coverage: tuple[Mapping[str, Any], ...] = ()
+    evidence_sufficient: bool = True
+    assertion: Mapping[str, Any] = field(default_factory=dict)  # name, title, text, notes
+    open_exceptions: tuple[Mapping[str, Any], ...] = ()  # controls with FAIL/ERROR findings
+    # sha256 -> the stored (redacted) document, for FAIL/ERROR findings; the HTML embeds them
+    evidence_documents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def number(self, anchor: str) -> str:
+        """A chapter's number ("7", "A"), or "" for one outside the numbering."""
+        return self.section_numbers.get(anchor, "")
+
     # snapshots of the period not evaluated: voided in the store or excluded by the command line
     set_aside: tuple[Mapping[str, Any], ...] = ()
     system: Mapping[str, Any] = field(default_factory=dict)  # system description, scope
@@ -239,6 +256,8 @@ def finding_row(finding: Finding) -> FindingRow:
         reason=finding.reason,
         requirements=requirements_cell(finding.requirements),
         waiver=waiver,
+        snapshot_id=finding.snapshot_id,
+        evidence_sha256=finding.evidence_sha256 or "",
     )
 
 
@@ -480,7 +499,10 @@ def _effectiveness(
                 "control_id": eff.control_id,
                 "evaluated": eff.snapshots_evaluated,
                 "held": eff.snapshots_held,
-                "share": "n/a" if share is None else f"{share:.0%}",
+                "share": "n/a"
+                if share is None
+                else (f"{share:.0%}" if eff.sufficient_evidence else INSUFFICIENT),
+                "sufficient": eff.sufficient_evidence,
                 "held_at_end": "n/a"
                 if eff.held_at_period_end is None
                 else ("yes" if eff.held_at_period_end else "no"),
@@ -504,6 +526,160 @@ def _effectiveness(
             )
     deviations.sort(key=lambda d: (d["resolved_at"] != "open", d["control_id"], d["resource_id"]))
     return tuple(rows), tuple(deviations)
+
+
+INSUFFICIENT = "insufficient evidence to conclude on operating effectiveness"
+
+# The report's chapters in document order: (anchor, title, numbering). Numbered chapters get
+# 1, 2, ...; appendices A, B, ...; "html" ones appear only in the HTML edition and, like
+# "unnumbered" ones, carry no number, so both editions number alike. A new chapter is one entry here and one <section id=anchor> in the
+# template; the TOC and every cross-reference ("section 7") follow from this list.
+SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("document-control", "Document control", "numbered"),
+    ("system-description", "System description", "numbered"),  # when the evidence has any
+    ("scope", "Scope and methodology", "numbered"),
+    ("summary", "Executive summary", "numbered"),
+    ("@frameworks", "", "numbered"),  # one chapter per framework in scope
+    ("controls", "Control details", "numbered"),
+    ("not-applicable", "Controls not applicable", "numbered"),
+    ("exceptions", "Exceptions and waivers", "numbered"),
+    ("attestations", "Manual attestations", "numbered"),
+    ("errors", "Collection errors", "numbered"),
+    ("changes", "Changes since the previous version", "numbered"),
+    ("effectiveness", "Operating effectiveness", "numbered"),
+    ("all-findings", "All findings", "html"),
+    ("coverage", "Appendix A: coverage matrix", "appendix"),
+    ("evidence", "Appendix B: evidence index", "appendix"),
+    ("signoff", "Sign-off", "unnumbered"),
+)
+
+
+def section_list(
+    frameworks: Sequence[FrameworkView], *, absent: frozenset[str] = frozenset()
+) -> tuple[Mapping[str, Any], ...]:
+    """The chapters in order, numbered; `absent` names chapters this report does not have."""
+    out: list[Mapping[str, Any]] = []
+    numbered = appendix = 0
+    for anchor, title, kind in SECTIONS:
+        if anchor in absent:
+            continue
+        entries = (
+            [(fw.anchor, f"{fw.name} {fw.version}") for fw in frameworks]
+            if anchor == "@frameworks"
+            else [(anchor, title)]
+        )
+        for one_anchor, one_title in entries:
+            number = ""
+            if kind == "numbered":
+                numbered += 1
+                number = str(numbered)
+            elif kind == "appendix":
+                number = chr(ord("A") + appendix)
+                appendix += 1
+            out.append(
+                {
+                    "anchor": one_anchor,
+                    "title": one_title,
+                    "number": number,
+                    "html_only": kind == "html",
+                }
+            )
+    return tuple(out)
+
+
+def coverage_rows_view(coverage: Sequence[EvidenceCoverage]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(
+        {
+            "provider": c.provider,
+            "snapshots": c.snapshots,
+            "expected": c.expected,
+            "interval": f"{c.interval_days:g} days",
+            "first": isoformat(c.first) if c.first else "none",
+            "last": isoformat(c.last) if c.last else "none",
+            "largest_gap": f"{c.largest_gap_days:.1f} days",
+            "covered": f"{c.covered_share:.0%}",
+            "sufficient": c.sufficient,
+            "conclusion": "sufficient" if c.sufficient else INSUFFICIENT,
+            "reasons": "; ".join(c.reasons),
+            "range": f"{isoformat(c.period_start)} to {isoformat(c.period_end)}",
+        }
+        for c in coverage
+    )
+
+
+def _open_exceptions(
+    controls: Sequence[ControlView], findings: Sequence[Finding]
+) -> tuple[Mapping[str, Any], ...]:
+    """Every control with a FAIL or ERROR at period end (expired waivers are FAIL again)."""
+    expired = Counter(f.control_id for f in findings if f.waiver is not None and f.waiver.expired)
+    return tuple(
+        {
+            "control": c.id,
+            "title": c.title,
+            "fail": c.counts.get("FAIL", 0),
+            "error": c.counts.get("ERROR", 0),
+            "expired_waivers": expired.get(c.id, 0),
+        }
+        for c in controls
+        if c.counts.get("FAIL", 0) or c.counts.get("ERROR", 0)
+    )
+
+
+DEFAULT_ASSERTION = (
+    "Management asserts that the scope described in this report is complete, that the evidence "
+    "was collected by the tool as described, and that the waivers and attestations listed were "
+    "approved by the persons named."
+)
+
+
+def management_assertion(
+    configured: Any,
+    *,
+    organisation: str,
+    exceptions: int,
+    exceptions_section: str,
+    sufficient: bool,
+    effectiveness_section: str,
+) -> Mapping[str, Any]:
+    """Management's assertion, which may not claim more than the results show: with open
+    exceptions it is made "except for" them (naming their section), and without sufficient
+    evidence over the period it does not assert operation over the period. Configured wording
+    that would say more is replaced by wording that does not, and the report says so."""
+    if isinstance(configured, Mapping):
+        name = str(configured.get("name") or "")
+        title = str(configured.get("title") or "")
+        wording = str(configured.get("wording") or "")
+    else:
+        name, title, wording = "", "", str(configured or "")
+    who = f"The management of {organisation}" if organisation not in ("", "—") else "Management"
+    operation = (
+        "were suitably designed and operated effectively throughout the period"
+        if sufficient
+        else "were suitably designed and in place at the end of the period; it makes no "
+        "assertion on their operation over the period, for which the evidence is insufficient "
+        f"(section {effectiveness_section})"
+    )
+    qualified = f"{who} asserts that the controls described in this report {operation}"
+    if exceptions:
+        qualified += (
+            f", except for the {exceptions} exception(s) listed in section {exceptions_section}"
+        )
+    qualified += "."
+    notes: list[str] = []
+    text = wording or qualified
+    if wording and (exceptions or not sufficient):
+        text = qualified
+        why = []
+        if exceptions:
+            why.append(f"{exceptions} exception(s) are open")
+        if not sufficient:
+            why.append("the evidence does not cover the period")
+        notes.append(
+            "The configured wording is not used because " + " and ".join(why) + f": “{wording}”"
+        )
+    elif not wording:
+        notes.append(DEFAULT_ASSERTION)
+    return {"name": name, "title": title, "text": text, "notes": tuple(notes)}
 
 
 def evidence_index(
@@ -618,6 +794,7 @@ def build_view(
     diff: FindingsDiff | None = None,
     previous_findings: Mapping[str, Any] | None = None,
     attachments: Sequence[tuple[str, bytes, str, str]] = (),
+    evidence_documents: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ReportView:
     """Everything the templates need. `history` holds earlier versions' manifests with the
     sha256 of their manifest.json bytes, oldest first."""
@@ -696,6 +873,25 @@ def build_view(
             f"{isoformat(result.period.start)} to {isoformat(result.period.end)} (end exclusive)"
         )
     previous_label = str((previous_findings or {}).get("period") or "previous period")
+    system = system_description(result)
+    sections = section_list(
+        framework_views,
+        absent=frozenset()
+        if system and system.get("entries")
+        else frozenset({"system-description"}),
+    )
+    numbers = {s["anchor"]: s["number"] for s in sections if s["number"]}
+    controls_tuple = tuple(control_views.values())
+    open_exceptions = _open_exceptions(controls_tuple, result.findings)
+    sufficient = all(c.sufficient for c in result.evidence_coverage)
+    assertion = management_assertion(
+        meta.get("management_assertion"),
+        organisation=str(meta.get("organisation") or meta.get("organization") or ""),
+        exceptions=sum(e["fail"] + e["error"] for e in open_exceptions),
+        exceptions_section=numbers.get("exceptions", ""),
+        sufficient=sufficient,
+        effectiveness_section=numbers.get("effectiveness", ""),
+    )
     return ReportView(
         title=str(meta.get("title") or "ML workload compliance audit report"),
         organisation=str(meta.get("organisation") or meta.get("organization") or "—"),
@@ -746,15 +942,18 @@ def build_view(
             "status": tuple(s for s in STATUS_ORDER if any(r.status == s for r in rows)),
             "account": tuple(sorted({r.account for r in rows})),
         },
-        management_assertion=str(
-            meta.get("management_assertion")
-            or "Management asserts that the scope described in this report is complete, that "
-            "the evidence was collected by the tool as described, and that the waivers and "
-            "attestations listed were approved by the persons named."
-        ),
+        management_assertion=str(assertion["text"]),
         auditor_name=str(meta.get("auditor") or ""),
         attachments=tuple(attachments),
-        system=system_description(result),
+        system=system,
+        classification=str(meta.get("classification") or ""),
+        sections=sections,
+        section_numbers=numbers,
+        evidence_coverage=coverage_rows_view(result.evidence_coverage),
+        evidence_sufficient=sufficient,
+        assertion=assertion,
+        open_exceptions=open_exceptions,
+        evidence_documents=dict(evidence_documents or {}),
     )
 
 

@@ -63,6 +63,19 @@ def latest_version(out_dir: Path, result: AuditResult) -> Path | None:
     return period_dir / f"v{versions[-1]}" if versions else None
 
 
+def newest_versions(out_dir: Path) -> dict[str, Path]:
+    """The newest version folder of every period folder under `out_dir`, by period label."""
+    out: dict[str, Path] = {}
+    root = Path(out_dir)
+    if not root.is_dir():
+        return out
+    for period_dir in sorted(root.iterdir()):
+        versions = existing_versions(period_dir) if period_dir.is_dir() else []
+        if versions:
+            out[period_dir.name] = period_dir / f"v{versions[-1]}"
+    return out
+
+
 def _json_document(data: bytes | Mapping[str, Any] | None, what: str) -> Mapping[str, Any] | None:
     if data is None or isinstance(data, Mapping):
         return data
@@ -156,8 +169,12 @@ def write_report(
     sign: SignOptions | None = None,
     diff: FindingsDiff | None = None,
     previous_findings: bytes | Mapping[str, Any] | None = None,
+    evidence_documents: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Write `<out_dir>/<period>/v<N>/` (N the next free number) and return its path."""
+    """Write `<out_dir>/<period>/v<N>/` (N the next free number) and return its path.
+
+    `evidence_documents` maps sha256 to the stored (redacted) evidence document of FAIL and
+    ERROR findings; the HTML edition embeds them so each such finding opens its evidence."""
     chosen = _formats(formats, sign)
     period = period_label(result)
     period_dir = Path(out_dir) / period
@@ -201,6 +218,7 @@ def write_report(
             snapshot_hashes=hashes,
             diff=diff,
             previous_findings=previous_doc,
+            evidence_documents=evidence_documents,
             attachments=(
                 (FINDINGS_JSON, findings_json, "Every finding (auditor.findings/v1)", "Data"),
                 (FINDINGS_CSV, findings_csv, "Every finding as CSV", "Data"),

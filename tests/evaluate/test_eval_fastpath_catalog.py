@@ -23,9 +23,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "controls"
 ORGANISATION_PARAMS = {
     "approved_regions": ["eu-west-1", "eu-central-1", "europe-west4", "europe-west1", "EU", "eu"]
 }
-CONTROLS = [
-    c for c in load_catalog(params=ORGANISATION_PARAMS).controls if not c.manual and c.rule
-]
+CONTROLS = [c for c in load_catalog(params=ORGANISATION_PARAMS).controls if not c.manual and c.rule]
 
 # Shipped expressions the fast path leaves to JMESPath (a shape it does not compile). Keep this
 # empty: a new rule shape belongs in auditor/evaluate/fastpath.py, with its property test.

@@ -59,16 +59,16 @@ def test_findings_document_has_exactly_the_contract_shape():
     assert set(failing) == {
         "control_id", "control_title", "stage", "severity", "status", "provider", "account",
         "region", "resource_type", "resource_id", "reason", "requirements", "snapshot_id",
-        "waiver", "scope",
+        "waiver", "scope", "evidence_sha256",
     }  # fmt: skip
     assert failing["scope"] == {}  # no scope defined: every framework, no per-framework reason
+    assert failing["snapshot_id"] == "s1"
+    assert failing["evidence_sha256"] == sse_bucket("train-data").sha256
     assert failing["resource_id"] == "arn:aws:s3:::train-data"
     assert failing["requirements"] == {"gdpr": ["Art. 32(1)(a)"], "pci-dss-4.0.1": ["3.5.1"]}
     assert failing["waiver"] is None
     json.dumps(document)  # serialisable as is
-    assert [Finding.from_dict(f) for f in document["findings"]] == [
-        replace(f, evidence_sha256=None) for f in result.findings
-    ]
+    assert [Finding.from_dict(f) for f in document["findings"]] == list(result.findings)
 
 
 def test_findings_csv_has_the_same_rows_and_neutralises_formulas():

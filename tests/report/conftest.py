@@ -77,6 +77,7 @@ def report_dir(
             "period": "2026-Q3",
             "findings": [{"status": "FAIL"}] * 40 + [{"status": "PASS"}] * 300,
         },
+        evidence_documents=report_synthetic.evidence_documents(synthetic),
     )
 
 

@@ -52,7 +52,10 @@ def test_html_has_no_live_markup_or_external_reference(html_text: str, listener:
     parser = TagCollector()
     parser.feed(html_text)
     names = [tag for tag, _ in parser.tags]
-    assert names.count("script") == 1  # ours, allowed by hash
+    scripts = [a.get("type") for t, a in parser.tags if t == "script"]
+    assert scripts.count(None) == 1  # ours, allowed by hash
+    # the rest are data blocks, never run: every finding, and the failing ones' evidence
+    assert sorted(s for s in scripts if s) == ["application/json", "application/json"]
     assert "img" not in names and "iframe" not in names and "object" not in names
     for tag, attrs in parser.tags:
         for key, value in attrs.items():
@@ -65,6 +68,18 @@ def test_html_has_no_live_markup_or_external_reference(html_text: str, listener:
     )
     assert "default-src 'none'" in csp and "script-src 'sha256-" in csp
     assert "unsafe-inline" not in csp and "http" not in csp
+
+
+def test_data_blocks_cannot_close_their_element(html_text: str) -> None:
+    import json
+
+    for block in ("findings-data", "evidence-data"):
+        opening = f'<script type="application/json" id="{block}">'
+        start = html_text.index(opening) + len(opening)
+        body = html_text[start : html_text.index("</script>", start)]
+        assert "<" not in body and ">" not in body
+        data = json.loads(body)
+        assert HOSTILE_SCRIPT in json.dumps(data, ensure_ascii=False)  # still there, as data
 
 
 def test_hostile_text_reaches_the_pdf_as_text(report_dir: Path, listener: Any) -> None:

@@ -82,3 +82,59 @@ def test_control_status_is_the_worst_of_its_findings(view: tuple[Synthetic, Repo
     assert v.totals["FAIL"] + v.totals["PASS"] + v.totals["ERROR"] + v.totals["WAIVED"] + v.totals[
         "MANUAL"
     ] + v.totals["ATTESTED"] == len(syn.result.findings)
+
+
+def test_the_management_assertion_cannot_claim_more_than_the_results() -> None:
+    from auditor.report.view import management_assertion
+
+    configured = {"name": "Dana", "title": "CISO", "wording": "All controls operated."}
+    clean = management_assertion(
+        configured,
+        organisation="Acme",
+        exceptions=0,
+        exceptions_section="9",
+        sufficient=True,
+        effectiveness_section="13",
+    )
+    assert clean["text"] == "All controls operated." and clean["notes"] == ()
+    open_exceptions = management_assertion(
+        configured,
+        organisation="Acme",
+        exceptions=3,
+        exceptions_section="9",
+        sufficient=True,
+        effectiveness_section="13",
+    )
+    assert open_exceptions["text"].endswith(
+        "operated effectively throughout the period, except for the 3 exception(s) listed in "
+        "section 9."
+    )
+    assert "3 exception(s) are open" in open_exceptions["notes"][0]
+    thin = management_assertion(
+        "All controls operated.",
+        organisation="Acme",
+        exceptions=0,
+        exceptions_section="9",
+        sufficient=False,
+        effectiveness_section="13",
+    )
+    assert "operated effectively" not in thin["text"]
+    assert "makes no assertion on their operation over the period" in thin["text"]
+    assert "(section 13)" in thin["text"]
+    default = management_assertion(
+        {}, organisation="", exceptions=0, exceptions_section="9", sufficient=True,
+        effectiveness_section="13",
+    )  # fmt: skip
+    assert default["text"].startswith("Management asserts that the controls")
+
+
+def test_chapters_are_numbered_in_document_order() -> None:
+    from auditor.report.view import SECTIONS, section_list
+
+    sections = section_list(())
+    anchors = [s["anchor"] for s in sections]
+    assert anchors == [a for a, _, _ in SECTIONS if a != "@frameworks"]
+    numbers = {s["anchor"]: s["number"] for s in sections}
+    assert numbers["document-control"] == "1" and numbers["exceptions"] == "6"
+    assert numbers["all-findings"] == "" and numbers["signoff"] == ""
+    assert (numbers["coverage"], numbers["evidence"]) == ("A", "B")

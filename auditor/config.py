@@ -83,6 +83,15 @@ class ControlSettings(_Strict):
     params: dict[str, Any] = {}
 
 
+class CollectionSettings(_Strict):
+    """Limits on imported evidence and the completeness check against the previous snapshot."""
+
+    # warn when more than this share of a type's documents in one account/region is gone
+    completeness_threshold: float = Field(default=0.5, ge=0, lt=1)
+    max_line_bytes: int = Field(default=16 << 20, ge=1024)  # one export line or array element
+    max_depth: int = Field(default=200, ge=8, le=10_000)  # JSON nesting of one record
+
+
 class SignSettings(_Strict):
     key: str
     cert: str | None = None
@@ -108,13 +117,19 @@ class Config(_Strict):
     waivers: str | None = None
     attestations: str | None = None
     report: ReportSettings = ReportSettings()
+    collection: CollectionSettings = CollectionSettings()
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
     _source: str = PrivateAttr(default="auditor.yaml")
     _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    _raw: Any = PrivateAttr(default=None)  # the parsed file, with line numbers
 
     def param_location(self, name: str) -> tuple[str, int | None]:
         """Where `controls.params.<name>` was set, for errors the catalog raises about it."""
         return self._source, self._param_lines.get(name)
+
+    def location(self, *keys: str | int) -> tuple[str, int | None]:
+        """File and line where a setting was written (None when it was left at its default)."""
+        return self._source, yamlfile.line_of(self._raw, list(keys)) if self._raw else None
 
     @field_validator("frameworks")
     @classmethod
@@ -158,6 +173,7 @@ def load_config(path: Path | str) -> Config:
     config = yamlfile.validate(Config, raw, str(path))
     config = config.model_copy(update={"base_dir": path.resolve().parent})
     config._source = str(path)
+    config._raw = raw
     params = (
         (raw.get("controls") or {}).get("params") if isinstance(raw.get("controls"), dict) else None
     )

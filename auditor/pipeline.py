@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,7 +27,11 @@ from auditor.models import (
     Attestation,
     AuditResult,
     Catalog,
+    CollectionError,
     Collector,
+    CompletenessWarning,
+    EvidenceDoc,
+    EvidenceSink,
     FindingsDiff,
     Period,
     Snapshot,
@@ -115,13 +121,15 @@ def gcp_collector(
     asset_export: Path | None = None,
     endpoint: str | None = None,
     impersonate: str | None = None,
+    limits: Mapping[str, int] | None = None,
 ) -> Collector:
+    """`limits`: max_line_bytes and max_depth of one export record (auditor.yaml collection)."""
     from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector
 
     if asset_export is not None:
         if not asset_export.is_file():
             raise UserError("asset export file not found", file=str(asset_export))
-        return GcpExportCollector(asset_export, salt=store.redaction_salt())
+        return GcpExportCollector(asset_export, salt=store.redaction_salt(), **(limits or {}))
     if not scope:
         raise UserError("give --scope projects/ID|folders/N|organizations/N or --asset-export FILE")
     return GcpAssetCollector(
@@ -132,20 +140,183 @@ def gcp_collector(
     )
 
 
+DEFAULT_COMPLETENESS_THRESHOLD = 0.5
+
+
+class _TallySink:
+    """Passes everything to the snapshot writer and counts documents per (type, account,
+    region), for the emptiness and completeness checks. Thread-safe: the AWS engine is."""
+
+    def __init__(self, sink: EvidenceSink) -> None:
+        self.sink = sink
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.errors: list[CollectionError] = []
+        self._lock = threading.Lock()
+
+    def add(self, doc: EvidenceDoc) -> None:
+        self.sink.add(doc)
+        with self._lock:
+            self.counts[(doc.resource_type, doc.account, doc.region)] += 1
+
+    def add_error(self, error: CollectionError) -> None:
+        self.sink.add_error(error)
+        with self._lock:
+            self.errors.append(error)
+
+
 def take_snapshot(
     store: evidence.EvidenceStore,
     collector: Collector,
     catalog_sha256: str,
     *,
     taken_at: datetime | None = None,
+    completeness_threshold: float = DEFAULT_COMPLETENESS_THRESHOLD,
 ) -> SnapshotManifest:
-    """Run one collector into one new snapshot; nothing is visible unless it completes."""
+    """Run one collector into one new snapshot; nothing is visible unless it completes.
+
+    Absence is never inferred: a run that found nothing at all writes no snapshot (RunError,
+    exit 3), and evidence that vanished since the previous snapshot of the same scope without
+    an error to explain it is recorded as a completeness warning (its controls give ERROR)."""
+    scope = collector.scope()
+    previous = _previous_snapshot(store, collector.provider, scope)
     with store.begin_snapshot(
-        collector.provider, collector.scope(), catalog_sha256, taken_at=taken_at
+        collector.provider, scope, catalog_sha256, taken_at=taken_at
     ) as writer:
-        stats = collector.collect(writer)
+        tally = _TallySink(writer)
+        stats = dict(collector.collect(tally))
+        if not tally.counts:
+            raise RunError(_nothing_collected(collector.provider, scope, stats, tally.errors))
+        provenance = stats.pop("provenance", None) or {}
+        warnings = (
+            completeness_warnings(
+                collector.provider,
+                _scope_counts(store, previous),
+                tally.counts,
+                tally.errors,
+                previous_snapshot=previous.id,
+                threshold=completeness_threshold,
+            )
+            if previous is not None
+            else ()
+        )
         writer.set_stats(stats)
+        writer.set_manifest_fields(
+            provenance=provenance,
+            warnings=warnings,
+            incomplete=bool(warnings or int(stats.get("rejected_lines", 0) or 0)),
+        )
     return writer.manifest
+
+
+def _previous_snapshot(
+    store: evidence.EvidenceStore, provider: str, scope: Mapping[str, Any]
+) -> SnapshotManifest | None:
+    """The newest live snapshot of the same provider and scope, if any."""
+    from auditor.models import canonical_json
+
+    wanted = canonical_json(dict(scope))
+    for manifest in reversed(store.list_snapshots()):
+        if manifest.provider == provider and canonical_json(dict(manifest.scope)) == wanted:
+            return manifest
+    return None
+
+
+def _scope_counts(
+    store: evidence.EvidenceStore, manifest: SnapshotManifest | None
+) -> Counter[tuple[str, str, str]]:
+    from auditor.evidence.documents import split_key
+
+    counts: Counter[tuple[str, str, str]] = Counter()
+    if manifest is None:
+        return counts
+    for key in store.document_index(manifest.id):
+        resource_type, account, region, _ = split_key(key)
+        counts[(resource_type, account, region)] += 1
+    return counts
+
+
+def completeness_warnings(
+    provider: str,
+    before: Mapping[tuple[str, str, str], int],
+    now: Mapping[tuple[str, str, str], int],
+    errors: Sequence[CollectionError],
+    *,
+    previous_snapshot: str,
+    threshold: float = DEFAULT_COMPLETENESS_THRESHOLD,
+) -> tuple[CompletenessWarning, ...]:
+    """Types (or whole accounts/regions) that lost more than `threshold` of their documents
+    since the previous snapshot with no collection error to explain it. Fewer losses are taken
+    as real deletions."""
+    doc_scopes = {(a, r) for _, a, r in (*before, *now)}
+
+    def explained(resource_type: str | None, account: str, region: str) -> bool:
+        for error in errors:
+            if error.provider != provider or error.field is not None:
+                continue
+            if resource_type is not None and error.resource_type not in (None, resource_type):
+                continue
+            where = (error.account, error.region)
+            if where == (account, region) or where not in doc_scopes:
+                return True  # there, or scope-wide (an export file, a whole GCP scope)
+        return False
+
+    lost: dict[tuple[str, str], list[CompletenessWarning]] = {}
+    for (resource_type, account, region), count_before in sorted(before.items()):
+        count_now = now.get((resource_type, account, region), 0)
+        if count_before <= 0 or (count_before - count_now) / count_before <= threshold:
+            continue
+        if explained(resource_type, account, region):
+            continue
+        lost.setdefault((account, region), []).append(
+            CompletenessWarning(
+                provider,
+                account,
+                region,
+                resource_type,
+                count_before,
+                count_now,
+                previous_snapshot,
+            )
+        )
+    warnings: list[CompletenessWarning] = []
+    for (account, region), items in lost.items():
+        gone_entirely = not any(n for (_, a, r), n in now.items() if (a, r) == (account, region))
+        if gone_entirely and not explained(None, account, region):
+            total = sum(n for (_, a, r), n in before.items() if (a, r) == (account, region))
+            warnings.append(
+                CompletenessWarning(provider, account, region, None, total, 0, previous_snapshot)
+            )
+        else:
+            warnings.extend(items)
+    return tuple(warnings)
+
+
+def _nothing_collected(
+    provider: str, scope: Mapping[str, Any], stats: Mapping[str, Any], errors: Sequence[Any]
+) -> str:
+    """Why an empty collection is refused, in the operator's terms."""
+    if scope.get("kind") == "gcp-asset-export":
+        rejected = int(stats.get("rejected_lines", 0) or 0)
+        records = int(stats.get("records", 0) or 0)
+        detail = f"{records} readable record(s)"
+        if rejected:
+            lines = ", ".join(str(r.get("line")) for r in list(stats.get("rejects", []))[:10])
+            first: Mapping[str, Any] = next(iter(stats.get("rejects", [])), {})
+            detail += (
+                f", {rejected} unreadable (line{'s' if rejected > 1 else ''} {lines}; "
+                f"first: {first.get('reason', '')})"
+            )
+        if records:
+            detail += ", none of an asset type the controls read"
+        return (
+            f"the asset export {scope.get('file')} holds no evidence ({detail}); an empty or "
+            "unreadable export is not an empty estate, so no snapshot was written"
+        )
+    failed = f"; {len(errors)} collection error(s), first: {errors[0].sentence()}" if errors else ""
+    return (
+        f"the {provider} scope listed nothing at all{failed}; that is not evidence of an empty "
+        "estate (check the credentials, regions and scope), so no snapshot was written"
+    )
 
 
 def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list[Collector]:
@@ -163,8 +334,14 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
         )
     if config.gcp.enabled:
         if config.gcp.asset_export:
+            limits = {
+                "max_line_bytes": config.collection.max_line_bytes,
+                "max_depth": config.collection.max_depth,
+            }
             collectors.append(
-                gcp_collector(store, asset_export=config.path(config.gcp.asset_export))
+                gcp_collector(
+                    store, asset_export=config.path(config.gcp.asset_export), limits=limits
+                )
             )
         for scope in config.gcp.scopes:
             collectors.append(

@@ -452,6 +452,7 @@ class SnapshotWriter:
         self._counts: Counter[str] = Counter()
         self._errors: list[CollectionError] = []
         self._stats: dict[str, Any] = {}
+        self._extra: dict[str, Any] = {}  # provenance, warnings, incomplete (manifest fields)
         self._new_objects = 0
         self._parquet_path = self._backend.scratch_file(".parquet")
         self._changes = docs.ChangeSetWriter(self._parquet_path)
@@ -486,6 +487,11 @@ class SnapshotWriter:
         """Collector statistics (calls, pages, rejected lines, ...) for the manifest."""
         with self._mutex:
             self._stats = json.loads(canonical_json(dict(stats)))
+
+    def set_manifest_fields(self, **fields: Any) -> None:
+        """Optional manifest fields the conductor works out: provenance, warnings, incomplete."""
+        with self._mutex:
+            self._extra.update(fields)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -590,6 +596,7 @@ class SnapshotWriter:
             errors=tuple(self._errors),
             files={documents_key: documents_sha, chain_key: sha256_hex(chain_bytes)},
             previous_sha256=self.previous_sha256,
+            **self._extra,
         )
         self._backend.sync()
         if not self._backend.write_new(

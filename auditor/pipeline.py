@@ -279,8 +279,8 @@ def completeness_warnings(
             )
         )
     warnings: list[CompletenessWarning] = []
-    for (account, region), items in lost.items():
-        gone_entirely = not any(n for (_, a, r), n in now.items() if (a, r) == (account, region))
+    for (account, region), items in lost.items():  # an account with nothing left: one per region
+        gone_entirely = not any(n for (_, a, _r), n in now.items() if a == account)
         if gone_entirely and not explained(None, account, region):
             total = sum(n for (_, a, r), n in before.items() if (a, r) == (account, region))
             warnings.append(
@@ -317,6 +317,125 @@ def _nothing_collected(
         f"the {provider} scope listed nothing at all{failed}; that is not evidence of an empty "
         "estate (check the credentials, regions and scope), so no snapshot was written"
     )
+
+
+# ---------------------------------------------------------------- preflight
+
+Where = Callable[[str], tuple[str | None, int | None, str]]  # setting -> (file, line, field)
+
+
+def preflight(config: Config) -> None:
+    """Operator mistakes in auditor.yaml, found before anything is collected (UserError, exit
+    2, naming file, line and field): unknown AWS profiles and regions, a profile without
+    credentials, a missing export file, a live GCP scope without credentials."""
+
+    def where(*keys: str | int) -> Where:
+        def locate(setting: str) -> tuple[str | None, int | None, str]:
+            parts = [int(p) if p.isdigit() else p for p in setting.split(".") if p]
+            path = [*keys, *parts]
+            file, line = config.location(*path)
+            return file, line, ".".join(map(str, path))
+
+        return locate
+
+    if config.aws.enabled:
+        regions = config.aws.regions
+        preflight_aws(config.aws.profile, regions, where("aws"))
+    if config.gcp.enabled:
+        export = config.path(config.gcp.asset_export)
+        if export is not None and not export.is_file():
+            file, line = config.location("gcp", "asset_export")
+            raise UserError(
+                f"asset export file not found: {export}", file=file, line=line,
+                field="gcp.asset_export",
+            )  # fmt: skip
+        if config.gcp.scopes:
+            preflight_gcp(config.gcp.scopes, config.gcp.asset_api_endpoint, where("gcp"))
+
+
+def preflight_aws(
+    profile: str | None, regions: Sequence[str] | str | None, where: Where | None = None
+) -> None:
+    """The AWS profile exists and has credentials (read locally, no call is made) and every
+    region is one botocore knows."""
+    import boto3
+    from botocore import exceptions
+
+    def fail(setting: str, message: str) -> UserError:
+        file, line, field = where(setting) if where else (None, None, f"--{setting}")
+        return UserError(message, file=file, line=line, field=field)
+
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except exceptions.ProfileNotFound:
+        known = ", ".join(sorted(boto3.session.Session().available_profiles)) or "none"
+        raise fail(
+            "profile", f"unknown AWS profile {profile!r} (profiles found: {known})"
+        ) from None
+    if isinstance(regions, str) and regions != "all":
+        regions = [r.strip() for r in regions.split(",") if r.strip()]
+    if regions and regions != "all":
+        known_regions = _aws_region_names(session)
+        for index, region in enumerate(regions):
+            if region not in known_regions:
+                setting = f"regions.{index}" if where else "regions"
+                raise fail(setting, f"unknown AWS region {region!r}")
+    if profile:
+        _aws_profile_credentials(session, profile, fail)
+
+
+def _aws_region_names(session: Any) -> set[str]:
+    """Every region of every partition in botocore's own endpoint data."""
+    names: set[str] = set()
+    for partition in session.get_available_partitions():
+        names.update(session.get_available_regions("ec2", partition_name=partition))
+    endpoints = session._session.get_data("endpoints") or {}
+    for partition in endpoints.get("partitions", []):
+        names.update(partition.get("regions", {}))
+    return names
+
+
+def _aws_profile_credentials(
+    session: Any, profile: str, fail: Callable[[str, str], UserError]
+) -> None:
+    """Resolve the profile's credentials the way botocore will, minus the instance and
+    container metadata services (no network): a source profile without keys is found here."""
+    from botocore import exceptions
+    from botocore.credentials import create_credential_resolver
+
+    resolver = create_credential_resolver(session._session)
+    for method in ("iam-role", "container-role"):
+        resolver.remove(method)
+    try:
+        credentials = resolver.load_credentials()
+    except (exceptions.BotoCoreError, exceptions.ClientError) as error:
+        raise fail(
+            "profile", f"AWS profile {profile!r} has no usable credentials: {error}"
+        ) from None
+    if credentials is None:
+        raise fail("profile", f"AWS profile {profile!r} has no credentials")
+
+
+def preflight_gcp(scopes: Sequence[str], endpoint: str | None, where: Where | None = None) -> None:
+    """Live GCP scopes are well formed and Application Default Credentials exist (unless the
+    endpoint is a local plaintext one, which needs none)."""
+    from auditor.collect import gcp
+
+    def fail(setting: str, message: str) -> UserError:
+        file, line, field = where(setting) if where else (None, None, f"--{setting}")
+        return UserError(message, file=file, line=line, field=field)
+
+    for index, scope in enumerate(scopes):
+        try:
+            gcp.validate_scope(scope)
+        except UserError as error:
+            raise fail(f"scopes.{index}" if where else "scope", error.message) from None
+    if gcp.needs_credentials(endpoint):
+        reason = gcp.credentials_problem()
+        if reason is not None:
+            raise fail(
+                "scopes" if where else "scope", f"no GCP credentials for live collection: {reason}"
+            )
 
 
 def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list[Collector]:

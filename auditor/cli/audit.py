@@ -213,11 +213,17 @@ def report(
 def run(ctx: Context, config_path: Path, skip_collect: bool, fail_on: str | None) -> None:
     """Snapshot + evaluate + report, as configured in auditor.yaml."""
     config = load_config(config_path)
+    if not skip_collect:
+        pipeline.preflight(config)
     store = pipeline.open_store(_store_url(ctx, config), config)
     catalog = pipeline.config_catalog(config, ctx.controls)
     if not skip_collect:
+        threshold = config.collection.completeness_threshold
         for collector in pipeline.configured_collectors(config, store):
-            _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
+            manifest = pipeline.take_snapshot(
+                store, collector, catalog.sha256, completeness_threshold=threshold
+            )
+            _print_snapshot(ctx, manifest)
     selected = pipeline.period_for(config.report.period)
     snapshots = pipeline.select_snapshots(store, pipeline.Selection(period=selected))
     result = pipeline.run_evaluation(

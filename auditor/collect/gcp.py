@@ -449,6 +449,24 @@ def make_client(
     return asset_v1.AssetServiceClient(credentials=credentials, client_options=options)
 
 
+def needs_credentials(endpoint: str | None = None) -> bool:
+    """Whether a live collection through this endpoint needs Google credentials."""
+    endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or None
+    return not (endpoint and _is_plaintext(endpoint))
+
+
+def credentials_problem() -> str | None:
+    """Why Application Default Credentials cannot be found, or None when they can."""
+    import google.auth
+    from google.auth import exceptions
+
+    try:
+        google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    except exceptions.DefaultCredentialsError as error:
+        return str(error).splitlines()[0]
+    return None
+
+
 def _is_plaintext(endpoint: str) -> bool:
     if endpoint.startswith("http://") or endpoint.startswith("grpc://"):
         return True

@@ -142,6 +142,8 @@ def _too_deep(value: Any, limit: int) -> bool:
         item, depth = stack.pop()
         if depth > limit:
             return True
+        if not isinstance(item, dict | list):
+            continue
         children = item.values() if isinstance(item, dict) else item
         stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return False
@@ -1122,6 +1124,8 @@ def _array_elements(handle: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[
             if end == len(buffer) and not eof and more():
                 refused = None
                 continue  # a number or literal cut at the chunk boundary: re-read whole
+            if end - pos > limit:
+                refused = f"array element longer than {limit} bytes (collection.max_line_bytes)"
             break
         if refused is not None:
             yield line, _Unreadable(refused, buffer[pos : pos + _HEAD_CHARS])

@@ -151,12 +151,23 @@ class _TallySink:
         self.sink = sink
         self.counts: Counter[tuple[str, str, str]] = Counter()
         self.errors: list[CollectionError] = []
+        self._ids: dict[str, set[str]] = {}  # resource IDs per type
         self._lock = threading.Lock()
 
     def add(self, doc: EvidenceDoc) -> None:
         self.sink.add(doc)
         with self._lock:
             self.counts[(doc.resource_type, doc.account, doc.region)] += 1
+            self._ids.setdefault(doc.resource_type, set()).add(doc.resource_id)
+
+    def listed(self, derived_types: set[str]) -> bool:
+        """Whether anything was really read: a document that is not made for every account
+        regardless (`derived_types`) and not itself named by a collection error."""
+        failed = {e.resource_id for e in self.errors if e.resource_id is not None}
+        return any(
+            ids - failed for resource_type, ids in self._ids.items()
+            if resource_type not in derived_types
+        )  # fmt: skip
 
     def add_error(self, error: CollectionError) -> None:
         self.sink.add_error(error)
@@ -184,7 +195,7 @@ def take_snapshot(
     ) as writer:
         tally = _TallySink(writer)
         stats = dict(collector.collect(tally))
-        if not tally.counts:
+        if not tally.listed(set(stats.get("derived_types") or ())):
             raise RunError(_nothing_collected(collector.provider, scope, stats, tally.errors))
         provenance = stats.pop("provenance", None) or {}
         warnings = (

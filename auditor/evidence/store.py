@@ -454,6 +454,7 @@ class SnapshotWriter:
         self._stats: dict[str, Any] = {}
         self._extra: dict[str, Any] = {}  # provenance, warnings, incomplete (manifest fields)
         self._new_objects = 0
+        self._written: list[str] = []  # objects this run created: removed again if discarded
         self._parquet_path = self._backend.scratch_file(".parquet")
         self._changes = docs.ChangeSetWriter(self._parquet_path)
         self._manifest: SnapshotManifest | None = None
@@ -471,6 +472,7 @@ class SnapshotWriter:
             if sha not in self._known_objects:
                 if self._backend.write_new(docs.object_key(sha), docs.encode_object(doc)):
                     self._new_objects += 1
+                    self._written.append(docs.object_key(sha))
                 self._known_objects.add(sha)
             self._seen.add(key)
             self._counts[doc.resource_type] += 1
@@ -526,6 +528,9 @@ class SnapshotWriter:
         self._closed = True
         try:
             self._changes.abort()
+            for key in self._written:  # no manifest names them; the store stays as it was
+                with contextlib.suppress(Exception):
+                    self._backend.delete(key)
         finally:
             self._stack.close()
 

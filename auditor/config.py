@@ -228,6 +228,13 @@ controls:
 # waivers: waivers.yaml                     # accepted exceptions, each with an expiry date
 # attestations: attestations.yaml           # manual evidence for requirements no API can show
 
+# collection:                              # limits and the completeness check
+#   completeness_threshold: 0.5             # a type losing more than this share of its documents
+#                                           # in one account/region since the previous snapshot,
+#                                           # with no error to explain it, gives ERROR, not "deleted"
+#   max_line_bytes: 16777216                # one export line or array element; larger: an error
+#   max_depth: 200                          # JSON nesting of one export record
+
 report:
   out: ./reports                            # versions go to <out>/<period>/v<N>/
   formats: [html, pdf]

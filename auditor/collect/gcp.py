@@ -18,7 +18,14 @@ types and IAM-policy lines, found by a byte-substring test before parsing) into 
 the spill; pass 2 parses every line, rejects malformed ones with their line number, and emits
 each RESOURCE record joined with its policy (indexing LogSinks); the hierarchy documents follow.
 A `gcloud asset list --format=json` array is streamed element by element with
-`JSONDecoder.raw_decode` over a growing buffer.
+`JSONDecoder.raw_decode` over a growing buffer (not ijson: its item builder keeps the last of
+duplicate keys and gives no line numbers, and an element's start line is what an operator needs).
+
+Absence is never inferred from an import: a record that cannot be read (not JSON, duplicate
+keys, NaN, longer than `max_line_bytes`, nested deeper than `max_depth`) becomes a collection
+error for the resource its raw text still names, or an export-level error with its line numbers,
+so the controls give ERROR instead of treating the resource as absent. The file's sha256, size and
+export time (its `read_time`, else the latest `update_time`) go to the manifest as provenance.
 """
 
 from __future__ import annotations

@@ -109,7 +109,10 @@ def test_an_unreadable_record_makes_its_resource_error_not_absent(
 
     out = tmp_path / "out"
     assert run(["--store", str(folder), "evaluate", "--snapshot", "latest", "--out", str(out)]) == 0
-    findings = json.loads((out / "findings.json").read_text())["findings"]
+    document = json.loads((out / "findings.json").read_text())
+    (entry,) = document["snapshots"]
+    assert entry["incomplete"] is True and entry["evidence_time"] == "2026-11-02T08:15:31Z"
+    findings = document["findings"]
     mine = [f for f in findings if f["resource_id"] == name]
     assert mine and {f["status"] for f in mine} == {"ERROR"}
     assert all("could not be read" in f["reason"] for f in mine)

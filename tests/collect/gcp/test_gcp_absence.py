@@ -232,6 +232,12 @@ def test_evidence_older_than_the_period_is_flagged(store: Path) -> None:
         pytest.skip("the machine's clock is before 2026-12-01")
     result = audit(catalog, [snapshot], period=later, frameworks=None, on=taken.date(), metadata={})
     assert "before period" in result.stale_snapshots[snapshot.manifest.id]
+    folder = pipeline.write_report(result, store.parent / "reports", formats=("html",))
+    html = (folder / "report.html").read_text()
+    assert "STALE: evidence read at 2026-11-02T08:15:31Z, before period" in html
+    assert "<th>Evidence time</th>" in html
+    findings = json.loads((folder / "findings.json").read_text())
+    assert "before period" in findings["snapshots"][0]["stale_evidence"]
     earlier = parse_period(start="2026-10-01", end="2100-01-01")
     result = audit(
         catalog, [snapshot], period=earlier, frameworks=None, on=taken.date(), metadata={}

@@ -100,15 +100,17 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+_DECODER = json.JSONDecoder(
+    parse_float=_float_or_int, object_pairs_hook=_unique_keys, parse_constant=_no_constant
+)
+
+
 def _loads(line: bytes | str) -> Any:
     """JSON with integral floats as ints, matching the gRPC path (Struct doubles -> ints).
-    Duplicate keys and NaN/Infinity are refused, so evidence cannot be last-wins or non-JSON."""
-    return json.loads(
-        line,
-        parse_float=_float_or_int,
-        object_pairs_hook=_unique_keys,
-        parse_constant=_no_constant,
-    )
+    Duplicate keys and NaN/Infinity are refused, so evidence cannot be last-wins or non-JSON.
+    (One decoder for every line: `json.loads` with options builds a new one per call.)"""
+    text = line.decode("utf-8-sig") if isinstance(line, bytes) else line
+    return _DECODER.decode(text)
 
 
 class _Unreadable(MalformedRecord):
@@ -980,8 +982,14 @@ def _head(line: bytes) -> str:
 
 def _later(current: str | None, candidate: Any) -> str | None:
     """The later of two RFC 3339 timestamps (compared as instants), ignoring non-strings."""
-    if not isinstance(candidate, str) or not candidate:
+    if not isinstance(candidate, str) or not candidate or candidate == current:
         return current
+    if (
+        current is not None
+        and len(candidate) == len(current)
+        and candidate[-1] == current[-1] == "Z"
+    ):
+        return candidate if candidate > current else current  # same UTC spelling: text order
     try:
         moment = _instant(candidate)
     except ValueError:

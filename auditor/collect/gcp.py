@@ -764,6 +764,8 @@ class GcpExportCollector:
         gc.disable()
         try:
             return self._collect(sink)
+        except OSError as error:
+            raise UserError(f"cannot read the asset export: {error}", file=str(self.path)) from None
         finally:
             if gc_was_enabled:
                 gc.enable()

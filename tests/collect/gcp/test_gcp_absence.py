@@ -427,3 +427,25 @@ def test_collection_limits_are_configurable(
     bad = _config(tmp_path, "collection: {completeness_threshold: 2}\n")
     assert run(["snapshot", "-c", str(bad)]) == 2
     assert "collection.completeness_threshold" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["snapshot", "run"])
+def test_snapshot_and_run_refuse_an_empty_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    export = tmp_path / "export.ndjson"
+    export.write_text(EXPORT.read_text())
+    config = _config(
+        tmp_path,
+        f"store: {{url: store}}\naws: {{enabled: false}}\n"
+        f"gcp: {{enabled: true, asset_export: {export.name}}}\n"
+        f"report: {{out: reports, period: '2020-01-01', formats: [html]}}\n",
+    )
+    assert run(["snapshot", "-c", str(config)]) == 0
+    before = _tree(tmp_path / "store")
+    export.write_text("[]\n")
+    capsys.readouterr()
+    assert run([command, "-c", str(config)]) == 3
+    assert "no snapshot was written" in capsys.readouterr().err
+    assert _tree(tmp_path / "store") == before
+    assert not (tmp_path / "reports").exists()

@@ -261,6 +261,10 @@ def test_evidence_gone_since_the_previous_snapshot_is_error_not_deleted(
     err = capsys.readouterr().err
     assert "INCOMPLETE" in err and "warning: evidence missing compared with the previous" in err
 
+    assert run(["--store", str(folder), "store", "show", "latest"]) == 0
+    shown = capsys.readouterr().out
+    assert "INCOMPLETE:" in shown and "warning:         evidence missing" in shown
+    assert "provenance:" in shown and "sha256=" in shown
     store = evidence.open_store(str(folder))
     first, second = store.list_snapshots()
     assert second.incomplete and second.warnings

@@ -877,8 +877,14 @@ class GcpExportCollector:
                 resource_type=asset_type,
                 resource_id=name,
             )
-        if not (name and asset_type) or (isinstance(bad, _Unreadable) and bad.fatal):
-            unidentified.append(line_no)  # nothing named, or nothing after it was read
+        if isinstance(bad, _Unreadable) and bad.fatal:
+            asm.error(
+                "MalformedExportLine",
+                f"reading {self.path.name} stopped at line {line_no} ({bad}); whatever the rest "
+                "of the file described is unknown, not absent",
+            )
+        elif not (name and asset_type):
+            unidentified.append(line_no)
 
     def _report_gaps(
         self, asm: _Assembler, iam_records: int, resources_by_type: Counter[str]

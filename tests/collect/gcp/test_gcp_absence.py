@@ -201,7 +201,7 @@ def test_oversized_array_elements_are_errors(tmp_path: Path) -> None:
     assert stats["records"] == 3 and stats["rejected_lines"] == 1
     assert "the rest of the file was not read" in stats["rejects"][0]["reason"]
     whole = [e for e in sink.errors if e.error_code == "MalformedExportLine" and not e.resource_id]
-    assert len(whole) == 1 and "line 5" in whole[0].message
+    assert len(whole) == 1 and "stopped at line 5" in whole[0].message
 
 
 def test_provenance_of_an_import(tmp_path: Path, store: Path) -> None:

@@ -11,7 +11,13 @@ from auditor.cli import Context, main, pass_context
 
 
 @main.command()
-@click.option("--out", default="./demo-output", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    default="./demo-output",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the demo's store and reports.",
+)
 @pass_context
 def demo(ctx: Context, out: Path) -> None:
     """Seed a local moto server and a sample GCP export, snapshot a simulated quarter, report."""

@@ -443,7 +443,7 @@ def test_snapshot_and_run_refuse_an_empty_export(
         tmp_path,
         f"store: {{url: store}}\naws: {{enabled: false}}\n"
         f"gcp: {{enabled: true, asset_export: {export.name}}}\n"
-        f"report: {{out: reports, period: '2020-01-01', formats: [html]}}\n",
+        f"report: {{out: reports, period: '2026-Q4', formats: [html]}}\n",
     )
     assert run(["snapshot", "-c", str(config)]) == 0
     before = _tree(tmp_path / "store")
@@ -452,4 +452,4 @@ def test_snapshot_and_run_refuse_an_empty_export(
     assert run([command, "-c", str(config)]) == 3
     assert "no snapshot was written" in capsys.readouterr().err
     assert _tree(tmp_path / "store") == before
-    assert not (tmp_path / "reports").exists()
+    assert not list((tmp_path / "reports").rglob("findings.json"))  # no report either

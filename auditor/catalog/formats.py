@@ -27,6 +27,8 @@ MATRIX_COLUMNS = (
     "coverage",
     "automated_controls",
     "manual_controls",
+    "supporting_controls",
+    "why",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -84,6 +86,7 @@ def control_document(control: Control) -> dict[str, Any]:
         "remediation": {"text": control.remediation, "snippet": control.remediation_snippet},
         "references": list(control.references),
         "maps_to": {fw: list(ids) for fw, ids in control.maps_to.items()},
+        "mappings": mapping_entries(control),
         "source": control.source,
         "digest": control.digest,
     }
@@ -120,12 +123,33 @@ def control_text(control: Control) -> str:
             f" (default {json.dumps(param.default)}{'; ' + limits if limits else ''})"
             + (f": {param.description}" if param.description else "")
         )
-    lines += ["", "Why:", f"  {control.rationale}", "", "Remediation:", f"  {control.remediation}"]
+    lines += ["", "Why:", f"  {control.rationale}"]
+    entries = mapping_entries(control)
+    if entries:
+        lines += ["", "Mappings (why this control is evidence for each requirement):"]
+        for entry in entries:
+            role = " (supporting)" if entry["supporting"] else ""
+            lines.append(f"  {entry['framework']} {entry['id']}{role}: {entry['why'] or '-'}")
+    lines += ["", "Remediation:", f"  {control.remediation}"]
     if control.remediation_snippet:
         lines += ["", *("  " + line for line in control.remediation_snippet.rstrip().splitlines())]
     if control.references:
         lines += ["", "References:", *(f"  {ref}" for ref in control.references)]
     return "\n".join(lines) + "\n"
+
+
+def mapping_entries(control: Control) -> list[dict[str, Any]]:
+    """Each mapping of a control with its `why` and whether it only supports the requirement."""
+    return [
+        {
+            "framework": framework,
+            "id": requirement,
+            "why": control.why(framework, requirement),
+            "supporting": not control.decides(framework, requirement),
+        }
+        for framework, requirements in control.maps_to.items()
+        for requirement in requirements
+    ]
 
 
 def controls_table(controls: Sequence[Control], *, width: int = 160) -> str:
@@ -166,6 +190,8 @@ def matrix_csv(rows: Sequence[Mapping[str, Any]]) -> str:
             **row,
             "automated_controls": ";".join(row["automated_controls"]),
             "manual_controls": ";".join(row["manual_controls"]),
+            "supporting_controls": ";".join(row.get("supporting_controls", ())),
+            "why": " | ".join(f"{cid}: {why}" for cid, why in row.get("why", {}).items()),
         }
         for row in rows
     ]
@@ -191,11 +217,13 @@ th{background:#f2f2f2}
 <h2>{{ fw.name }} ({{ fw.id }} {{ fw.version }})</h2>
 <p class="summary">{% for key, count in fw.counts.items() %}<span>{{ key }}: {{ count }}</span>{% endfor %}</p>
 <table>
-<thead><tr><th>Requirement</th><th>Title</th><th>Coverage</th><th>Automated controls</th><th>Manual controls</th></tr></thead>
+<thead><tr><th>Requirement</th><th>Title</th><th>Coverage</th><th>Automated controls</th><th>Manual controls</th><th>Supporting</th><th>Why</th></tr></thead>
 <tbody>
 {% for row in fw.rows %}<tr class="{{ row.coverage }}">
 <td>{{ row.requirement }}</td><td>{{ row.title }}</td><td>{{ row.coverage }}</td>
 <td>{{ row.automated_controls | join(", ") }}</td><td>{{ row.manual_controls | join(", ") }}</td>
+<td>{{ row.supporting_controls | join(", ") }}</td>
+<td>{% for cid, why in row.why.items() %}<div><b>{{ cid }}</b>: {{ why }}</div>{% endfor %}</td>
 </tr>
 {% endfor %}</tbody></table>
 {% endfor %}
@@ -245,3 +273,63 @@ def safe_cell(value: Any) -> str:
 
 def _requirements_text(maps_to: Mapping[str, Iterable[str]]) -> str:
     return "; ".join(f"{fw}:{rid}" for fw, ids in maps_to.items() for rid in ids)
+
+
+MAPPINGS_COMMAND = "auditor controls mappings --format md --out docs/mappings.md"
+
+
+def mappings_markdown(catalog: Catalog, frameworks: Sequence[str]) -> str:
+    """framework -> requirement -> controls (deciding, manual, supporting) -> why, as Markdown.
+
+    `docs/mappings.md` is this function's output for the shipped catalog; a test compares the two,
+    so the document cannot go stale. Cells are escaped for Markdown tables."""
+    from auditor.catalog.matrix import coverage_matrix
+
+    rows = coverage_matrix(catalog, frameworks)
+    controls = {c.id: c for c in catalog.controls}
+    out = [
+        "# Control mappings",
+        "",
+        "<!-- Generated from the control catalog; do not edit by hand. Regenerate with:",
+        f"     {MAPPINGS_COMMAND} -->",
+        "",
+        "Which controls give evidence for each requirement, and why. **Deciding** controls decide",
+        "the requirement's roll-up; **manual** controls are attestations; **supporting** controls",
+        "are shown beside the requirement but never decide it (hardening beyond what the text",
+        "asks, or partial evidence). A requirement marked *attestation* is decided by its",
+        "attestation whatever automated evidence adds.",
+        "",
+        f"Regenerate after changing `controls/`: `{MAPPINGS_COMMAND}`",
+    ]
+    for framework_id in frameworks:
+        framework = catalog.frameworks[framework_id]
+        fw_rows = [r for r in rows if r["framework"] == framework_id]
+        out += ["", f"## {_md(framework.name)} ({_md(framework.id)} {_md(framework.version)})", ""]
+        for row in fw_rows:
+            heading = f"### {_md(row['requirement'])}: {_md(row['title'])}"
+            out += [heading, ""]
+            if row["requirement_manual"]:
+                out += ["*Decided by attestation.*", ""]
+            entries = [
+                *(("deciding", cid) for cid in row["automated_controls"]),
+                *(("manual", cid) for cid in row["manual_controls"]),
+                *(("supporting", cid) for cid in row["supporting_controls"]),
+            ]
+            if not entries:
+                out += ["No control in the catalog maps to this requirement.", ""]
+                continue
+            out += ["| Control | Role | Why |", "|---|---|---|"]
+            for role, cid in entries:
+                control = controls[cid]
+                why = row["why"].get(cid) or "-"
+                out.append(f"| {_md(cid)} {_md(control.title)} | {role} | {_md(why)} |")
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md(text: str) -> str:
+    """Text safe inside a Markdown table cell or heading: no pipes, newlines or raw HTML."""
+    cleaned = " ".join(str(text).split())
+    for char, escaped in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;")):
+        cleaned = cleaned.replace(char, escaped)
+    return cleaned

@@ -1,4 +1,4 @@
-"""`auditor controls validate|list|show|matrix`: the control catalog from the command line."""
+"""`auditor controls validate|list|show|matrix|mappings`: the control catalog from the command line."""
 
 from __future__ import annotations
 
@@ -147,6 +147,33 @@ def matrix_command(
     _write_atomically(out, text)
     uncovered = sum(1 for r in rows if r["coverage"] == "none")
     ctx.info(f"wrote {out} ({len(rows)} requirements, {uncovered} not covered)")
+
+
+@controls_group.command("mappings")
+@click.option(
+    "--framework",
+    "frameworks",
+    multiple=True,
+    type=click.Choice(FRAMEWORKS),
+    help="Framework (repeatable; default all).",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(["md"]), default="md", show_default=True
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Write to FILE instead of stdout.")
+@pass_context
+def mappings_command(
+    ctx: Context, frameworks: tuple[str, ...], output_format: str, out: Path | None
+) -> None:
+    """Framework -> requirement -> controls -> why (docs/mappings.md is this for the shipped catalog)."""
+    catalog = _load(ctx)
+    chosen = list(frameworks) or [f for f in FRAMEWORKS if f in catalog.frameworks]
+    text = fmt.mappings_markdown(catalog, chosen)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_atomically(out, text)
+    ctx.info(f"wrote {out}")
 
 
 # ---------------------------------------------------------------- helpers

@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import jmespath
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -269,7 +270,8 @@ def _absent(call: Call, code: str, message: str) -> bool:
 
 
 def _snake(operation: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", operation).lower()
+    """boto3's method name for an API operation (ListMFADevices -> list_mfa_devices)."""
+    return str(xform_name(operation))
 
 
 def allow_local_s3control(client: Any) -> Any:

@@ -27,6 +27,19 @@ NOTEBOOK_INSTANCE_TYPE = "notebooks.googleapis.com/Instance"
 LOG_SINK_TYPE = "logging.googleapis.com/LogSink"
 EFFECTIVE_FIELDS = ("effectiveAuditConfigs", "effectiveAuditLogTypes", "effectiveIamBindings")
 LOG_SINKS_FIELD = "effectiveLogSinks"
+ENCRYPTION_FIELD = "encryptionAtRest"
+# Where each data-holding type names its Cloud KMS key. Google encrypts all of them at rest by
+# default; the key name, when set, says the customer manages the key. Paths are into resource.data.
+ENCRYPTION_KEY_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    "storage.googleapis.com/Bucket": (("encryption", "defaultKmsKeyName"),),
+    "bigquery.googleapis.com/Dataset": (("defaultEncryptionConfiguration", "kmsKeyName"),),
+    "bigquery.googleapis.com/Table": (("encryptionConfiguration", "kmsKeyName"),),
+    "aiplatform.googleapis.com/Dataset": (("encryptionSpec", "kmsKeyName"),),
+    "aiplatform.googleapis.com/Featurestore": (("encryptionSpec", "kmsKeyName"),),
+    "aiplatform.googleapis.com/Model": (("encryptionSpec", "kmsKeyName"),),
+    "artifactregistry.googleapis.com/Repository": (("kmsKeyName",),),
+    NOTEBOOK_INSTANCE_TYPE: (("kmsKey",), ("gceSetup", "bootDisk", "kmsKey")),
+}
 _BOTH = (RESOURCE, IAM_POLICY)
 _RESOURCE_ONLY = (RESOURCE,)
 
@@ -83,6 +96,14 @@ ASSET_TYPES: tuple[AssetTypeSpec, ...] = (
     AssetTypeSpec(ORGANIZATION_TYPE, "Organization, with its audit-log config and IAM bindings"),
     AssetTypeSpec(LOG_SINK_TYPE, "Cloud Logging sink", _RESOURCE_ONLY),
     AssetTypeSpec("logging.googleapis.com/LogBucket", "Cloud Logging bucket", _RESOURCE_ONLY),
+    AssetTypeSpec(
+        "iam.googleapis.com/ServiceAccountKey",
+        "Service account key (user- and system-managed)",
+        _RESOURCE_ONLY,
+    ),
+    AssetTypeSpec(
+        "monitoring.googleapis.com/AlertPolicy", "Cloud Monitoring alert policy", _RESOURCE_ONLY
+    ),
 )
 SPECS: Mapping[str, AssetTypeSpec] = {spec.asset_type: spec for spec in ASSET_TYPES}
 
@@ -424,6 +445,8 @@ def build_document(
         data["iamPolicy"] = dict(record.iam_policy) if record.iam_policy is not None else None
     if record.asset_type == NOTEBOOK_INSTANCE_TYPE:
         data["workbenchVersion"] = "v2" if "gceSetup" in data else "v1"
+    if record.asset_type in ENCRYPTION_KEY_PATHS:
+        data[ENCRYPTION_FIELD] = encryption_at_rest(record.asset_type, data)
     if effective is not None:
         data.update(effective)
     return EvidenceDoc(
@@ -435,6 +458,26 @@ def build_document(
         name=_short_label(record, data),
         data=data,
     )
+
+
+def encryption_at_rest(asset_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """How a data-holding resource is encrypted at rest: `CUSTOMER_MANAGED` with the key its own
+    configuration names, or `GOOGLE_DEFAULT` (Google encrypts every such resource at rest; the
+    configuration then names no key). A Workbench v1 instance that says CMEK but names no key is
+    `CUSTOMER_MANAGED` with kmsKeyName null: the evidence contradicts itself."""
+    key = None
+    for path in ENCRYPTION_KEY_PATHS[asset_type]:
+        value: Any = data
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value:
+            key = str(value)
+            break
+    says_cmek = data.get("diskEncryption") == "CMEK" or (
+        (data.get("gceSetup") or {}).get("bootDisk", {}).get("diskEncryption") == "CMEK"
+    )
+    managed = "CUSTOMER_MANAGED" if key or says_cmek else "GOOGLE_DEFAULT"
+    return {"keyManagement": managed, "kmsKeyName": key}
 
 
 def _short_label(record: AssetRecord, data: Mapping[str, Any]) -> str:

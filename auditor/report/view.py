@@ -58,6 +58,30 @@ STAGE_ORDER: tuple[str, ...] = (
     "governance",
 )
 SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
+PCI_FRAMEWORK = "pci-dss-4.0.1"
+# The PCI DSS v4.0.1 Report on Compliance response terms beside our roll-up statuses (one table).
+# NOT_COVERED whose only findings are NOT_APPLICABLE becomes "Not Applicable" (see `pci_roc_term`).
+PCI_ROC_TERMS: Mapping[str, str] = {
+    str(RollupStatus.COMPLIANT): "In Place",
+    str(RollupStatus.NON_COMPLIANT): "Not in Place",
+    str(RollupStatus.INCONCLUSIVE): "Not Tested",
+    str(RollupStatus.MANUAL): "Not Tested",
+    str(RollupStatus.NOT_COVERED): "Not Tested",
+}
+
+
+def pci_roc_term(status: str, counts: Mapping[str, int] | None = None) -> str:
+    """The ROC response for a requirement's roll-up: Not Applicable only when nothing was tested
+    and every finding said the requirement's controls had nothing in scope."""
+    findings = counts or {}
+    only_na = findings.get("NOT_APPLICABLE", 0) > 0 and not any(
+        n for s, n in findings.items() if s != "NOT_APPLICABLE"
+    )
+    if status == str(RollupStatus.NOT_COVERED) and only_na:
+        return "Not Applicable"
+    return PCI_ROC_TERMS.get(status, "Not Tested")
+
+
 FAILING_STATUSES = frozenset({"FAIL", "ERROR"})
 
 # The PDF lists at most this many failing resources per control; the rest are in the
@@ -102,6 +126,8 @@ class ControlView:
     frameworks: str
     failing: tuple[FindingRow, ...]  # FAIL and ERROR, every one (the PDF slices)
     attestation_question: str | None
+    # each mapping in scope: framework, id, why, supporting
+    mappings: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def failing_total(self) -> int:
@@ -116,6 +142,9 @@ class RequirementView:
     manual: bool
     controls: tuple[ControlView, ...]
     attestation: str | None
+    why: Mapping[str, str] = field(default_factory=dict)  # control ID -> why it is evidence here
+    supporting: tuple[ControlView, ...] = ()  # shown beside the requirement, never deciding it
+    roc: str | None = None  # PCI DSS ROC response term (PCI requirements only)
 
 
 @dataclass(frozen=True)
@@ -267,6 +296,16 @@ def _control_views(
             frameworks=" ".join(fw for fw in frameworks if control.maps_to.get(fw)),
             failing=tuple(failing),
             attestation_question=control.attestation_question,
+            mappings=tuple(
+                {
+                    "framework": fw,
+                    "id": rid,
+                    "why": control.why(fw, rid),
+                    "supporting": not control.decides(fw, rid),
+                }
+                for fw in frameworks
+                for rid in control.maps_to.get(fw, ())
+            ),
         )
     return views
 
@@ -283,10 +322,14 @@ def _framework_views(
         requirements: list[RequirementView] = []
         for req in framework.requirements:
             rollup = rollups.get((fw_id, req.id))
+            supporting_ids: tuple[str, ...] = ()
+            counts: Mapping[str, int] = {}
             if rollup is not None:
                 control_ids = rollup.control_ids
                 status = str(rollup.status)
                 attestation = rollup.attestation
+                supporting_ids = rollup.supporting_control_ids
+                counts = rollup.counts
             else:
                 control_ids = tuple(
                     c
@@ -309,6 +352,9 @@ def _framework_views(
                     manual=req.manual,
                     controls=tuple(controls[c] for c in control_ids if c in controls),
                     attestation=att_text,
+                    why=_requirement_whys(result, fw_id, req.id, (*control_ids, *supporting_ids)),
+                    supporting=tuple(controls[c] for c in supporting_ids if c in controls),
+                    roc=pci_roc_term(status, counts) if fw_id == PCI_FRAMEWORK else None,
                 )
             )
         views.append(
@@ -327,6 +373,17 @@ def _framework_views(
     return tuple(views)
 
 
+def _requirement_whys(
+    result: AuditResult, framework: str, requirement: str, control_ids: Iterable[str]
+) -> dict[str, str]:
+    whys = {}
+    for control_id in control_ids:
+        control = result.catalog.control(control_id)
+        if control is not None and control.why(framework, requirement):
+            whys[control_id] = control.why(framework, requirement)
+    return whys
+
+
 def _maps(result: AuditResult, control_id: str, framework: str) -> tuple[str, ...]:
     control = result.catalog.control(control_id)
     return tuple(control.maps_to.get(framework, ())) if control else ()
@@ -342,6 +399,13 @@ def coverage_rows(result: AuditResult) -> tuple[Mapping[str, Any], ...]:
             "automated": ", ".join(row.automated_controls),
             "manual": ", ".join(row.manual_controls),
             "coverage": row.coverage,
+            "supporting": ", ".join(row.supporting_controls),
+            "why": _requirement_whys(
+                result,
+                row.framework,
+                row.requirement.id,
+                (*row.automated_controls, *row.manual_controls, *row.supporting_controls),
+            ),
         }
         for row in result.catalog.coverage(result.frameworks)
     )

@@ -50,6 +50,8 @@ def test_matrix_coverage_kinds(shipped: Path) -> None:
         "automated_controls": [],
         "manual_controls": [],
         "coverage": "none",
+        "supporting_controls": [],
+        "why": {},
     }
 
 

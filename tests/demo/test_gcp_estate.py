@@ -12,7 +12,7 @@ import pytest
 
 from auditor.catalog import load_catalog
 from auditor.collect.gcp import GcpExportCollector
-from auditor.demo import gcp_estate
+from auditor.demo import _approved_regions, gcp_estate
 from auditor.models import CollectionError, Control, EvidenceDoc, MemorySink
 from auditor.rules import holds
 
@@ -49,6 +49,19 @@ ORG_SINK = "//logging.googleapis.com/organizations/410000000001/sinks/org-audit-
 SBX_SINK = f"//logging.googleapis.com/projects/{SBX}/sinks/sandbox-audit-to-gcs"
 SBX_TEMPLATE = f"{VERTEX_SBX}/notebookRuntimeTemplates/default-runtime-template"
 PROD_TEMPLATE = f"{VERTEX_PROD}/notebookRuntimeTemplates/prod-colab-private"
+SBX_KEY_FILE = (
+    "//iam.googleapis.com/projects/acme-ml-sandbox/serviceAccounts/"
+    "notebook-runner@acme-ml-sandbox.iam.gserviceaccount.com/keys/e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1"
+)
+PROD_KEY_FILE = (
+    "//iam.googleapis.com/projects/acme-ml-prod/serviceAccounts/"
+    "ci-deployer@acme-ml-prod.iam.gserviceaccount.com/keys/7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b"
+)
+PROD_ALERT = "//monitoring.googleapis.com/projects/310000000011/alertPolicies/14920000000000000011"
+SBX_ALERT = "//monitoring.googleapis.com/projects/310000000022/alertPolicies/14920000000000000022"
+PROD_AUDIT_LOG_BUCKET = (
+    "//logging.googleapis.com/projects/acme-ml-prod/locations/europe-west4/buckets/org-audit"
+)
 SBX_REPO = "//artifactregistry.googleapis.com/projects/acme-ml-sandbox/locations/us-central1/repositories/sandbox-images"
 
 
@@ -62,7 +75,8 @@ def _is_gcp_control(control: Control) -> bool:
 
 @lru_cache(maxsize=1)
 def gcp_controls() -> dict[str, Control]:
-    return {c.id: c for c in load_catalog().controls if _is_gcp_control(c)}
+    catalog = load_catalog(params={"approved_regions": _approved_regions()})
+    return {c.id: c for c in catalog.controls if _is_gcp_control(c)}
 
 
 @cache
@@ -201,7 +215,7 @@ WEEK_ONE_VERDICTS = [
     ("ML-DEPLOY-053", DEMO_EP, "FAIL"),  # public invoker
     ("ML-DEPLOY-051", DEMO_EP, "FAIL"),
     ("ML-DEPLOY-052", DEMO_EP, "FAIL"),
-    ("ML-DEPLOY-054", DEMO_EP, "FAIL"),
+    ("ML-DEPLOY-054", DEMO_EP, "NOT_APPLICABLE"),  # no payload capture: nothing to judge
     ("ML-MON-055", DEMO_EP, "FAIL"),
     ("ML-STORE-052", SBX_KEY, "FAIL"),  # 2-year rotation
     ("ML-TRAIN-055", SBX_JOB, "FAIL"),  # DB_PASSWORD in env, redacted by the collector
@@ -215,7 +229,10 @@ WEEK_ONE_VERDICTS = [
     ("ML-MON-052", SBX_PROJECT, "FAIL"),  # only DATA_READ for storage, not inherited
     ("ML-MON-056", SBX_PROJECT, "FAIL"),  # exempted member
     ("ML-MON-053", SBX_SINK, "FAIL"),  # disabled sink
-    ("ML-MON-054", SBX_LOG_BUCKET, "FAIL"),  # 30 days, unlocked
+    ("ML-MON-054", SBX_LOG_BUCKET, "NOT_APPLICABLE"),  # _Default is not the audit trail
+    ("ML-TRAIN-069", SBX_KEY_FILE, "FAIL"),  # user-managed key that never expires
+    ("ML-MON-058", SBX_PROJECT, "FAIL"),  # no ADMIN_READ for storage or BigQuery
+    ("ML-MON-059", SBX_ALERT, "FAIL"),  # disabled, no channel
     ("ML-TRAIN-063", SBX_TEMPLATE, "FAIL"),
     ("ML-TRAIN-066", SBX_REPO, "FAIL"),
     ("ML-TRAIN-067", SBX_REPO, "FAIL"),
@@ -249,6 +266,14 @@ WEEK_ONE_VERDICTS = [
     ("ML-MON-057", PROD_PROJECT, "PASS"),  # organisation sink with includeChildren
     ("ML-MON-057", SBX_PROJECT, "PASS"),  # own sink disabled, but the organisation's covers it
     ("ML-TRAIN-063", PROD_TEMPLATE, "PASS"),
+    ("ML-TRAIN-069", PROD_KEY_FILE, "PASS"),  # 90-day key
+    ("ML-MON-058", PROD_PROJECT, "PASS"),  # organisation + folder
+    ("ML-MON-059", PROD_ALERT, "PASS"),
+    ("ML-MON-054", PROD_AUDIT_LOG_BUCKET, "PASS"),
+    ("ML-DATA-067", SCRATCH, "PASS"),  # Google default encryption
+    ("ML-DATA-067", TRAINING_DATA, "PASS"),  # CMEK
+    ("ML-DEPLOY-061", CHURN_EP, "PASS"),  # production, two replicas
+    ("ML-DEPLOY-061", DEMO_EP, "NOT_APPLICABLE"),  # sandbox: availability not judged
 ]
 
 
@@ -306,7 +331,7 @@ def test_new_endpoint_appears_with_its_own_findings(collected: Any) -> None:
     endpoint = collected(7)[gcp_estate.FRAUD_ENDPOINT]
     assert verdict("ML-DEPLOY-051", endpoint) == "PASS"
     assert verdict("ML-DEPLOY-052", endpoint) == "PASS"
-    assert verdict("ML-DEPLOY-054", endpoint) == "FAIL"
+    assert verdict("ML-DEPLOY-054", endpoint) == "NOT_APPLICABLE"  # capture off is fine
     assert verdict("ML-MON-055", endpoint) == "FAIL"
 
 
@@ -326,3 +351,32 @@ def test_without_the_organisation_sink_projects_fail_ml_mon_057(tmp_path: Path) 
     assert verdict("ML-MON-057", docs[PROD_PROJECT]) == "FAIL"
     sources = {s["source"] for s in docs[SBX_PROJECT].data["effectiveLogSinks"]}
     assert sources == {f"projects/{SBX}"}
+
+
+@pytest.mark.parametrize(
+    ("image", "trusted"),
+    [
+        ("europe-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-3:latest", True),
+        ("gcr.io/cloud-aiplatform/training/tf-cpu.2-12.py310:latest", True),
+        ("us.gcr.io/cloud-aiplatform/prediction/xgboost-cpu.1-7:latest", True),
+        ("europe-west4-docker.pkg.dev/acme-ml-prod/serving/churn:3", True),
+        ("docker.io/library/python:3.11", False),
+        ("gcr.io/some-public-project/image:1", False),
+    ],
+)
+def test_vertex_prebuilt_containers_are_trusted_by_default(image: str, trusted: bool) -> None:
+    model = gcp_controls()["ML-DEPLOY-058"]
+    training = gcp_controls()["ML-TRAIN-065"]
+    assert model.rule is not None and training.rule is not None
+    assert holds(model.rule, {"containerSpec": {"imageUri": image}}) is trusted
+    job = {"jobSpec": {"workerPoolSpecs": [{"containerSpec": {"imageUri": image}}]}}
+    assert holds(training.rule, job) is trusted
+
+
+def test_residency_is_manual_until_the_organisation_approves_regions() -> None:
+    """Without approved_regions the residency controls ask their question instead of judging."""
+    shipped = {c.id: c for c in load_catalog().controls}
+    for control_id in ("ML-DATA-062", "ML-DEPLOY-057", "ML-STORE-055"):
+        (param,) = shipped[control_id].unset_params
+        assert param.name == "approved_regions" and "approved" in (param.question or "")
+        assert not gcp_controls()[control_id].unset_params

@@ -65,7 +65,7 @@ def test_live_documents_equal_the_import_of_the_same_assets(endpoint: str) -> No
 
 def test_pagination_over_several_pages(endpoint: str, service: FakeAssetService) -> None:
     sink, stats, _ = collect(endpoint, page_size=3)
-    assert stats["pages"] >= 10 and stats["assets"] == len(sink.docs) == 25
+    assert stats["pages"] >= 10 and stats["assets"] == len(sink.docs) == 28
     tokens = [c[3] for c in service.calls if c[2] == "RESOURCE" and len(c[1]) > 3]
     assert tokens[:4] == ["", "3", "6", "9"]
     assert len({d.resource_id for d in sink.docs}) == len(sink.docs)
@@ -84,7 +84,7 @@ def test_resource_exhausted_then_success(endpoint: str, service: FakeAssetServic
     )
     sink, stats, sleeps = collect(endpoint, backoff_initial=1.0)
     assert stats["retries"] == 3 and stats["calls"] == 7 and sink.errors == []
-    assert len(sink.docs) == 25
+    assert len(sink.docs) == 28
     assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # exponential, jittered
 
 
@@ -123,7 +123,7 @@ def test_permission_denied_on_one_asset_type(endpoint: str, service: FakeAssetSe
     assert ("storage.googleapis.com/Bucket", "PERMISSION_DENIED", None) in errors
     assert ("storage.googleapis.com/Bucket", "PERMISSION_DENIED", "iamPolicy") in errors
     assert {e.resource_type for e in sink.errors} == {"storage.googleapis.com/Bucket"}
-    assert len(sink.docs) == 23  # every other asset collected
+    assert len(sink.docs) == 26  # every other asset collected
     assert all(e.account == ORG and e.operation == "ListAssets" for e in sink.errors)
 
 

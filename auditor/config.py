@@ -94,6 +94,15 @@ class ControlSettings(_Strict):
     params: dict[str, Any] = {}
 
 
+class CollectionSettings(_Strict):
+    """Limits on imported evidence and the completeness check against the previous snapshot."""
+
+    # warn when more than this share of a type's documents in one account/region is gone
+    completeness_threshold: float = Field(default=0.5, ge=0, lt=1)
+    max_line_bytes: int = Field(default=16 << 20, ge=1024)  # one export line or array element
+    max_depth: int = Field(default=200, ge=8, le=10_000)  # JSON nesting of one record
+
+
 class SignSettings(_Strict):
     key: str
     cert: str | None = None
@@ -250,6 +259,7 @@ class Config(_Strict):
     report: ReportSettings = ReportSettings()
     scope: ScopeSettings | None = None  # None: every resource is in scope for every framework
     schedule: ScheduleSettings = ScheduleSettings()
+    collection: CollectionSettings = CollectionSettings()
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
     _source: str = PrivateAttr(default="auditor.yaml")
     _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
@@ -266,6 +276,10 @@ class Config(_Strict):
     def param_location(self, name: str) -> tuple[str, int | None]:
         """Where `controls.params.<name>` was set, for errors the catalog raises about it."""
         return self._source, self._param_lines.get(name)
+
+    def location(self, *keys: str | int) -> tuple[str, int | None]:
+        """File and line where a setting was written (None when it was left at its default)."""
+        return self._source, yamlfile.line_of(self._raw, list(keys)) if self._raw else None
 
     @field_validator("frameworks")
     @classmethod
@@ -370,6 +384,13 @@ controls:
 
 # waivers: waivers.yaml                     # accepted exceptions, each with an expiry date
 # attestations: attestations.yaml           # manual evidence for requirements no API can show
+
+# collection:                              # limits and the completeness check
+#   completeness_threshold: 0.5             # a type losing more than this share of its documents
+#                                           # in one account/region since the previous snapshot,
+#                                           # with no error to explain it, gives ERROR, not "deleted"
+#   max_line_bytes: 16777216                # one export line or array element; larger: an error
+#   max_depth: 200                          # JSON nesting of one export record
 
 report:
   out: ./reports                            # versions go to <out>/<period>/v<N>/

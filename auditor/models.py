@@ -371,6 +371,50 @@ class MemorySink:
         return {d.resource_id: d for d in self.docs}
 
 
+@dataclass(frozen=True)
+class CompletenessWarning:
+    """Evidence a snapshot lacks compared with the previous snapshot of the same provider and
+    scope, with no collection error to explain it: absence is never inferred, so the controls
+    of that type (or of everything, when `resource_type` is None) there give ERROR."""
+
+    provider: str
+    account: str
+    region: str
+    resource_type: str | None  # None: the whole account/region (or project) is gone
+    previous_count: int
+    count: int
+    previous_snapshot: str
+
+    @property
+    def message(self) -> str:
+        what = self.resource_type or "documents"
+        return (
+            f"evidence missing compared with the previous snapshot {self.previous_snapshot}: "
+            f"{self.previous_count} {what} in {self.account}/{self.region} then, {self.count} now, "
+            "and no collection error explains the difference"
+        )
+
+    def as_error(self) -> CollectionError:
+        """The gap as evaluate treats it: a type (or scope) whose evidence could not be trusted."""
+        return CollectionError(
+            provider=self.provider,
+            account=self.account,
+            region=self.region,
+            service="auditor",
+            operation="CompletenessCheck",
+            error_code="EvidenceMissing",
+            message=self.message,
+            resource_type=self.resource_type,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "completeness", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CompletenessWarning:
+        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+
 class Collector(Protocol):
     """One source of evidence. Collectors stream into a sink and return statistics
     (calls made, pages, rejected lines, documents per type) that the manifest records."""
@@ -399,6 +443,10 @@ class SnapshotManifest:
     files: Mapping[str, str]  # relative path -> sha256 (documents, parquet, ...)
     previous_sha256: str | None  # sha256 of the previous manifest in this store; None first
     schema: str = SNAPSHOT_SCHEMA
+    # Added after v1's first release; written only when set, so older manifests hash unchanged.
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # imported file, evidence time
+    warnings: tuple[CompletenessWarning, ...] = ()
+    incomplete: bool = False  # some evidence could not be read (rejected lines, gaps)
     # sha256 of the manifest without this key: a one-byte change in the newest manifest, which no
     # successor vouches for yet, still shows. Absent in manifests written before it existed.
     seal: str | None = None
@@ -418,6 +466,9 @@ class SnapshotManifest:
             "errors": [e.to_dict() for e in self.errors],
             "files": dict(self.files),
             "previous_sha256": self.previous_sha256,
+            **({"provenance": dict(self.provenance)} if self.provenance else {}),
+            **({"warnings": [w.to_dict() for w in self.warnings]} if self.warnings else {}),
+            **({"incomplete": True} if self.incomplete else {}),
         } | ({"seal": self.seal} if self.seal is not None else {})
 
     @classmethod
@@ -436,6 +487,9 @@ class SnapshotManifest:
             errors=tuple(CollectionError.from_dict(e) for e in raw.get("errors", [])),
             files=raw.get("files", {}),
             previous_sha256=raw.get("previous_sha256"),
+            provenance=raw.get("provenance") or {},
+            warnings=tuple(CompletenessWarning.from_dict(w) for w in raw.get("warnings") or ()),
+            incomplete=bool(raw.get("incomplete", False)),
             seal=raw.get("seal"),
         )
 
@@ -455,6 +509,17 @@ class SnapshotManifest:
     @property
     def taken_at(self) -> datetime:
         return self.finished_at
+
+    @property
+    def evidence_time(self) -> datetime | None:
+        """When the evidence itself was read (an import's export time); None: at collection."""
+        value = self.provenance.get("evidence_time")
+        return parse_time(str(value)) if value else None
+
+    @property
+    def gaps(self) -> tuple[CollectionError, ...]:
+        """Collection errors and completeness warnings, as the controls they touch see them."""
+        return self.errors + tuple(w.as_error() for w in self.warnings)
 
 
 @dataclass(frozen=True)
@@ -707,6 +772,8 @@ class AuditResult:
     summaries: Mapping[str, Any] = field(default_factory=dict)  # name -> pandas.DataFrame
     scope: ScopeResult | None = None  # framework scope and lineage of the period-end documents
     evidence_coverage: tuple[EvidenceCoverage, ...] = ()  # one per provider; () without a period
+    # snapshot ID -> why its evidence is older than the period it is used for
+    stale_snapshots: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

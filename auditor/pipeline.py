@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,7 +28,11 @@ from auditor.models import (
     Attestation,
     AuditResult,
     Catalog,
+    CollectionError,
     Collector,
+    CompletenessWarning,
+    EvidenceDoc,
+    EvidenceSink,
     Finding,
     FindingsDiff,
     Period,
@@ -135,13 +141,15 @@ def gcp_collector(
     asset_export: Path | None = None,
     endpoint: str | None = None,
     impersonate: str | None = None,
+    limits: Mapping[str, int] | None = None,
 ) -> Collector:
+    """`limits`: max_line_bytes and max_depth of one export record (auditor.yaml collection)."""
     from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector
 
     if asset_export is not None:
         if not asset_export.is_file():
             raise UserError("asset export file not found", file=str(asset_export))
-        return GcpExportCollector(asset_export, salt=store.redaction_salt())
+        return GcpExportCollector(asset_export, salt=store.redaction_salt(), **(limits or {}))
     if not scope:
         raise UserError("give --scope projects/ID|folders/N|organizations/N or --asset-export FILE")
     return GcpAssetCollector(
@@ -152,20 +160,313 @@ def gcp_collector(
     )
 
 
+DEFAULT_COMPLETENESS_THRESHOLD = 0.5
+
+
+class _TallySink:
+    """Passes everything to the snapshot writer and counts documents per (type, account,
+    region), for the emptiness and completeness checks. Thread-safe: the AWS engine is."""
+
+    def __init__(self, sink: EvidenceSink) -> None:
+        self.sink = sink
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.errors: list[CollectionError] = []
+        self._ids: dict[str, set[str]] = {}  # resource IDs per type
+        self._lock = threading.Lock()
+
+    def add(self, doc: EvidenceDoc) -> None:
+        self.sink.add(doc)
+        with self._lock:
+            self.counts[(doc.resource_type, doc.account, doc.region)] += 1
+            self._ids.setdefault(doc.resource_type, set()).add(doc.resource_id)
+
+    def listed(self, derived_types: set[str]) -> bool:
+        """Whether anything was really read: a document that is not made for every account
+        regardless (`derived_types`) and not itself named by a collection error."""
+        failed = {e.resource_id for e in self.errors if e.resource_id is not None}
+        return any(
+            ids - failed for resource_type, ids in self._ids.items()
+            if resource_type not in derived_types
+        )  # fmt: skip
+
+    def add_error(self, error: CollectionError) -> None:
+        self.sink.add_error(error)
+        with self._lock:
+            self.errors.append(error)
+
+
 def take_snapshot(
     store: evidence.EvidenceStore,
     collector: Collector,
     catalog_sha256: str,
     *,
     taken_at: datetime | None = None,
+    completeness_threshold: float = DEFAULT_COMPLETENESS_THRESHOLD,
 ) -> SnapshotManifest:
-    """Run one collector into one new snapshot; nothing is visible unless it completes."""
+    """Run one collector into one new snapshot; nothing is visible unless it completes.
+
+    Absence is never inferred: a run that found nothing at all writes no snapshot (RunError,
+    exit 3), and evidence that vanished since the previous snapshot of the same scope without
+    an error to explain it is recorded as a completeness warning (its controls give ERROR)."""
+    scope = collector.scope()
+    previous = _previous_snapshot(store, collector.provider, scope)
     with store.begin_snapshot(
-        collector.provider, collector.scope(), catalog_sha256, taken_at=taken_at
+        collector.provider, scope, catalog_sha256, taken_at=taken_at
     ) as writer:
-        stats = collector.collect(writer)
+        tally = _TallySink(writer)
+        stats = dict(collector.collect(tally))
+        if not tally.listed(set(stats.get("derived_types") or ())):
+            raise RunError(_nothing_collected(collector.provider, scope, stats, tally.errors))
+        provenance = stats.pop("provenance", None) or {}
+        warnings = (
+            completeness_warnings(
+                collector.provider,
+                _scope_counts(store, previous),
+                tally.counts,
+                tally.errors,
+                previous_snapshot=previous.id,
+                threshold=completeness_threshold,
+            )
+            if previous is not None
+            else ()
+        )
         writer.set_stats(stats)
+        writer.set_manifest_fields(
+            provenance=provenance,
+            warnings=warnings,
+            incomplete=bool(warnings or int(stats.get("rejected_lines", 0) or 0)),
+        )
     return writer.manifest
+
+
+def _previous_snapshot(
+    store: evidence.EvidenceStore, provider: str, scope: Mapping[str, Any]
+) -> SnapshotManifest | None:
+    """The newest live snapshot of the same provider and scope, if any."""
+    from auditor.models import canonical_json
+
+    wanted = canonical_json(dict(scope))
+    for manifest in reversed(store.list_snapshots()):
+        if manifest.provider == provider and canonical_json(dict(manifest.scope)) == wanted:
+            return manifest
+    return None
+
+
+def _scope_counts(
+    store: evidence.EvidenceStore, manifest: SnapshotManifest | None
+) -> Counter[tuple[str, str, str]]:
+    from auditor.evidence.documents import split_key
+
+    counts: Counter[tuple[str, str, str]] = Counter()
+    if manifest is None:
+        return counts
+    for key in store.document_index(manifest.id):
+        resource_type, account, region, _ = split_key(key)
+        counts[(resource_type, account, region)] += 1
+    return counts
+
+
+def completeness_warnings(
+    provider: str,
+    before: Mapping[tuple[str, str, str], int],
+    now: Mapping[tuple[str, str, str], int],
+    errors: Sequence[CollectionError],
+    *,
+    previous_snapshot: str,
+    threshold: float = DEFAULT_COMPLETENESS_THRESHOLD,
+) -> tuple[CompletenessWarning, ...]:
+    """Types (or whole accounts/regions) that lost more than `threshold` of their documents
+    since the previous snapshot with no collection error to explain it. Fewer losses are taken
+    as real deletions."""
+    doc_scopes = {(a, r) for _, a, r in (*before, *now)}
+
+    def explained(resource_type: str | None, account: str, region: str) -> bool:
+        for error in errors:
+            if error.provider != provider or error.field is not None:
+                continue
+            if resource_type is not None and error.resource_type not in (None, resource_type):
+                continue
+            where = (error.account, error.region)
+            if where == (account, region) or where not in doc_scopes:
+                return True  # there, or scope-wide (an export file, a whole GCP scope)
+        return False
+
+    lost: dict[tuple[str, str], list[CompletenessWarning]] = {}
+    for (resource_type, account, region), count_before in sorted(before.items()):
+        count_now = now.get((resource_type, account, region), 0)
+        if count_before <= 0 or (count_before - count_now) / count_before <= threshold:
+            continue
+        if explained(resource_type, account, region):
+            continue
+        lost.setdefault((account, region), []).append(
+            CompletenessWarning(
+                provider,
+                account,
+                region,
+                resource_type,
+                count_before,
+                count_now,
+                previous_snapshot,
+            )
+        )
+    warnings: list[CompletenessWarning] = []
+    for (account, region), items in lost.items():  # an account with nothing left: one per region
+        gone_entirely = not any(n for (_, a, _r), n in now.items() if a == account)
+        if gone_entirely and not explained(None, account, region):
+            total = sum(n for (_, a, r), n in before.items() if (a, r) == (account, region))
+            warnings.append(
+                CompletenessWarning(provider, account, region, None, total, 0, previous_snapshot)
+            )
+        else:
+            warnings.extend(items)
+    return tuple(warnings)
+
+
+def _nothing_collected(
+    provider: str, scope: Mapping[str, Any], stats: Mapping[str, Any], errors: Sequence[Any]
+) -> str:
+    """Why an empty collection is refused, in the operator's terms."""
+    if scope.get("kind") == "gcp-asset-export":
+        rejected = int(stats.get("rejected_lines", 0) or 0)
+        records = int(stats.get("records", 0) or 0)
+        detail = f"{records} readable record(s)"
+        if rejected:
+            lines = ", ".join(str(r.get("line")) for r in list(stats.get("rejects", []))[:10])
+            first: Mapping[str, Any] = next(iter(stats.get("rejects", [])), {})
+            detail += (
+                f", {rejected} unreadable (line{'s' if rejected > 1 else ''} {lines}; "
+                f"first: {first.get('reason', '')})"
+            )
+        if records:
+            detail += ", none of an asset type the controls read"
+        return (
+            f"the asset export {scope.get('file')} holds no evidence ({detail}); an empty or "
+            "unreadable export is not an empty estate, so no snapshot was written"
+        )
+    failed = f"; {len(errors)} collection error(s), first: {errors[0].sentence()}" if errors else ""
+    return (
+        f"the {provider} scope listed nothing at all{failed}; that is not evidence of an empty "
+        "estate (check the credentials, regions and scope), so no snapshot was written"
+    )
+
+
+# ---------------------------------------------------------------- preflight
+
+Where = Callable[[str], tuple[str | None, int | None, str]]  # setting -> (file, line, field)
+
+
+def preflight(config: Config) -> None:
+    """Operator mistakes in auditor.yaml, found before anything is collected (UserError, exit
+    2, naming file, line and field): unknown AWS profiles and regions, a profile without
+    credentials, a missing export file, a live GCP scope without credentials."""
+
+    def where(*keys: str | int) -> Where:
+        def locate(setting: str) -> tuple[str | None, int | None, str]:
+            parts = [int(p) if p.isdigit() else p for p in setting.split(".") if p]
+            path = [*keys, *parts]
+            file, line = config.location(*path)
+            return file, line, ".".join(map(str, path))
+
+        return locate
+
+    if config.aws.enabled:
+        regions = config.aws.regions
+        preflight_aws(config.aws.profile, regions, where("aws"))
+    if config.gcp.enabled:
+        export = config.path(config.gcp.asset_export)
+        if export is not None and not export.is_file():
+            file, line = config.location("gcp", "asset_export")
+            raise UserError(
+                f"asset export file not found: {export}", file=file, line=line,
+                field="gcp.asset_export",
+            )  # fmt: skip
+        if config.gcp.scopes:
+            preflight_gcp(config.gcp.scopes, config.gcp.asset_api_endpoint, where("gcp"))
+
+
+def preflight_aws(
+    profile: str | None, regions: Sequence[str] | str | None, where: Where | None = None
+) -> None:
+    """The AWS profile exists and has credentials (read locally, no call is made) and every
+    region is one botocore knows."""
+    import boto3
+    from botocore import exceptions
+
+    def fail(setting: str, message: str) -> UserError:
+        file, line, field = where(setting) if where else (None, None, f"--{setting}")
+        return UserError(message, file=file, line=line, field=field)
+
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except exceptions.ProfileNotFound:
+        known = ", ".join(sorted(boto3.session.Session().available_profiles)) or "none"
+        raise fail(
+            "profile", f"unknown AWS profile {profile!r} (profiles found: {known})"
+        ) from None
+    if isinstance(regions, str) and regions != "all":
+        regions = [r.strip() for r in regions.split(",") if r.strip()]
+    if regions and regions != "all":
+        known_regions = _aws_region_names(session)
+        for index, region in enumerate(regions):
+            if region not in known_regions:
+                setting = f"regions.{index}" if where else "regions"
+                raise fail(setting, f"unknown AWS region {region!r}")
+    if profile:
+        _aws_profile_credentials(session, profile, fail)
+
+
+def _aws_region_names(session: Any) -> set[str]:
+    """Every region of every partition in botocore's own endpoint data."""
+    names: set[str] = set()
+    for partition in session.get_available_partitions():
+        names.update(session.get_available_regions("ec2", partition_name=partition))
+    endpoints = session._session.get_data("endpoints") or {}
+    for partition in endpoints.get("partitions", []):
+        names.update(partition.get("regions", {}))
+    return names
+
+
+def _aws_profile_credentials(
+    session: Any, profile: str, fail: Callable[[str, str], UserError]
+) -> None:
+    """Resolve the profile's credentials the way botocore will, minus the instance and
+    container metadata services (no network): a source profile without keys is found here."""
+    from botocore import exceptions
+    from botocore.credentials import create_credential_resolver
+
+    resolver = create_credential_resolver(session._session)
+    for method in ("iam-role", "container-role"):
+        resolver.remove(method)
+    try:
+        credentials = resolver.load_credentials()
+    except (exceptions.BotoCoreError, exceptions.ClientError) as error:
+        raise fail(
+            "profile", f"AWS profile {profile!r} has no usable credentials: {error}"
+        ) from None
+    if credentials is None:
+        raise fail("profile", f"AWS profile {profile!r} has no credentials")
+
+
+def preflight_gcp(scopes: Sequence[str], endpoint: str | None, where: Where | None = None) -> None:
+    """Live GCP scopes are well formed and Application Default Credentials exist (unless the
+    endpoint is a local plaintext one, which needs none)."""
+    from auditor.collect import gcp
+
+    def fail(setting: str, message: str) -> UserError:
+        file, line, field = where(setting) if where else (None, None, f"--{setting}")
+        return UserError(message, file=file, line=line, field=field)
+
+    for index, scope in enumerate(scopes):
+        try:
+            gcp.validate_scope(scope)
+        except UserError as error:
+            raise fail(f"scopes.{index}" if where else "scope", error.message) from None
+    if gcp.needs_credentials(endpoint):
+        reason = gcp.credentials_problem()
+        if reason is not None:
+            raise fail(
+                "scopes" if where else "scope", f"no GCP credentials for live collection: {reason}"
+            )
 
 
 def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list[Collector]:
@@ -183,8 +484,14 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
         )
     if config.gcp.enabled:
         if config.gcp.asset_export:
+            limits = {
+                "max_line_bytes": config.collection.max_line_bytes,
+                "max_depth": config.collection.max_depth,
+            }
             collectors.append(
-                gcp_collector(store, asset_export=config.path(config.gcp.asset_export))
+                gcp_collector(
+                    store, asset_export=config.path(config.gcp.asset_export), limits=limits
+                )
             )
         for scope in config.gcp.scopes:
             collectors.append(
@@ -789,6 +1096,8 @@ def produce_report(
     on_snapshot: Callable[[SnapshotManifest], None] | None = None,
 ) -> ReportOutcome:
     """The steps `report` and `run` share: catalog, store, (collect), select, evaluate, write."""
+    if collect_first and config is not None:
+        preflight(config)  # operator mistakes before anything is collected or written
     prepare_output_folder(plan.out, "--out")
     store = open_store(plan.store_url, config)
     catalog = config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
@@ -796,8 +1105,11 @@ def produce_report(
     if collect_first:
         if config is None:
             raise UserError("collecting needs an auditor.yaml naming the scope", field="--config")
+        threshold = config.collection.completeness_threshold
         for collector in configured_collectors(config, store):
-            manifest = take_snapshot(store, collector, catalog.sha256)
+            manifest = take_snapshot(
+                store, collector, catalog.sha256, completeness_threshold=threshold
+            )
             taken.append(manifest)
             if on_snapshot is not None:
                 on_snapshot(manifest)

@@ -16,15 +16,32 @@ def _print_snapshot(ctx: Context, manifest: SnapshotManifest) -> None:
     documents = sum(manifest.counts.values())
     ctx.info(
         f"snapshot {manifest.id}: {manifest.provider}, {documents} documents, "
-        f"{len(manifest.errors)} collection errors"
+        f"{len(manifest.errors)} collection errors, {len(manifest.warnings)} warnings"
+        + (" - INCOMPLETE: some evidence could not be read" if manifest.incomplete else "")
     )
+    provenance = manifest.provenance
+    if provenance.get("sha256"):
+        ctx.info(
+            f"  imported {provenance.get('file')} ({provenance.get('size')} bytes, sha256 "
+            f"{provenance.get('sha256')}); evidence time "
+            f"{provenance.get('evidence_time') or 'unknown'}"
+        )
     rejected = int(manifest.stats.get("rejected_lines", 0) or 0)
     if rejected:
-        ctx.info(f"  {rejected} malformed lines were skipped:")
+        ctx.info(f"  {rejected} unreadable lines were rejected (their controls give ERROR):")
         for reject in list(manifest.stats.get("rejects", []))[:10]:
             ctx.info(f"    line {reject.get('line')}: {reject.get('reason')}")
-    for error in manifest.errors[:10]:
-        ctx.debug(f"  {error.sentence()}")
+        if rejected > 10:
+            ctx.info(f"    ... and {rejected - 10} more (in the manifest's stats)")
+    for warning in manifest.warnings[:10]:
+        ctx.info(f"  warning: {warning.message}")
+    if len(manifest.warnings) > 10:
+        ctx.info(f"  ... and {len(manifest.warnings) - 10} more warnings")
+    shown = manifest.errors if ctx.verbosity > 0 else manifest.errors[:10]
+    for error in shown:
+        ctx.info(f"  error: {error.sentence()}")
+    if len(manifest.errors) > len(shown):
+        ctx.info(f"  ... and {len(manifest.errors) - len(shown)} more errors (-v shows all)")
     click.echo(manifest.id)
 
 
@@ -59,6 +76,7 @@ def collect_aws(
     max_workers: int,
 ) -> None:
     """One AWS evidence snapshot (endpoints follow botocore: AWS_ENDPOINT_URL, profiles)."""
+    pipeline.preflight_aws(profile, regions if regions and regions.strip() != "all" else None)
     store = pipeline.open_store(ctx.store)
     catalog = pipeline.load_catalog(ctx.controls)
     region_list: list[str] | str | None = None
@@ -99,6 +117,8 @@ def collect_gcp(
     """One GCP evidence snapshot (endpoint override: env AUDITOR_GCP_ASSET_ENDPOINT)."""
     if bool(scope) == bool(asset_export):
         raise click.UsageError("give exactly one of --scope or --asset-export")
+    if scope:
+        pipeline.preflight_gcp([scope], None)
     store = pipeline.open_store(ctx.store)
     catalog = pipeline.load_catalog(ctx.controls)
     collector = pipeline.gcp_collector(
@@ -113,10 +133,17 @@ def collect_gcp(
 def snapshot(ctx: Context, config_path: Path) -> None:
     """Collect the configured scope into the store (for schedulers: cron, systemd, Kubernetes)."""
     config = load_config(config_path)
+    pipeline.preflight(config)
     store = pipeline.open_store(_store_url(ctx, config), config)
     catalog = pipeline.config_catalog(config, ctx.controls)
+    threshold = config.collection.completeness_threshold
     for collector in pipeline.configured_collectors(config, store):
-        _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
+        _print_snapshot(
+            ctx,
+            pipeline.take_snapshot(
+                store, collector, catalog.sha256, completeness_threshold=threshold
+            ),
+        )
 
 
 def _store_url(ctx: Context, config: Config) -> str:

@@ -104,6 +104,14 @@ def show(ctx: Context, snapshot_id: str) -> None:
         _out().print(table)
     if manifest.stats:
         click.echo("statistics:      " + ", ".join(f"{k}={v}" for k, v in manifest.stats.items()))
+    if manifest.provenance:
+        click.echo(
+            "provenance:      " + ", ".join(f"{k}={v}" for k, v in manifest.provenance.items())
+        )
+    if manifest.incomplete:
+        click.echo("INCOMPLETE:      some evidence could not be read (see errors and warnings)")
+    for warning in manifest.warnings:
+        click.echo(f"warning:         {warning.message}")
     click.echo("files:")
     for key, sha in sorted(manifest.files.items()):
         click.echo(neutralise_text(f"  {sha}  {key}"))

@@ -19,7 +19,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 
 from auditor.collect import aws_specs
-from auditor.collect.engine import PROVIDER, Engine, ResourceSpec, Target, classify
+from auditor.collect.engine import PROVIDER, Engine, ResourceSpec, Scope, Target, classify
 from auditor.collect.redact import Redactor
 from auditor.errors import RunError
 from auditor.models import CollectionError, EvidenceSink
@@ -106,6 +106,11 @@ class AwsCollector:
         stats["accounts"] = [t.account for t in resolved.targets]
         stats["regions"] = list(resolved.regions)
         stats["duration_s"] = round(time.monotonic() - started, 3)
+        # documents made for every account whatever the calls return: they prove nothing was
+        # listed, so a run with only these is an empty collection
+        stats["derived_types"] = sorted(
+            {s.resource_type for s in self.specs if s.scope is Scope.ACCOUNT_DOCUMENT}
+        )
         return stats
 
     @property

@@ -86,6 +86,7 @@ from auditor.models import (
     SnapshotSummary,
     Status,
     Waiver,
+    isoformat,
     utcnow,
 )
 
@@ -488,7 +489,7 @@ def audit(
         if final:
             materialised = list(verdicts)
             findings.extend(to_finding(v, manifest.id, scoped) for v in materialised)
-            errors.extend(manifest.errors)
+            errors.extend(manifest.gaps)
             verdicts = materialised
         tracker.add_snapshot(index, manifest.taken_at, provider, plans, verdicts, counts, final)
         trend.append(SnapshotSummary(manifest.id, provider, manifest.taken_at, counts))
@@ -538,6 +539,24 @@ def audit(
         metadata=dict(metadata or {}),
         scope=final_scope,
         evidence_coverage=coverage,
+        stale_snapshots=stale_evidence(selected, period),
     )
     summaries = build_summaries(result)
     return replace(result, summaries=summaries)
+
+
+def stale_evidence(snapshots: Sequence[Snapshot], period: Period | None) -> dict[str, str]:
+    """Snapshots whose evidence was read before the period began (an old export imported
+    late): they are in the period by collection time only, which the report must say."""
+    if period is None:
+        return {}
+    stale: dict[str, str] = {}
+    for snapshot in snapshots:
+        moment = snapshot.manifest.evidence_time
+        if moment is not None and moment < period.start:
+            stale[snapshot.manifest.id] = (
+                f"evidence read at {isoformat(moment)}, before period {period.label} began "
+                f"({isoformat(period.start)}); collected (imported) at "
+                f"{isoformat(snapshot.manifest.finished_at)}"
+            )
+    return stale

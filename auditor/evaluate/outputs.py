@@ -68,6 +68,14 @@ def findings_document(result: AuditResult) -> dict[str, Any]:
                 "provider": m.provider,
                 "taken_at": isoformat(m.taken_at),
                 "manifest_sha256": m.sha256,
+                # additive keys, present only when they say something
+                **({"evidence_time": isoformat(m.evidence_time)} if m.evidence_time else {}),
+                **(
+                    {"stale_evidence": result.stale_snapshots[m.id]}
+                    if m.id in result.stale_snapshots
+                    else {}
+                ),
+                **({"incomplete": True} if m.incomplete else {}),
             }
             for m in result.snapshots
         ],

@@ -228,7 +228,7 @@ def iter_verdicts(
     doc_errors: dict[str, list[CollectionError]] = {}
     type_field_errors: dict[str, list[CollectionError]] = {}  # one key missing on every doc
     scope_errors: list[CollectionError] = []
-    for error in snapshot.manifest.errors:
+    for error in snapshot.manifest.gaps:
         if error.resource_id is not None:
             doc_errors.setdefault(error.resource_id, []).append(error)
         elif error.field is not None and error.resource_type is not None:
@@ -241,6 +241,7 @@ def iter_verdicts(
     any_doc_errors = bool(doc_errors or type_field_errors)
     in_scope = scope.in_scope_sets if scope is not None else None
     plan_frameworks = [frozenset(plan.requirements) for plan in plans]
+    seen_ids: set[str] = set()  # resources with errors that do have a document
     for doc in snapshot.documents:
         resource_type = doc.resource_type
         doc_plans = by_type.get(resource_type)
@@ -253,6 +254,8 @@ def iter_verdicts(
         missing = None
         if any_doc_errors:
             missing = doc_errors.get(resource_id)
+            if missing:
+                seen_ids.add(resource_id)
             type_missing = type_field_errors.get(resource_type)
             if type_missing:
                 missing = [*(missing or ()), *type_missing]
@@ -290,6 +293,8 @@ def iter_verdicts(
                 plan, status, resource_type, resource_id, account, region, doc, entry, None, None,
             ))  # fmt: skip
 
+    if doc_errors:
+        yield from _docless_verdicts(plans, doc_errors, seen_ids, spoke)
     yield from _scope_verdicts(plans, scope_errors, spoke)
     for plan in plans:
         if not spoke[plan.index]:
@@ -337,6 +342,35 @@ def _waived(plan: ControlPlan, doc: EvidenceDoc, entry: list[Any], on: date) -> 
         plan, WAIVED if active else FAIL, doc.resource_type, doc.resource_id, doc.account,
         doc.region, doc, entry, note, ref,
     )  # fmt: skip
+
+
+def _docless_verdicts(
+    plans: Sequence[ControlPlan],
+    doc_errors: Mapping[str, list[CollectionError]],
+    seen_ids: set[str],
+    spoke: list[bool],
+) -> Iterator[Verdict]:
+    """A resource named by an error but with no document (an export record that could not be
+    read) is not a resource that does not exist: its controls give ERROR."""
+    for resource_id, errors in doc_errors.items():
+        if resource_id in seen_ids:
+            continue
+        for error in errors:
+            if error.field is not None or error.resource_type is None:
+                continue
+            for plan in plans:
+                if error.resource_type not in plan.types:
+                    continue
+                spoke[plan.index] = True
+                note = (
+                    f"{error.sentence()}; the evidence of this resource could not be read, so "
+                    f"{plan.control.id} gives no verdict until it is collected again."
+                )
+                yield Verdict(
+                    plan, ERROR, error.resource_type, resource_id, error.account, error.region,
+                    None, None, note,
+                )  # fmt: skip
+            break
 
 
 def _scope_verdicts(

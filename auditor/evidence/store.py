@@ -572,7 +572,9 @@ class SnapshotWriter:
         self._counts: Counter[str] = Counter()
         self._errors: list[CollectionError] = []
         self._stats: dict[str, Any] = {}
+        self._extra: dict[str, Any] = {}  # provenance, warnings, incomplete (manifest fields)
         self._new_objects = 0
+        self._written: list[str] = []  # objects this run created: removed again if discarded
         self._parquet_path = self._backend.scratch_file(".parquet")
         self._changes = docs.ChangeSetWriter(self._parquet_path)
         self._manifest: SnapshotManifest | None = None
@@ -590,6 +592,7 @@ class SnapshotWriter:
             if sha not in self._known_objects:
                 if self._backend.write_new(docs.object_key(sha), docs.encode_object(doc)):
                     self._new_objects += 1
+                    self._written.append(docs.object_key(sha))
                 self._known_objects.add(sha)
             self._seen.add(key)
             self._counts[doc.resource_type] += 1
@@ -606,6 +609,11 @@ class SnapshotWriter:
         """Collector statistics (calls, pages, rejected lines, ...) for the manifest."""
         with self._mutex:
             self._stats = json.loads(canonical_json(dict(stats)))
+
+    def set_manifest_fields(self, **fields: Any) -> None:
+        """Optional manifest fields the conductor works out: provenance, warnings, incomplete."""
+        with self._mutex:
+            self._extra.update(fields)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -640,6 +648,9 @@ class SnapshotWriter:
         self._closed = True
         try:
             self._changes.abort()
+            for key in self._written:  # no manifest names them; the store stays as it was
+                with contextlib.suppress(Exception):
+                    self._backend.delete(key)
         finally:
             self._stack.close()
 
@@ -716,6 +727,7 @@ class SnapshotWriter:
             errors=tuple(self._errors),
             files={documents_key: documents_sha, chain_key: sha256_hex(chain_bytes)},
             previous_sha256=self.previous_sha256,
+            **self._extra,
         ).sealed()
         manifest_bytes = canonical_json(manifest.to_dict())
         self.store._sign(layout.manifest_key(self.sequence, self.id), manifest_bytes)

@@ -697,6 +697,12 @@ def evidence_index(
             "errors": len(m.errors),
             "files": len(m.files),
             "tool_version": m.tool_version,
+            # when the evidence was read (an import's export time), and whether it predates
+            # the period it is used for (evaluate decides; the report only shows it)
+            "evidence_time": isoformat(m.evidence_time or m.finished_at),
+            "stale": result.stale_snapshots.get(m.id, ""),
+            "incomplete": m.incomplete,
+            "warnings": len(m.warnings),
         }
         for m in sorted(result.snapshots, key=lambda s: (s.finished_at, s.id))
     )

@@ -14,8 +14,11 @@ for account-level documents built from other types).
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
+import json
 import queue
+import random
 import re
 import threading
 import time
@@ -28,7 +31,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+from xml.sax.saxutils import escape as xml_escape
 
 import jmespath
 from botocore.config import Config
@@ -300,6 +304,165 @@ def _ip_endpoint_account_label(request: Any, **_: Any) -> None:
     request.url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+# ---------------------------------------------------------------- response validation
+
+MALFORMED = "MalformedResponse"
+DEADLINE = "DeadlineExceeded"
+# Keys an error body carries: a 200 answer made only of these (and no member of the operation's
+# output) is an error page or a proxy's reply, not the operation's answer.
+MAX_BACKOFF_S = 20.0
+_ERROR_KEYS = frozenset({"message", "Message", "__type", "code", "Code", "errorMessage", "error"})
+
+
+def validate_responses(client: Any, max_attempts: int | None = None) -> Any:
+    """Make every 2xx answer of `client` prove it is its operation's answer before it is used.
+
+    botocore reads a body shorter than its Content-Length without complaint and turns JSON it
+    cannot decode into `{"message": body}`, which then parses as an answer with every member
+    missing: a rotated key reads as unrotated, a key list as empty. Three botocore events fix
+    that: `before-parse` checks the raw bytes against Content-Length, the protocol's parser and
+    the operation's output shape, and when they do not fit has the parser read a
+    `MalformedResponse` error instead (marked in the parsed answer); `needs-retry` retries a
+    marked answer with backoff like any transient fault; `after-call` raises the last one as a
+    ClientError, which the engine records as a CollectionError (controls ERROR, not PASS/FAIL).
+    Members the local botocore does not know are tolerated beside known ones: AWS adds response
+    fields, and an older botocore must not turn every such call into an error.
+    """
+    retries = client.meta.config.retries or {}
+    total = max_attempts if max_attempts is not None else retries.get("max_attempts", 4)
+    total = int(retries.get("total_max_attempts", total + 1))
+    events = client.meta.events
+    events.register_first("before-parse", _check_response)
+    events.register_first("needs-retry", functools.partial(_retry_malformed, total))
+    events.register_first("after-call", _raise_malformed)
+    return client
+
+
+_MARK = "__auditor_malformed__"
+
+
+def _check_response(
+    operation_model: Any,
+    response_dict: dict[str, Any],
+    customized_response_dict: dict[str, Any],
+    **_: Any,
+) -> None:
+    if response_dict.get("status_code", 500) >= 300:
+        return
+    body = response_dict.get("body")
+    if not isinstance(body, bytes | bytearray):
+        return  # streaming output: not used by the collectors
+    problem = response_problem(operation_model, response_dict)
+    if problem is None:
+        return
+    # the parser reads an error in the protocol's own format instead of the broken body
+    protocol = operation_model.service_model.resolved_protocol
+    response_dict["status_code"] = 500
+    response_dict["body"] = _error_body(protocol, MALFORMED, problem)
+    customized_response_dict[_MARK] = problem
+
+
+def _retry_malformed(total: int, response: Any = None, attempts: int = 1, **_: Any) -> float | None:
+    if response is None or not isinstance(response[1], Mapping) or _MARK not in response[1]:
+        return None
+    if attempts >= total:
+        return None
+    return random.random() * min(MAX_BACKOFF_S, 2 ** (attempts - 1))
+
+
+def _raise_malformed(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    problem = parsed.pop(_MARK, None)
+    if problem is None:
+        return
+    parsed.setdefault("Error", {}).update({"Code": MALFORMED, "Message": problem})
+    parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = http_response.status_code
+    raise ClientError(parsed, model.name)  # type: ignore[arg-type]
+
+
+def response_problem(operation_model: Any, response_dict: Mapping[str, Any]) -> str | None:
+    """Why a 2xx response is not a valid answer of `operation_model`, or None when it is."""
+    from botocore.parsers import ResponseParserError, create_parser
+
+    body = bytes(response_dict.get("body") or b"")
+    name = operation_model.name
+    length = response_dict.get("headers", {}).get("content-length")
+    if length is not None and str(length).strip().isdigit() and int(length) != len(body):
+        return f"{name}: the body is {len(body)} bytes but Content-Length says {int(length)}"
+    protocol = operation_model.service_model.resolved_protocol
+    shape = operation_model.output_shape
+    raw: Any = None
+    if protocol in ("json", "rest-json") and body.strip():
+        try:
+            raw = json.loads(body)
+        except ValueError as error:
+            return f"{name}: the body is not JSON ({error})"
+        if not isinstance(raw, dict):
+            return f"{name}: the body is JSON {type(raw).__name__}, not an object"
+    try:
+        parsed = create_parser(protocol).parse(dict(response_dict), shape)
+    except (ResponseParserError, ValueError, TypeError, AttributeError) as error:
+        return f"{name}: the body cannot be parsed ({type(error).__name__}: {error})"
+    if shape is None:
+        return None
+    if raw == {} and name.startswith("Describe") and shape.members:
+        # a Describe call answers for a resource that exists; Get/List may answer "nothing"
+        return f"{name}: the body is an empty object"
+    if isinstance(raw, dict) and raw and not shape.serialization.get("payload"):
+        known = {
+            m.serialization.get("name", key)
+            for key, m in shape.members.items()
+            if not m.serialization.get("location")
+        }
+        unknown = sorted(set(raw) - known)
+        if unknown and not set(raw) & known:
+            return f"{name}: the body has none of the operation's members, only {unknown}"
+        if set(unknown) & _ERROR_KEYS:
+            return f"{name}: the body carries error members {unknown}"
+    # Every required member missing: not this operation's answer (an empty or foreign body).
+    # One missing member is left to the declarations' `required` keys (that key ERROR): API
+    # models mark some members required that servers omit in practice.
+    required = list(shape.required_members)
+    if required and not any(m in parsed for m in required):
+        return f"{name}: the response lacks every required member ({', '.join(required)})"
+    return _broken_document(name, parsed)
+
+
+_DOCUMENT_MEMBERS = frozenset({"Policy", "PolicyDocument", "AssumeRolePolicyDocument", "Document"})
+
+
+def _broken_document(name: str, parsed: Mapping[str, Any], depth: int = 0) -> str | None:
+    """A policy document (JSON text, URL-encoded by IAM) that does not decode was cut short:
+    read as text it would make a policy look empty, and a control flip."""
+    for key, value in parsed.items():
+        if key in _DOCUMENT_MEMBERS and isinstance(value, str):
+            text = value.strip()
+            if text.startswith("%7B"):
+                text = unquote(text)
+            if text.startswith("{"):
+                try:
+                    json.loads(text)
+                except ValueError as error:
+                    return f"{name}: the {key} document is not valid JSON ({error})"
+        elif isinstance(value, Mapping) and depth < 1:
+            problem = _broken_document(name, value, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _error_body(protocol: str, code: str, message: str) -> bytes:
+    if protocol in ("json", "rest-json"):
+        return json.dumps({"__type": code, "message": message}).encode()
+    text = xml_escape(message)
+    if protocol == "ec2":
+        inner = f"<Errors><Error><Code>{code}</Code><Message>{text}</Message></Error></Errors>"
+        return f"<Response>{inner}</Response>".encode()
+    if protocol == "query":
+        error = f"<Error><Code>{code}</Code><Message>{text}</Message></Error>"
+        return f"<ErrorResponse>{error}</ErrorResponse>".encode()
+    return f"<Error><Code>{code}</Code><Message>{text}</Message></Error>".encode()
+
+
 # ---------------------------------------------------------------- the engine
 
 
@@ -348,6 +511,7 @@ class Engine:
     ) -> None:
         self.specs = tuple(specs)
         self.max_workers = max(1, max_workers)
+        self.max_attempts = max_attempts
         self.page_size = page_size  # overrides the resource list calls' page size (tests)
         self.redact = redact or (lambda data: dict(data))
         self.config = Config(
@@ -784,6 +948,7 @@ class Engine:
                 client = target.session.client(service, region_name=region, config=self.config)
                 if service == "s3control":
                     allow_local_s3control(client)
+                validate_responses(client, self.max_attempts)
                 self._clients[key] = client
         return client
 

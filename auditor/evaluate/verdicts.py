@@ -279,10 +279,36 @@ def iter_verdicts(
                 plan, status, resource_type, resource_id, account, region, doc, entry, None, None,
             ))  # fmt: skip
 
+    if doc_errors:
+        yield from _undocumented_verdicts(by_type, doc_errors, snapshot, spoke)
     yield from _scope_verdicts(plans, scope_errors, spoke)
     for plan in plans:
         if not spoke[plan.index]:
             yield _not_applicable(plan, snapshot)
+
+
+def _undocumented_verdicts(
+    by_type: Mapping[str, list[ControlPlan]],
+    doc_errors: Mapping[str, list[CollectionError]],
+    snapshot: Snapshot,
+    spoke: list[bool],
+) -> Iterator[Verdict]:
+    """A resource that was listed but whose describe failed has an error and no document: ERROR
+    for every control of its type, never silence (which would read as NOT_APPLICABLE)."""
+    documented = {doc.resource_id for doc in snapshot.documents}
+    for resource_id, errors in doc_errors.items():
+        if resource_id in documented:
+            continue
+        first = errors[0]
+        for plan in by_type.get(first.resource_type or "", ()):
+            gap = _field_gap(plan, errors)
+            if gap is None:
+                continue
+            spoke[plan.index] = True
+            yield Verdict(
+                plan, ERROR, first.resource_type or plan.types[0], resource_id, first.account,
+                first.region, None, None, gap,
+            )  # fmt: skip
 
 
 def _field_gap(plan: ControlPlan, errors: list[CollectionError]) -> str | None:

@@ -78,6 +78,15 @@ class GcpSettings(_Strict):
         return self
 
 
+class CollectionSettings(_Strict):
+    """Bounds on one collection run, so a stalling API ends in errors, never in a hang."""
+
+    deadline_seconds: float = Field(default=3600, gt=0)  # then remaining calls are ERROR
+    connect_timeout: float = Field(default=10, gt=0)  # per attempt
+    read_timeout: float = Field(default=60, gt=0)  # per attempt
+    max_attempts: int = Field(default=5, ge=0, le=20)  # retries after the first attempt
+
+
 class ControlSettings(_Strict):
     extra_dirs: list[str] = []
     params: dict[str, Any] = {}
@@ -104,6 +113,7 @@ class Config(_Strict):
     store: StoreSettings = StoreSettings()
     aws: AwsSettings = AwsSettings()
     gcp: GcpSettings = GcpSettings()
+    collection: CollectionSettings = CollectionSettings()
     controls: ControlSettings = ControlSettings()
     waivers: str | None = None
     attestations: str | None = None
@@ -203,6 +213,14 @@ gcp:
   # asset_export: exports/assets.ndjson     # instead of live: a `gcloud asset export` file
   # asset_api_endpoint: cloudasset.googleapis.com   # private endpoint (or env AUDITOR_GCP_ASSET_ENDPOINT)
   # impersonate_service_account: auditor@acme-audit.iam.gserviceaccount.com
+
+# Bounds on one collection run: calls still running at the deadline become collection errors
+# (their controls ERROR), never a hang; each attempt has its own timeouts.
+collection:
+  deadline_seconds: 3600
+  connect_timeout: 10
+  read_timeout: 60
+  max_attempts: 5                           # retries after the first attempt
 
 controls:
   extra_dirs: []                            # your own controls, same YAML format

@@ -84,6 +84,7 @@ class AwsCollector:
         read_timeout: float = 60,
         page_size: int | None = None,
         specs: Sequence[ResourceSpec] | None = None,
+        deadline_seconds: float | None = None,
     ) -> None:
         self.profile = profile
         self.role_arns = tuple(role_arns)
@@ -93,6 +94,7 @@ class AwsCollector:
         self._session = session
         self._redactor = Redactor(salt)
         self._max_attempts = max_attempts
+        self.deadline_seconds = deadline_seconds
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": max_attempts},
             connect_timeout=connect_timeout,
@@ -130,7 +132,13 @@ class AwsCollector:
         resolved = self._resolve()
         for error in resolved.errors:
             sink.add_error(error)
-        self.engine = Engine(self.specs, redact=self._redactor.redact, **self._engine_options)
+        self.engine = Engine(
+            self.specs,
+            redact=self._redactor.redact,
+            deadline_seconds=self.deadline_seconds,
+            started=started,  # the scope calls spent part of the deadline already
+            **self._engine_options,
+        )
         stats = self.engine.run(resolved.targets, resolved.regions, sink)
         stats["errors"] += len(resolved.errors)
         stats["scope_calls"] = self.scope_calls

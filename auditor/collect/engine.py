@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
+import itertools
 import json
 import queue
 import random
@@ -314,6 +315,28 @@ MAX_BACKOFF_S = 20.0
 _ERROR_KEYS = frozenset({"message", "Message", "__type", "code", "Code", "errorMessage", "error"})
 
 
+class DeadlineExceeded(BotoCoreError):
+    """The run's deadline passed before this call could be sent."""
+
+    fmt = "the collection deadline of {seconds:g} s passed before this call could be made"
+
+
+def enforce_deadline(client: Any, deadline: float, seconds: float) -> Any:
+    """Refuse every send (first attempt or retry) once the monotonic `deadline` has passed.
+
+    Raised from `before-send`, the error goes through botocore's retry decision as a
+    non-retryable exception, so a call stalling on every attempt stops at the deadline instead
+    of spending its remaining attempts; the engine records it as a CollectionError.
+    """
+
+    def check(**_: Any) -> None:
+        if time.monotonic() >= deadline:
+            raise DeadlineExceeded(seconds=seconds)
+
+    client.meta.events.register_first("before-send", check)
+    return client
+
+
 def validate_responses(client: Any, max_attempts: int | None = None) -> Any:
     """Make every 2xx answer of `client` prove it is its operation's answer before it is used.
 
@@ -508,8 +531,14 @@ class Engine:
         read_timeout: float = 60,
         page_size: int | None = None,
         redact: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+        deadline_seconds: float | None = None,
+        started: float | None = None,
     ) -> None:
         self.specs = tuple(specs)
+        self._started = started  # monotonic start of the whole run (scope calls included)
+        # the run ends its remaining calls in CollectionErrors once this many seconds have passed
+        self.deadline_seconds = deadline_seconds
+        self._deadline = float("inf")
         self.max_workers = max(1, max_workers)
         self.max_attempts = max_attempts
         self.page_size = page_size  # overrides the resource list calls' page size (tests)
@@ -530,6 +559,10 @@ class Engine:
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._inflight: dict[int, tuple[Any, ...]] = {}  # task number -> its arguments
+        self._tasks = itertools.count()
+        self._abandoned = 0  # tasks still running when the deadline's grace ran out
+        self.deadline_grace_s = 1.0  # how long past the deadline in-flight calls may finish
         self._retained: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._failed_types: set[tuple[str, str]] = set()  # (account, type) with any error
 
@@ -540,6 +573,8 @@ class Engine:
     ) -> dict[str, Any]:
         """Collect every declared type in every target and region; returns statistics."""
         started = time.monotonic()
+        if self.deadline_seconds is not None:
+            self._deadline = (self._started or started) + self.deadline_seconds
         counts: Counter[str] = Counter()
         errors = 0
         regions = tuple(regions)
@@ -547,8 +582,9 @@ class Engine:
         self._retain_types = retain
         first = [s for s in self.specs if not s.after]
         later = [s for s in self.specs if s.after]
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="auditor-aws") as pool:
-            self._pool = pool
+        pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="auditor-aws")
+        self._pool = pool
+        try:
             for phase in (first, later):
                 for target in targets:
                     for spec in phase:
@@ -561,13 +597,18 @@ class Engine:
                     else:
                         sink.add_error(message)
                         errors += 1
-        self._pool = None
+        finally:
+            # calls abandoned at the deadline finish (or time out) in the background
+            pool.shutdown(wait=not self._abandoned, cancel_futures=True)
+            self._pool = None
         log = list(self.call_log)
         by_operation = Counter(f"{r.service}:{r.operation}" for r in log)
         return {
             "calls": len(log),
             "api_requests": sum(r.attempts for r in log),
             "failed_calls": sum(1 for r in log if not r.ok and not r.absent),
+            "deadline_exceeded": sum(1 for r in log if r.error_code == "DeadlineExceeded"),
+            "abandoned_tasks": self._abandoned,
             "calls_by_operation": dict(sorted(by_operation.items())),
             "documents": dict(sorted(counts.items())),
             "errors": errors,
@@ -586,11 +627,13 @@ class Engine:
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         assert self._pool is not None
+        task = next(self._tasks)
         with self._pending_lock:
             self._pending += 1
-        self._pool.submit(self._guard, fn, *args)
+            self._inflight[task] = args
+        self._pool.submit(self._guard, task, fn, *args)
 
-    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+    def _guard(self, task: int, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except Exception as error:  # a bug must not hang or kill the run: record it
@@ -610,19 +653,61 @@ class Engine:
                 )
             )
         finally:
-            self._queue.put(_DONE)
+            with self._pending_lock:
+                mine = self._inflight.pop(task, None) is not None
+            if mine:  # an abandoned task was already counted out and reported
+                self._queue.put(_DONE)
 
     def _drain(self) -> Iterator[Any]:
         while True:
             with self._pending_lock:
                 if self._pending == 0 and self._queue.empty():
                     return
-            message = self._queue.get()
+            wait = None
+            if self._deadline != float("inf"):
+                wait = max(0.05, self._deadline + self.deadline_grace_s - time.monotonic())
+            try:
+                message = self._queue.get(timeout=wait)
+            except queue.Empty:
+                yield from self._abandon()
+                return
             if message is _DONE:
                 with self._pending_lock:
                     self._pending -= 1
                 continue
             yield message
+
+    def _abandon(self) -> Iterator[Any]:
+        """Past the deadline and its grace: what is still queued is handed on, every task still
+        running or waiting becomes a DeadlineExceeded CollectionError, and the run moves on."""
+        with self._pending_lock:
+            tasks = list(self._inflight.values())
+            self._inflight.clear()
+            self._pending = 0
+            self._abandoned += len(tasks)
+        while True:
+            try:
+                message = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if message is not _DONE:
+                yield message
+        seconds = self.deadline_seconds or 0
+        for args in tasks:
+            spec = next(a for a in args if isinstance(a, ResourceSpec))
+            ctx = next(a for a in args if isinstance(a, _Context))
+            item = next((a for a in args if isinstance(a, dict)), None)
+            resource_id = None
+            if item is not None:
+                resource_id = render(spec.id, {**plain(item), **ctx.meta()}) or None
+            failed = CallFailed(
+                spec.service,
+                "collect",
+                ctx.region,
+                DEADLINE,
+                f"still collecting when the collection deadline of {seconds:g} s passed; abandoned",
+            )
+            yield self._collection_error(spec, ctx, failed, resource_id, None)
 
     # ------------------------------------------------------------ per type
 
@@ -865,6 +950,7 @@ class Engine:
         while True:
             begun = time.monotonic()
             try:
+                self._check_deadline()
                 page = next(iterator)
             except StopIteration:
                 return
@@ -880,11 +966,16 @@ class Engine:
         kwargs = {**{k: v for k, v in params.items() if v is not None}, **call.constants}
         begun = time.monotonic()
         try:
+            self._check_deadline()
             response: dict[str, Any] = getattr(client, _snake(call.operation))(**kwargs)
         except Exception as error:
             self._failed(ctx, service, region, call, begun, error)
         self._succeeded(ctx, service, region, call, begun, response)
         return response
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() >= self._deadline:
+            raise DeadlineExceeded(seconds=self.deadline_seconds or 0)
 
     def _succeeded(
         self,
@@ -949,6 +1040,8 @@ class Engine:
                 if service == "s3control":
                     allow_local_s3control(client)
                 validate_responses(client, self.max_attempts)
+                if self.deadline_seconds is not None:
+                    enforce_deadline(client, self._deadline, self.deadline_seconds)
                 self._clients[key] = client
         return client
 

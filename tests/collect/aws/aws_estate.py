@@ -373,3 +373,11 @@ def bedrock_guardrails(request: Request) -> Reply | None:
     if path == f"/guardrails/{GUARDRAIL['guardrailId']}":
         return json_reply(GUARDRAIL)
     return None
+
+
+def no_monitoring_schedules(request: Request) -> Reply | None:
+    """moto has no ListMonitoringSchedules: answer AWS's empty list, as an account without
+    monitoring schedules would."""
+    if request.target == "ListMonitoringSchedules":
+        return json_reply({"MonitoringScheduleSummaries": []})
+    return None

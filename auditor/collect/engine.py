@@ -427,6 +427,10 @@ def response_problem(operation_model: Any, response_dict: Mapping[str, Any]) -> 
         return f"{name}: the body cannot be parsed ({type(error).__name__}: {error})"
     if shape is None:
         return None
+    body_members = [m for m in shape.members.values() if not m.serialization.get("location")]
+    if not body.strip() and body_members and name.startswith(("Get", "Describe", "List")):
+        # a read call with members to answer never answers with nothing at all
+        return f"{name}: the body is empty"
     if raw == {} and name.startswith("Describe") and shape.members:
         # a Describe call answers for a resource that exists; Get/List may answer "nothing"
         return f"{name}: the body is an empty object"

@@ -73,8 +73,10 @@ _NOT_A_VALUE = re.compile(
     r"^(\$|\[REDACTED|<|\*+$|%\(|\{\{|(true|false|none|null|yes|no|required|optional)$)",
     re.IGNORECASE,
 )
-# Key words whose presence anywhere in a document means an assignment may be there.
-_ASSIGNMENT_HINTS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+# A secret word shortly before an assignment's separator: without one, no assignment can match.
+_HINT_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+_AFTER_WORD = re.compile(r"[a-z0-9_.-]{0,40}[\"']?[ \t]*(?:=|:[ \t])")
+
 # Values that point at a secret store are references, not secrets.
 _SECRET_REFERENCE = re.compile(
     r"^(projects/[^/]+/secrets/|arn:aws[a-z-]*:(secretsmanager|ssm|kms):|\{\{resolve:)"
@@ -102,7 +104,11 @@ _PAIR_VALUES = ("value", "Value", "TagValue")
 # Literal fragments without which neither a settings container nor a credential-looking value
 # can be present. Substring tests on the document's compact JSON run at C speed, so the many
 # documents that hold neither skip the regexes and the tree walk (half of an import's time else).
-_CONTAINER_HINTS = (*(f'"{name}":' for name in sorted(_SETTINGS_CONTAINERS)), '"value":', '"tagvalue":')
+_CONTAINER_HINTS = (
+    *(f'"{name}":' for name in sorted(_SETTINGS_CONTAINERS)),
+    '"value":',
+    '"tagvalue":',
+)
 _VALUE_HINTS = (
     "AKIA", "ASIA", "PRIVATE KEY", "gh", "xox", "sk_live_", "AIza", "Bearer",
 )  # fmt: skip
@@ -116,11 +122,18 @@ def _may_look_secret(text: str) -> bool:
 
 
 def _may_assign(text: str) -> bool:
-    """False only when `_ASSIGNMENT` cannot match `text`."""
+    """False only when `_ASSIGNMENT` cannot match `text`: no secret word shortly before an
+    assignment's separator. Plain `find` calls and an anchored match keep this linear."""
     lower = text.lower()
-    return ("=" in text or ": " in text or "secret_access_key" in lower) and any(
-        hint in lower for hint in _ASSIGNMENT_HINTS
-    )
+    if "secret_access_key" in lower:
+        return True
+    for word in _HINT_WORDS:
+        start = lower.find(word)
+        while start != -1:
+            if _AFTER_WORD.match(lower, start + len(word)):
+                return True
+            start = lower.find(word, start + 1)
+    return False
 
 
 def secret_spans(text: str) -> list[tuple[int, int]]:
@@ -171,7 +184,7 @@ class Redactor:
         text = json.dumps(data, default=str, separators=(",", ":"))
         containers = any(hint in text.lower() for hint in _CONTAINER_HINTS)
         values = (_may_look_secret(text) and _SECRET_VALUE.search(text) is not None) or (
-            _may_assign(text) and _ASSIGNMENT.search(text) is not None
+            _may_assign(text)
         )
         if not containers and not values:
             return dict(data)

@@ -8,7 +8,7 @@ import click
 
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
-from auditor.config import load_config
+from auditor.config import CollectionSettings, load_config
 from auditor.models import SnapshotManifest
 
 
@@ -43,6 +43,13 @@ def collect() -> None:
     "--regions", help="Comma-separated regions, or 'all' (default: the session's region)."
 )
 @click.option("--max-workers", default=16, show_default=True, type=click.IntRange(1, 128))
+@click.option(
+    "--deadline-seconds",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Calls still running after this are recorded as collection errors (ERROR).",
+)
 @pass_context
 def collect_aws(
     ctx: Context,
@@ -51,6 +58,7 @@ def collect_aws(
     org_role_name: str | None,
     regions: str | None,
     max_workers: int,
+    deadline_seconds: float,
 ) -> None:
     """One AWS evidence snapshot (endpoints follow botocore: AWS_ENDPOINT_URL, profiles)."""
     store = pipeline.open_store(ctx.store)
@@ -69,6 +77,7 @@ def collect_aws(
         org_role_name=org_role_name,
         regions=region_list,
         max_workers=max_workers,
+        limits=CollectionSettings(deadline_seconds=deadline_seconds),
     )
     _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
 

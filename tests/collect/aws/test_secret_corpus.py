@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +26,31 @@ from pypdf import PdfReader
 
 from auditor.cli import run
 
+ROOT = Path(__file__).resolve().parents[3]
+RECORDS = ROOT / "build" / "reliability"
+sys.path.insert(0, str(ROOT / "scripts"))
+import reliability_report  # noqa: E402  (a script, not a package)
+
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/sm-exec"
 IMAGE = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/train:1"
 PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCplantedPEMbody"
 SA_KEY_BODY = "MIIEsaKEYplantedGCPserviceAccountPrivateKeyBodyZZ"
+WHERE = {
+    "export DB_PASSWORD=": "notebook lifecycle script (base64)",
+    "aws configure set aws_secret_access_key": "notebook lifecycle script (base64)",
+    "AKIA access key": "notebook lifecycle script (base64)",
+    "PEM private key block": "notebook lifecycle script (base64)",
+    "YAML password:": "notebook lifecycle script (base64)",
+    "connection string Password=": "model container environment",
+    "URL with credentials": "model container environment",
+    "GitHub token": "model container environment (git URL)",
+    "hyper-parameter connection string": "training-job hyper-parameters (JDBC URL)",
+    "Slack token": "training-job environment",
+    "Stripe key": "training-job environment",
+    "GCP service-account key": "training-job environment (service-account JSON)",
+    "S3 tag password": "S3 bucket tag `password`",
+    "SageMaker tag db_password": "SageMaker model tag `db_password`",
+}
 SECRETS = {
     "export DB_PASSWORD=": "LcDbPw-9f8e7d6c",
     "aws configure set aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYplanted01",
@@ -156,6 +178,33 @@ def planted(proxy: Proxy, capsys: pytest.CaptureFixture[str]) -> Iterator[_Recor
     root.removeHandler(handler)
 
 
+def _record(corpus: dict[str, str]) -> None:
+    """What was planted and searched, for docs/RELIABILITY.md; it must show this run's forms."""
+    searched = set()
+    for name in corpus:
+        if name.startswith("store/objects/"):
+            searched.add("store objects (gunzipped)" if "gunzipped" in name else "store objects")
+        elif name.endswith("(decoded)"):
+            searched.add("Parquet change sets (decoded)")
+        elif " attachment " in name:
+            searched.add("PDF attachments")
+        elif name.endswith("(text)"):
+            searched.add("PDF text")
+        elif name.startswith(("console", "logs")):
+            searched.add("console output and logs (-vv)")
+        elif name.endswith((".html", ".pdf", ".json", ".csv")):
+            searched.add(f"{name.rsplit('.', 1)[1]} files")
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    lines = [
+        json.dumps({"form": form, "where": WHERE[form], "searched": sorted(searched)})
+        for form in SECRETS
+    ]
+    (RECORDS / "secrets.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert reliability_report.section_current(reliability_report.render_secrets()), (
+        "docs/RELIABILITY.md is not current: run python scripts/reliability_report.py"
+    )
+
+
 def _written(folder: Path) -> dict[str, str]:
     """Every file under `folder` as text, decoded the way a reader would decode it."""
     texts: dict[str, str] = {}
@@ -206,6 +255,7 @@ def test_no_planted_secret_reaches_anything_the_tool_writes(
         if secret in text
     }
     assert not leaks, sorted(leaks)
+    _record(corpus)
 
     findings = json.loads((out / "findings.json").read_text())["findings"]
     status = {(f["control_id"], f["resource_id"].rsplit("/", 1)[-1]): f for f in findings}

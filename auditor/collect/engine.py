@@ -309,9 +309,9 @@ def _ip_endpoint_account_label(request: Any, **_: Any) -> None:
 
 MALFORMED = "MalformedResponse"
 DEADLINE = "DeadlineExceeded"
-# Keys an error body carries: a 200 answer made only of these (and no member of the operation's
-# output) is an error page or a proxy's reply, not the operation's answer.
-MAX_BACKOFF_S = 20.0
+MAX_BACKOFF_S = 20.0  # the longest pause before retrying a malformed answer (botocore's cap)
+# Keys an error body carries: a 200 answer holding one the operation's output does not define
+# is an error page or a proxy's reply, not the operation's answer.
 _ERROR_KEYS = frozenset({"message", "Message", "__type", "code", "Code", "errorMessage", "error"})
 
 
@@ -409,6 +409,8 @@ def response_problem(operation_model: Any, response_dict: Mapping[str, Any]) -> 
     body = bytes(response_dict.get("body") or b"")
     name = operation_model.name
     length = response_dict.get("headers", {}).get("content-length")
+    if operation_model.http.get("method") == "HEAD":
+        length = None  # a HEAD answer states the length of a body it does not send
     if length is not None and str(length).strip().isdigit() and int(length) != len(body):
         return f"{name}: the body is {len(body)} bytes but Content-Length says {int(length)}"
     protocol = operation_model.service_model.resolved_protocol

@@ -140,6 +140,15 @@ class ControlParam:
     description: str = ""
     floor: Any = None  # for numbers: values below are refused (e.g. log retention >= 365)
     ceiling: Any = None  # for numbers: values above are refused (e.g. key rotation <= 365 days)
+    question: str | None = (
+        None  # for a parameter with no default: what the organisation must decide
+    )
+
+    @property
+    def unset(self) -> bool:
+        """No default and no organisation value: the control cannot judge until someone decides
+        (e.g. approved regions), so it reports MANUAL with `question` instead of guessing."""
+        return self.value is None
 
 
 @dataclass(frozen=True)
@@ -170,12 +179,30 @@ class Control:
     params: tuple[ControlParam, ...] = ()
     manual: bool = False
     attestation_question: str | None = None
-    source: str = ""  # "controls/data/s3.yaml:12", for messages
+    source: str = ""  # "controls/data/aws-s3.yaml:12", for messages
     digest: str = ""  # sha256 of the control's effective definition; changes when it changes
+    # framework id -> requirement id -> why this control is evidence for that requirement
+    mapping_why: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # framework id -> requirement ids this control only supports: shown beside the requirement,
+    # never decides its roll-up (a FAIL rolls up only through mappings that evidence it)
+    supporting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def providers(self) -> frozenset[str]:
         return frozenset(provider_of_type(t) for t in self.resource_types)
+
+    @property
+    def unset_params(self) -> tuple[ControlParam, ...]:
+        return tuple(p for p in self.params if p.unset)
+
+    def why(self, framework: str, requirement_id: str) -> str:
+        return self.mapping_why.get(framework, {}).get(requirement_id, "")
+
+    def decides(self, framework: str, requirement_id: str) -> bool:
+        """Whether this control's verdicts decide the requirement's roll-up (not merely support it)."""
+        return requirement_id in self.maps_to.get(framework, ()) and requirement_id not in (
+            self.supporting.get(framework, ())
+        )
 
 
 @dataclass(frozen=True)
@@ -203,13 +230,17 @@ class Catalog:
             framework = self.frameworks.get(framework_id)
             for req in framework.requirements if framework else ():
                 mapped = [c for c in self.controls if req.id in c.maps_to.get(framework_id, ())]
-                automated = tuple(sorted(c.id for c in mapped if not c.manual))
-                manual = tuple(sorted(c.id for c in mapped if c.manual))
+                deciding = [c for c in mapped if c.decides(framework_id, req.id)]
+                automated = tuple(sorted(c.id for c in deciding if not c.manual))
+                manual = tuple(sorted(c.id for c in deciding if c.manual))
+                supporting = tuple(
+                    sorted(c.id for c in mapped if not c.decides(framework_id, req.id))
+                )
                 if req.manual or (manual and not automated):
                     coverage = "manual"
                 else:
                     coverage = "automated" if automated else "none"
-                rows.append(CoverageRow(framework_id, req, automated, manual, coverage))
+                rows.append(CoverageRow(framework_id, req, automated, manual, coverage, supporting))
         return rows
 
 
@@ -220,6 +251,7 @@ class CoverageRow:
     automated_controls: tuple[str, ...]
     manual_controls: tuple[str, ...]
     coverage: str  # "automated" | "manual" | "none"
+    supporting_controls: tuple[str, ...] = ()  # evidence shown beside it that does not decide it
 
 
 def provider_of_type(resource_type: str) -> str:
@@ -478,7 +510,7 @@ class WaiverRef:
 
 @dataclass(frozen=True)
 class Finding:
-    """One verdict of one control on one resource in one snapshot (CONTRACTS.md section 4)."""
+    """One verdict of one control on one resource in one snapshot (docs/findings.schema.json)."""
 
     control_id: str
     control_title: str
@@ -558,6 +590,7 @@ class RequirementRollup:
     control_ids: tuple[str, ...]
     counts: Mapping[str, int]  # findings per Status
     attestation: Attestation | None = None
+    supporting_control_ids: tuple[str, ...] = ()  # shown as supporting evidence; never decide it
 
 
 @dataclass(frozen=True)
@@ -652,7 +685,7 @@ class FindingsDiff:
 
 @dataclass(frozen=True)
 class ReportManifest:
-    """`manifest.json` of a report version folder (CONTRACTS.md section 6)."""
+    """`manifest.json` of a report version folder (the report version folder the README describes)."""
 
     report_id: str
     period: str

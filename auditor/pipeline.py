@@ -26,12 +26,14 @@ from auditor.models import (
     AuditResult,
     Catalog,
     Collector,
+    Finding,
     FindingsDiff,
     Period,
     Snapshot,
     SnapshotManifest,
     Status,
     Waiver,
+    parse_time,
     utcnow,
 )
 
@@ -313,7 +315,7 @@ def run_evaluation(
 
 
 def findings_files(result: AuditResult) -> tuple[bytes, bytes]:
-    """findings.json and findings.csv as bytes, exactly as CONTRACTS.md section 4 defines."""
+    """findings.json and findings.csv as bytes, exactly as docs/findings.schema.json defines."""
     document = evaluate_stage.findings_document(result)
     as_json = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
     as_csv = evaluate_stage.findings_csv(result.findings).encode("utf-8")
@@ -331,6 +333,43 @@ def write_findings(result: AuditResult, out_dir: Path) -> list[Path]:
         temporary.replace(target)
         written.append(target)
     return written
+
+
+def export_context(catalog: Catalog, generated_at: datetime) -> Any:
+    """What the ASFF, OCSF and JUnit exports need beside the findings."""
+    from auditor import __version__
+
+    return report_stage.ExportContext(
+        generated_at=generated_at,
+        controls={c.id: c for c in catalog.controls},
+        tool_version=__version__,
+        framework_labels={k: f.label for k, f in catalog.frameworks.items()},
+    )
+
+
+def export_files(result: AuditResult, names: Sequence[str]) -> dict[str, bytes]:
+    """File name -> bytes for each export format named (asff, ocsf, junit)."""
+    context = export_context(result.catalog, result.generated_at)
+    files = {}
+    for name in names:
+        export = report_stage.EXPORT_FORMATS[name]
+        files[export.filename] = export.render(result.findings, context)
+    return files
+
+
+def publish_securityhub(folder: Path, catalog: Catalog, region: str | None = None) -> Any:
+    """Send a verified report version's failing AWS findings to Security Hub as ASFF."""
+    outcome = report_stage.verify_report(folder)
+    if not outcome.ok:
+        raise UserError(
+            f"refusing to publish a report that does not verify: {outcome.problems[0]}",
+            file=str(folder),
+        )
+    document = load_findings_document(folder)
+    findings = [Finding.from_dict(raw) for raw in document.get("findings", [])]
+    context = export_context(catalog, parse_time(document["generated_at"]))
+    records = report_stage.asff_findings(findings, context)
+    return report_stage.publish_to_securityhub(records, region=region)
 
 
 def failed_gate(result: AuditResult, fail_on: str | None) -> bool:

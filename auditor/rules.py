@@ -88,6 +88,8 @@ def substitute_params_text(text: str, params: Mapping[str, Any]) -> str:
         if name not in params:
             raise RuleError(f"unknown parameter '${{{name}}}'")
         value = params[name]
+        if value is None:
+            return "not set"
         return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
     return _PARAM.sub(plain, text)

@@ -1,7 +1,7 @@
 """YAML with line numbers, and pydantic validation errors that name file, line and field.
 
 Every YAML input (auditor.yaml, control catalogs, waivers, attestations) is read through here, so
-every bad input gets the same kind of message: `controls/data/s3.yaml:14: field 'severity': ...`.
+every bad input gets the same kind of message: `controls/data/aws-s3.yaml:14: field 'severity': ...`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CLI faces of CONTRACTS.md section 1, run in-process on the bundled GCP sample (no cloud)."""
+"""The CLI faces the README documents, run in-process on the bundled GCP sample (no cloud)."""
 
 from __future__ import annotations
 

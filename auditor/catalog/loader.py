@@ -25,6 +25,7 @@ from auditor.catalog.schema import (
     ControlFile,
     ControlModel,
     FrameworkFile,
+    MappingModel,
     ParamModel,
 )
 from auditor.errors import UserError
@@ -339,7 +340,15 @@ def _build_control(
         remediation=prose(model.remediation.text, "remediation", "text"),
         remediation_snippet=_substitute_known(model.remediation.snippet, values),
         references=tuple(model.references),
-        maps_to={fw: tuple(ids) for fw, ids in model.maps_to.items()},
+        maps_to={fw: tuple(map(_mapping_id, entries)) for fw, entries in model.maps_to.items()},
+        mapping_why={
+            fw: {e.id: " ".join(e.why.split()) for e in entries if isinstance(e, MappingModel)}
+            for fw, entries in model.maps_to.items()
+        },
+        supporting={
+            fw: tuple(e.id for e in entries if isinstance(e, MappingModel) and e.supporting)
+            for fw, entries in model.maps_to.items()
+        },
         params=control_params,
         manual=model.manual,
         attestation_question=model.attestation_question,
@@ -395,10 +404,15 @@ def _check_kind(model: ControlModel, where: _Where) -> None:
             raise where.error(f"an automated control needs a {name}", name)
 
 
+def _mapping_id(entry: str | MappingModel) -> str:
+    return entry if isinstance(entry, str) else entry.id
+
+
 def _check_mappings(
     model: ControlModel, where: _Where, frameworks: Mapping[str, Framework]
 ) -> None:
-    for framework_id, requirement_ids in model.maps_to.items():
+    for framework_id, entries in model.maps_to.items():
+        requirement_ids = [_mapping_id(e) for e in entries]
         framework = frameworks.get(framework_id)
         if framework is None:
             known = ", ".join(frameworks) or "none"
@@ -413,6 +427,13 @@ def _check_mappings(
                 raise where.error(
                     f"unknown requirement '{requirement_id}' in framework '{framework_id}'"
                     + _suggest(requirement_id, known_ids),
+                    "maps_to",
+                    framework_id,
+                    index,
+                )
+            if requirement_ids.index(requirement_id) != index:
+                raise where.error(
+                    f"requirement '{requirement_id}' is mapped twice in framework '{framework_id}'",
                     "maps_to",
                     framework_id,
                     index,
@@ -466,7 +487,9 @@ def _effective_params(
         value = param.default
         if name in overrides:
             value = overrides[name]
-            problem = _type_problem(value, param.default) or _bound_problem(value, param)
+            problem = _type_problem(value, param.default, param.type) or _bound_problem(
+                value, param
+            )
             if problem:
                 raise UserError(
                     f"parameter '{name}' for control {model.id} {problem} "
@@ -481,6 +504,7 @@ def _effective_params(
                 description=param.description,
                 floor=param.floor,
                 ceiling=param.ceiling,
+                question=param.question,
             )
         )
     return tuple(built)
@@ -493,8 +517,22 @@ def _check_param_declaration(name: str, param: ParamModel, where: _Where) -> Non
             "params",
             name,
         )
+    if param.default is None and not (param.type and param.question):
+        raise where.error(
+            f"parameter '{name}' has no default, so it needs `type` and `question` (what the "
+            "organisation must decide; the control reports MANUAL with it until set)",
+            "params",
+            name,
+        )
+    if param.default is not None and param.type and _kind(param.default) != param.type:
+        raise where.error(
+            f"parameter '{name}' default is a {_kind(param.default)}, not a {param.type}",
+            "params",
+            name,
+            "type",
+        )
     bounded = param.floor is not None or param.ceiling is not None
-    if bounded and _kind(param.default) != "number":
+    if bounded and (param.type or _kind(param.default)) != "number":
         raise where.error(
             f"parameter '{name}' has floor/ceiling, which only numbers can have",
             "params",
@@ -528,13 +566,14 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _type_problem(value: Any, default: Any) -> str | None:
-    expected = _kind(default)
+def _type_problem(value: Any, default: Any, declared: str | None = None) -> str | None:
+    expected = declared or _kind(default)
     if expected == "null":
         return None
     got = _kind(value)
     if got != expected:
-        return f"must be a {expected} like the default {default!r} (got {got} {value!r})"
+        like = f" like the default {default!r}" if default is not None else ""
+        return f"must be a {expected}{like} (got {got} {value!r})"
     if expected == "list" and default:
         item_kind = _kind(default[0])
         for item in value:

@@ -8,7 +8,7 @@ which knows where each value came from and can name the file and line.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
@@ -51,12 +51,25 @@ class FrameworkFile(_Strict):
 
 
 class ParamModel(_Strict):
-    """A tunable value; `floor`/`ceiling` are the framework's own limits for numbers."""
+    """A tunable value; `floor`/`ceiling` are the framework's own limits for numbers.
+
+    `default: null` declares a value only the organisation can decide (approved regions): it then
+    needs `type` and `question`, and until set the control reports MANUAL with that question."""
 
     default: Any
     description: str = ""
     floor: int | float | None = None
     ceiling: int | float | None = None
+    type: Literal["number", "string", "boolean", "list", "mapping"] | None = None
+    question: str | None = None
+
+
+class MappingModel(_Strict):
+    """One `maps_to` entry in its full form: the requirement and why the control evidences it."""
+
+    id: str = Field(min_length=1)
+    why: str = Field(min_length=1)
+    supporting: StrictBool = False  # evidence shown beside the requirement, never deciding it
 
 
 class RemediationModel(_Strict):
@@ -80,7 +93,7 @@ class ControlModel(_Strict):
     params: dict[str, ParamModel] = {}
     remediation: RemediationModel
     references: list[str] = []
-    maps_to: dict[str, list[str]] = {}
+    maps_to: dict[str, list[str | MappingModel]] = {}
     manual: StrictBool = False
     attestation_question: str | None = None
 

@@ -52,7 +52,7 @@ def _summary_line(ctx: Context, result: AuditResult) -> None:
 @click.option("--to", "date_to", help="Period end date, inclusive (with --from).")
 @_frameworks_option
 @click.option(
-    "--waivers", type=click.Path(path_type=Path), help="Waivers YAML (CONTRACTS.md section 5)."
+    "--waivers", type=click.Path(path_type=Path), help="Waivers YAML (docs/waivers-and-attestations.md)."
 )
 @click.option("--attestations", type=click.Path(path_type=Path), help="Attestations YAML.")
 @click.option(
@@ -62,10 +62,10 @@ def _summary_line(ctx: Context, result: AuditResult) -> None:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["findings", "summaries", "csv", "oscal"]),
+    type=click.Choice(["findings", "summaries", "csv", "oscal", "asff", "ocsf", "junit"]),
     default=("findings",),
     show_default=True,
-    help="findings: findings.json + findings.csv; summaries (or csv): the summary tables as CSV; oscal: OSCAL assessment results.",
+    help="findings: findings.json + findings.csv; summaries (or csv): the summary tables as CSV; oscal: OSCAL assessment results; asff: AWS Security Hub findings; ocsf: OCSF Compliance Findings; junit: JUnit XML for CI.",
 )
 @click.option(
     "--fail-on", type=click.Choice(["fail", "error"]), help="Exit 1 when a FAIL (or ERROR) remains."
@@ -116,6 +116,11 @@ def evaluate(
         target.write_text(
             json.dumps(evaluate_stage.oscal_assessment_results(result), indent=2), encoding="utf-8"
         )
+        written.append(target)
+    exports = [f for f in formats if f in ("asff", "ocsf", "junit")]
+    for name, data in pipeline.export_files(result, exports).items():
+        target = out / name
+        target.write_bytes(data)
         written.append(target)
     _summary_line(ctx, result)
     for path in written:

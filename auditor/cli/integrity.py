@@ -105,13 +105,31 @@ def evidence_behind_report(store: EvidenceStore, used: list[tuple[str, str]]) ->
 
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--to", "destination", required=True, help="s3://bucket/prefix")
+@click.option(
+    "--to",
+    "destination",
+    required=True,
+    help="s3://bucket/prefix (an expiring link), or securityhub (failing AWS findings as ASFF).",
+)
+@click.option("--region", help="Security Hub region (default: botocore's configured region).")
 @click.option(
     "--expires", default="7d", show_default=True, help="Link lifetime: 3600s, 12h, 7d (max 7d)."
 )
 @pass_context
-def publish(ctx: Context, path: Path, destination: str, expires: str) -> None:
-    """Upload a report version and print an expiring link for the auditor."""
+def publish(ctx: Context, path: Path, destination: str, region: str | None, expires: str) -> None:
+    """Upload a report version and print an expiring link for the auditor, or send its failing
+    AWS findings to AWS Security Hub (`--to securityhub`)."""
+    if destination == "securityhub":
+        outcome = pipeline.publish_securityhub(path, pipeline.load_catalog(ctx.controls), region)
+        click.echo(
+            f"Security Hub: {outcome.imported} findings imported in {outcome.batches} "
+            f"batch{'es' if outcome.batches != 1 else ''}, {len(outcome.failed)} refused"
+        )
+        for finding_id, code, message in outcome.failed:
+            ctx.info(f"refused {finding_id}: {code}: {message}")
+        if outcome.failed:
+            raise click.exceptions.Exit(3)
+        return
     if not destination.startswith("s3://"):
         raise UserError(f"expected s3://bucket/prefix, got {destination!r}", field="--to")
     seconds = _duration_seconds(expires)

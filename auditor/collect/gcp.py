@@ -1,7 +1,7 @@
 """GCP evidence from Cloud Asset Inventory: live (`list_assets`) or from an export file.
 
-Both collectors feed one `_Assembler`, so live and offline give identical documents (shapes:
-/tmp/team/GCP_SHAPES.md; declarations and normaliser: `gcp_assets.py`).
+Both collectors feed one `_Assembler`, so live and offline give identical documents
+(declarations, normaliser and the document shapes: `gcp_assets.py`).
 
 Bounded memory. Assets are streamed one at a time into the sink; only two things are held:
 - the resource hierarchy (projects, folders, organisations: a few thousand records at most), needed

@@ -5,7 +5,7 @@ library's `Asset.to_dict` use proto field names for the envelope (`asset_type`, 
 `update_time`, `audit_configs`), `gcloud asset list --format=json` uses JSON names (`assetType`,
 `iamPolicy`, `updateTime`, `auditConfigs`). `resource.data` is a Struct and keeps the API's own
 camelCase in both. `parse_record` folds both into one `AssetRecord`; `build_document` turns a
-record into the `EvidenceDoc` the rules read (the shapes are in /tmp/team/GCP_SHAPES.md and the
+record into the `EvidenceDoc` the rules read (the shapes are the declarations below, and the
 module docstring of `auditor.collect.gcp`). Nothing here does I/O.
 """
 

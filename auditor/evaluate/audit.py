@@ -4,7 +4,7 @@ Snapshots are evaluated oldest first, one at a time; only the latest snapshot of
 turned into Findings (the period-end state). Earlier snapshots feed compact counters and the open
 deviations, so memory stays bounded by one snapshot plus the verdict cache, however long the period.
 
-Decisions (CONTRACTS.md section 3 leaves these open; the report explains them in the same words):
+Decisions (the report explains them in the same words):
 
 Roll-up of a requirement, from the period-end findings of the controls mapped to it:
 - `not_covered`: no selected control maps to it, or none of them produced a finding (e.g. only
@@ -17,8 +17,10 @@ Roll-up of a requirement, from the period-end findings of the controls mapped to
 - `manual`: no FAIL or ERROR, and a manual control lacks a current attestation.
 - `compliant`: otherwise, i.e. every finding is PASS, WAIVED, ATTESTED or NOT_APPLICABLE with at
   least one that is not NOT_APPLICABLE.
-- A requirement marked `manual` in its framework file that no control maps to is satisfied by an
-  attestation of the requirement itself: `compliant` with one, `manual` without.
+- A requirement marked `manual` in its framework file is decided by attestation: `compliant` with a
+  current attestation of the requirement itself (or when every manual control mapped to it is
+  ATTESTED), `manual` without. Automated controls mapped to it are supporting evidence, listed
+  beside it, and cannot make it non_compliant; so are mappings a control marks `supporting`.
 
 Operating effectiveness of a control over the period's snapshots (of the providers it covers):
 - a snapshot *evaluated* the control when it produced at least one FAIL, or verdicts
@@ -55,6 +57,7 @@ from auditor.evaluate.verdicts import (
     requirements_in,
     selected_frameworks,
     to_finding,
+    undecided_findings,
     usable_attestation,
 )
 from auditor.models import (
@@ -266,17 +269,25 @@ def rollups(
     attestations: Sequence[Attestation],
     on: date,
 ) -> tuple[RequirementRollup, ...]:
-    """One roll-up per requirement of the selected frameworks (rules in the module docstring)."""
+    """One roll-up per requirement of the selected frameworks (rules in the module docstring).
+
+    Only controls that decide a requirement roll up into it: a requirement its framework file
+    marks manual is decided by its attestation alone, and a mapping marked `supporting` is shown
+    beside the requirement without deciding it."""
     statuses_by_control: dict[str, list[Status]] = {}
     for finding in findings:
         statuses_by_control.setdefault(finding.control_id, []).append(finding.status)
-    controls_by_requirement: dict[tuple[str, str], list[str]] = {}
+    deciding: dict[tuple[str, str], list[str]] = {}
+    supporting: dict[tuple[str, str], list[str]] = {}
     for control in catalog.controls:
         for framework, ids in requirements_in(control, frameworks).items():
             for requirement_id in ids:
-                controls_by_requirement.setdefault((framework, requirement_id), []).append(
-                    control.id
+                requirement = catalog.requirement(framework, requirement_id)
+                decides = control.decides(framework, requirement_id) and not (
+                    requirement is not None and requirement.manual and not control.manual
                 )
+                into = deciding if decides else supporting
+                into.setdefault((framework, requirement_id), []).append(control.id)
     by_key: dict[str, list[Attestation]] = {}
     for attestation in attestations:
         by_key.setdefault(attestation.requirement, []).append(attestation)
@@ -286,13 +297,14 @@ def rollups(
         if definition is None:
             continue
         for requirement in definition.requirements:
-            control_ids = tuple(controls_by_requirement.get((framework, requirement.id), []))
+            key = (framework, requirement.id)
+            control_ids = tuple(deciding.get(key, []))
             statuses = [s for cid in control_ids for s in statuses_by_control.get(cid, [])]
             counts = {str(s): 0 for s in STATUS_ORDER}
             for one in statuses:
                 counts[str(one)] += 1
             usable, _ = usable_attestation(by_key.get(requirement.key, []), on)
-            rolled = _rollup_status(statuses, requirement.manual and not control_ids, usable)
+            rolled = _rollup_status(statuses, requirement.manual, usable)
             out.append(
                 RequirementRollup(
                     framework=framework,
@@ -302,16 +314,20 @@ def rollups(
                     control_ids=control_ids,
                     counts=counts,
                     attestation=usable,
+                    supporting_control_ids=tuple(supporting.get(key, [])),
                 )
             )
     return tuple(out)
 
 
 def _rollup_status(
-    statuses: Sequence[Status], manual_only: bool, attestation: Attestation | None
+    statuses: Sequence[Status], manual_requirement: bool, attestation: Attestation | None
 ) -> RollupStatus:
-    if manual_only:
-        return RollupStatus.COMPLIANT if attestation is not None else RollupStatus.MANUAL
+    if manual_requirement:
+        # Decided by the requirement's own attestation, or by the manual controls mapped to it.
+        if attestation is not None or (statuses and set(statuses) == {Status.ATTESTED}):
+            return RollupStatus.COMPLIANT
+        return RollupStatus.MANUAL
     present = set(statuses)
     if Status.FAIL in present:
         return RollupStatus.NON_COMPLIANT
@@ -373,6 +389,7 @@ def audit(
         tracker.add_snapshot(index, manifest.taken_at, provider, plans, verdicts, counts, final)
         trend.append(SnapshotSummary(manifest.id, provider, manifest.taken_at, counts))
     findings.extend(manual_findings(catalog, chosen, attestations, on))
+    findings.extend(undecided_findings(catalog, chosen))
     automated_ids = list(
         dict.fromkeys(p.control.id for plans in plans_by_provider.values() for p in plans)
     )

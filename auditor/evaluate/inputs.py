@@ -1,4 +1,4 @@
-"""Waiver and attestation files (CONTRACTS.md section 5), and the audit period.
+"""Waiver and attestation files (docs/waivers-and-attestations.md), and the audit period.
 
 Parsing is pure: the caller reads the files and passes their text (and, for attestations, the
 sha256 of every cited file, or None when it is missing). Every problem becomes a `UserError` that

@@ -1,4 +1,4 @@
-"""`findings.json` and `findings.csv` (CONTRACTS.md section 4). Formatters return data; the CLI
+"""`findings.json` and `findings.csv` (schema: docs/findings.schema.json). Formatters return data; the CLI
 and the report write the files."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def neutralise_cell(value: str) -> str:
 def findings_document(result: AuditResult) -> dict[str, Any]:
     """The findings.json document of an audit: period-end findings and the snapshots evaluated.
 
-    Each finding has exactly the keys of CONTRACTS.md section 4 (auditor.findings/v1); the
+    Each finding has exactly the keys of docs/findings.schema.json (auditor.findings/v1); the
     evidence document a verdict used stays in the report's evidence index, not here, so the
     schema does not change."""
     return {

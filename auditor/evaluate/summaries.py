@@ -1,6 +1,6 @@
 """Summary tables (pandas) of an audit: what the report charts and `--format csv` exports.
 
-Each table has one row per group and one integer column per status (in CONTRACTS.md order) plus
+Each table has one row per group and one integer column per status (in the order of `Status`) plus
 `total`, so a chart or a CSV reader never has to pivot again.
 """
 

@@ -145,7 +145,7 @@ def build_plans(
         by_control.setdefault(waiver.control, []).append(waiver)
     plans: list[ControlPlan] = []
     for control in catalog.controls:
-        if control.manual or not control.rule:
+        if control.manual or not control.rule or control.unset_params:
             continue
         requirements = requirements_in(control, frameworks)
         types = tuple(t for t in control.resource_types if provider_of_type(t) == provider)
@@ -470,6 +470,40 @@ def manual_findings(
     return findings
 
 
+def undecided_findings(catalog: Catalog, frameworks: Sequence[str]) -> list[Finding]:
+    """One MANUAL finding per automated control whose parameter only the organisation can set
+    (approved regions, say) and has not: guessing a value would turn a decision into a FAIL."""
+    findings = []
+    for control in catalog.controls:
+        unset = control.unset_params
+        requirements = requirements_in(control, frameworks)
+        if control.manual or not unset or not requirements:
+            continue
+        asks = " ".join(
+            f"{p.question.rstrip('?. ')}? (set controls.params.{p.name} in auditor.yaml)"
+            for p in unset
+            if p.question
+        )
+        findings.append(
+            Finding(
+                control_id=control.id,
+                control_title=control.title,
+                stage=str(control.stage),
+                severity=str(control.severity),
+                status=MANUAL,
+                provider="",
+                account="",
+                region="",
+                resource_type="",
+                resource_id="",
+                reason=f"Not judged until the organisation decides: {asks}",
+                requirements=requirements,
+                snapshot_id="",
+            )
+        )
+    return findings
+
+
 def usable_attestation(
     candidates: Sequence[Attestation], on: date
 ) -> tuple[Attestation | None, str | None]:
@@ -567,4 +601,5 @@ def evaluate_snapshot(
     findings = [to_finding(v, snapshot_id) for v in iter_verdicts(plans, snapshot, on=on)]
     if include_manual:
         findings.extend(manual_findings(catalog, chosen, attestations, on))
+        findings.extend(undecided_findings(catalog, chosen))
     return findings

@@ -19,19 +19,25 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from auditor.report.exports import EXPORT_FORMATS, ExportContext, asff_findings
     from auditor.report.formats import (
         OutputFormat,
         available_formats,
         get_format,
         register_format,
     )
-    from auditor.report.publish import publish
+    from auditor.report.publish import SecurityHubOutcome, publish, publish_to_securityhub
     from auditor.report.sign import SignOptions
     from auditor.report.verify import VerifyOutcome, verify_report
     from auditor.report.writer import latest_version, write_report
 
 # name -> module; the formats registry is filled when the writer (with html and pdf) is imported
 _WHERE = {
+    "EXPORT_FORMATS": "auditor.report.exports",
+    "ExportContext": "auditor.report.exports",
+    "asff_findings": "auditor.report.exports",
+    "SecurityHubOutcome": "auditor.report.publish",
+    "publish_to_securityhub": "auditor.report.publish",
     "OutputFormat": "auditor.report.writer",
     "available_formats": "auditor.report.writer",
     "get_format": "auditor.report.writer",
@@ -46,13 +52,18 @@ _WHERE = {
 _FROM_FORMATS = {"OutputFormat", "available_formats", "get_format", "register_format"}
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "ExportContext",
     "OutputFormat",
+    "SecurityHubOutcome",
     "SignOptions",
     "VerifyOutcome",
+    "asff_findings",
     "available_formats",
     "get_format",
     "latest_version",
     "publish",
+    "publish_to_securityhub",
     "register_format",
     "verify_report",
     "write_report",

@@ -32,6 +32,7 @@ class StoreSettings(_Strict):
     kms_key_id: str | None = None
     object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] | None = None
     object_lock_days: int | None = Field(default=None, ge=1)
+    sign: SignSettings | None = None  # detached signatures on manifests and void records
 
 
 class AwsSettings(_Strict):
@@ -98,6 +99,9 @@ class SignSettings(_Strict):
     passphrase_env: str | None = None
 
 
+StoreSettings.model_rebuild()  # `sign` refers to SignSettings, defined after it
+
+
 class ReportSettings(_Strict):
     out: str = "./reports"
     formats: list[Literal["html", "pdf"]] = ["html", "pdf"]
@@ -121,6 +125,15 @@ class Config(_Strict):
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
     _source: str = PrivateAttr(default="auditor.yaml")
     _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
+    _raw: Any = PrivateAttr(default=None)  # the parsed file, with lines (auditor.settings)
+
+    def source_file(self) -> str:
+        """The file these settings came from."""
+        return self._source
+
+    def raw_settings(self) -> Any:
+        """The file as parsed (LineDict), so a setting's line can be found; None if not loaded."""
+        return self._raw
 
     def param_location(self, name: str) -> tuple[str, int | None]:
         """Where `controls.params.<name>` was set, for errors the catalog raises about it."""
@@ -168,6 +181,7 @@ def load_config(path: Path | str) -> Config:
     config = yamlfile.validate(Config, raw, str(path))
     config = config.model_copy(update={"base_dir": path.resolve().parent})
     config._source = str(path)
+    config._raw = raw
     params = (
         (raw.get("controls") or {}).get("params") if isinstance(raw.get("controls"), dict) else None
     )
@@ -193,11 +207,14 @@ organisation:
 frameworks: [gdpr, hipaa, pci-dss-4.0.1]
 
 # Evidence store: a local folder (files 0600, folders 0700) or s3://bucket/prefix for teams.
+# Every setting: an option given (--store) beats the environment (AUDITOR_STORE), which beats this
+# file, which beats the default. `auditor config show` prints what is in effect and why.
 store:
   url: ./.auditor/store
   # kms_key_id: arn:aws:kms:eu-west-1:123456789012:key/...   # SSE-KMS for an S3 store
   # object_lock_mode: COMPLIANCE                              # when the bucket has Object Lock
   # object_lock_days: 400
+  # sign: {key: keys/signer.key, cert: keys/signer.pem}   # a .sig per manifest; verify --trust-root
 
 aws:
   enabled: true

@@ -33,6 +33,7 @@ from auditor.models import (
     SnapshotManifest,
     Status,
     Waiver,
+    isoformat,
     parse_time,
     utcnow,
 )
@@ -86,7 +87,21 @@ def open_store(url: str, config: Config | None = None) -> evidence.EvidenceStore
         if config.store.object_lock_mode:
             options["object_lock_mode"] = config.store.object_lock_mode
             options["object_lock_days"] = config.store.object_lock_days
+        if config.store.sign is not None:
+            options["signer"] = store_signer(config)
     return evidence.open_store(url, **options)
+
+
+def store_signer(config: Config) -> evidence.StoreSigner | None:
+    """`store.sign` of auditor.yaml: the key that signs each new manifest and void record."""
+    sign = config.store.sign
+    if sign is None:
+        return None
+    return evidence.StoreSigner(
+        key_path=config.path(sign.key) or Path(sign.key),
+        cert_path=config.path(sign.cert),
+        passphrase=os.environ.get(sign.passphrase_env) if sign.passphrase_env else None,
+    )
 
 
 def aws_collector(
@@ -225,10 +240,80 @@ class Selection:
 
     snapshot: str | None = None  # an ID or "latest"
     period: Period | None = None
+    only: tuple[str, ...] = ()  # --snapshots: exactly these (IDs or unique prefixes)
+    exclude: tuple[str, ...] = ()  # --exclude: never these
+
+
+def parse_ids(text: str | None) -> tuple[str, ...]:
+    """`ID,ID` from --snapshots / --exclude."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _chosen_ids(store: evidence.EvidenceStore, ids: tuple[str, ...], option: str) -> list[str]:
+    chosen = []
+    for given in ids:
+        try:
+            chosen.append(store.resolve(given).id)
+        except UserError as exc:
+            raise UserError(str(exc), field=option) from None
+    return chosen
+
+
+def set_aside(store: evidence.EvidenceStore, selection: Selection) -> list[dict[str, str]]:
+    """Snapshots in the selection's range that are not evaluated, with why: voided in the store
+    (its recorded reason) or excluded on the command line. For the report's own section."""
+    voided = store.voided()
+    excluded = set(_chosen_ids(store, selection.exclude, "--exclude"))
+    rows = []
+    for manifest in store.list_snapshots():
+        if selection.period is not None and not selection.period.contains(manifest.finished_at):
+            continue
+        record = voided.get(manifest.id)
+        if record is None and manifest.id not in excluded:
+            continue
+        rows.append(
+            {
+                "id": manifest.id,
+                "provider": manifest.provider,
+                "finished_at": isoformat(manifest.finished_at),
+                "reason": f"voided: {record.get('reason')}" if record else "excluded (--exclude)",
+                "voided_at": str(record.get("voided_at")) if record else "",
+            }
+        )
+    return rows
 
 
 def select_snapshots(store: evidence.EvidenceStore, selection: Selection) -> list[Snapshot]:
-    manifests = store.list_snapshots()
+    """The snapshots to evaluate. Voided ones never are; `only`/`exclude` pick explicitly."""
+    voided = store.voided()
+    everything = store.list_snapshots()
+    if selection.only:
+        wanted = _chosen_ids(store, selection.only, "--snapshots")
+        for snapshot_id in wanted:
+            if snapshot_id in voided:
+                raise UserError(
+                    f"snapshot {snapshot_id} is voided ({voided[snapshot_id].get('reason')}); "
+                    "it is not evaluated",
+                    field="--snapshots",
+                )
+        by_id = {m.id: m for m in everything}
+        chosen = [by_id[i] for i in dict.fromkeys(wanted)]
+        if selection.period is not None:
+            outside = [m.id for m in chosen if not selection.period.contains(m.finished_at)]
+            if outside:
+                raise UserError(
+                    f"snapshot {outside[0]} is outside period {selection.period.label}; "
+                    "choose the period it belongs to",
+                    field="--snapshots",
+                )
+        return [store.load_snapshot(m.id) for m in chosen]
+    excluded = set(_chosen_ids(store, selection.exclude, "--exclude"))
+    manifests = [m for m in everything if m.id not in voided and m.id not in excluded]
+    if everything and not manifests:
+        raise RunError(
+            f"every snapshot in the evidence store {store} is voided or excluded; "
+            "nothing to evaluate"
+        )
     if not manifests:
         raise RunError(f"the evidence store {store} has no snapshots; run `auditor snapshot` first")
     if selection.period is not None:
@@ -468,3 +553,113 @@ def describe_scope(config: Config) -> str:
         ]
         parts.append("GCP: " + ", ".join(sources))
     return ". ".join(parts)
+
+
+# ---------------------------------------------------------------- report run, as configured
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    """Everything one report run needs, each value already chosen by the precedence rule."""
+
+    store_url: str
+    frameworks: tuple[str, ...]
+    period: Period
+    out: Path
+    formats: tuple[str, ...]
+    waivers: Path | None = None
+    attestations: Path | None = None
+    sign: Any = None
+    fail_on: str | None = None
+    only: tuple[str, ...] = ()  # --snapshots
+    exclude: tuple[str, ...] = ()  # --exclude
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    result: AuditResult
+    folder: Path
+    snapshots_taken: tuple[SnapshotManifest, ...]
+    gate_failed: bool
+
+
+def plan_report(
+    config: Config | None,
+    options: Mapping[str, tuple[str, Any]],
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ReportPlan:
+    """Resolve every report setting (option given > environment > auditor.yaml > default).
+
+    `options` maps a setting path to (option name, value or settings.NOT_GIVEN)."""
+    from auditor import settings
+
+    environ = os.environ if environ is None else environ
+    chosen = settings.effective(config, options, environ)
+    label = None if (date_from or date_to) else chosen["report.period"].value
+    key = settings.as_path(chosen["report.sign.key"], config)
+    passphrase_env = chosen["report.sign.passphrase_env"].value or "AUDITOR_SIGN_PASSPHRASE"
+    return ReportPlan(
+        store_url=settings.store_url(chosen["store.url"], config),
+        frameworks=tuple(chosen["frameworks"].value),
+        period=period_for(label, start=date_from, end=date_to),
+        out=settings.as_path(chosen["report.out"], config) or Path("reports"),
+        formats=tuple(chosen["report.formats"].value),
+        waivers=settings.as_path(chosen["waivers"], config),
+        attestations=settings.as_path(chosen["attestations"], config),
+        sign=sign_options(
+            key, settings.as_path(chosen["report.sign.cert"], config), environ.get(passphrase_env)
+        ),
+        fail_on=chosen["report.fail_on"].value,
+    )
+
+
+def produce_report(
+    plan: ReportPlan,
+    *,
+    config: Config | None,
+    extra_dirs: Iterable[Path] = (),
+    collect_first: bool = False,
+    on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+) -> ReportOutcome:
+    """The steps `report` and `run` share: catalog, store, (collect), select, evaluate, write."""
+    prepare_output_folder(plan.out, "--out")
+    store = open_store(plan.store_url, config)
+    catalog = config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
+    taken: list[SnapshotManifest] = []
+    if collect_first:
+        if config is None:
+            raise UserError("collecting needs an auditor.yaml naming the scope", field="--config")
+        for collector in configured_collectors(config, store):
+            manifest = take_snapshot(store, collector, catalog.sha256)
+            taken.append(manifest)
+            if on_snapshot is not None:
+                on_snapshot(manifest)
+    selection = Selection(period=plan.period, only=plan.only, exclude=plan.exclude)
+    snapshots = select_snapshots(store, selection)
+    result = run_evaluation(
+        catalog,
+        snapshots,
+        frameworks=plan.frameworks,
+        period=plan.period,
+        waivers_path=plan.waivers,
+        attestations_path=plan.attestations,
+        metadata=report_metadata(config) | {"set_aside": set_aside(store, selection)},
+    )
+    folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign)
+    return ReportOutcome(result, folder, tuple(taken), failed_gate(result, plan.fail_on))
+
+
+def prepare_output_folder(path: Path, option: str) -> None:
+    """An output folder must be a folder (or creatable as one): a file or /dev/null is bad usage (exit 2), an unwritable place is a run that cannot complete (exit 3)."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} exists and is not a folder", field=option)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{parent} is a file, so {path} cannot be a folder", field=option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the output folder {path}: {exc.strerror or exc}") from None

@@ -95,13 +95,43 @@ def substitute_params_text(text: str, params: Mapping[str, Any]) -> str:
     return _PARAM.sub(plain, text)
 
 
+# Deeper than this is not a rule a person wrote; JMESPath's recursive parser would overflow.
+MAX_NESTING = 64
+
+
 @lru_cache(maxsize=4096)
 def compile_rule(expression: str) -> ParsedResult:
-    """Compile once; raises RuleError with JMESPath's own explanation."""
+    """Compile once; raises RuleError with JMESPath's own explanation. A function JMESPath and
+    our extras do not define is refused here, not at evaluation (where it would ERROR everywhere)."""
+    depth = deepest = 0
+    for char in expression:  # brackets inside string literals count too: a conservative bound
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise RuleError(f"expression nested more than {MAX_NESTING} levels deep")
     try:
-        return jmespath.compile(expression)
+        parsed = jmespath.compile(expression)
     except jp_exc.JMESPathError as exc:
         raise RuleError(str(exc).replace("\n", " ")) from None
+    except RecursionError:
+        raise RuleError("expression nested too deeply") from None
+    _check_functions(parsed.parsed)
+    return parsed
+
+
+def _check_functions(tree: Mapping[str, Any]) -> None:
+    known = OPTIONS.custom_functions.FUNCTION_TABLE  # type: ignore[union-attr]
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.get("type") == "function_expression" and node.get("value") not in known:
+            raise RuleError(
+                f"unknown function {node.get('value')}(); known: {', '.join(sorted(known))}"
+            )
+        stack.extend(c for c in node.get("children", []) if isinstance(c, Mapping))
 
 
 def check_placeholders(template: str) -> None:

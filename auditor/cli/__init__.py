@@ -14,13 +14,18 @@ import pkgutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from auditor import __version__
 from auditor.errors import AuditorError
+from auditor.models import neutralise_text
+
+if TYPE_CHECKING:
+    from auditor.config import Config
+    from auditor.settings import Setting
 
 DEFAULT_STORE = "./.auditor/store"
 
@@ -29,21 +34,58 @@ DEFAULT_STORE = "./.auditor/store"
 class Context:
     """Global options, shared by every command through click's context object."""
 
-    store: str
+    store_option: str | None  # --store as given; None when not given
     controls: tuple[Path, ...]
     verbosity: int
     console: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
 
+    def store_setting(self, config: Config | None = None) -> Setting:
+        """The store by the one precedence rule: --store > AUDITOR_STORE > store.url > default."""
+        from auditor.settings import given, resolve
+
+        return resolve(
+            "store.url", config=config, option=given(self.store_option), option_name="--store"
+        )
+
+    def store_for(self, config: Config | None = None) -> str:
+        from auditor.settings import store_url
+
+        return store_url(self.store_setting(config), config)
+
+    @property
+    def store(self) -> str:
+        """The store when no auditor.yaml is read (commands without -c)."""
+        return self.store_for(None)
+
     def info(self, message: str) -> None:
+        """Progress to stderr; evidence-derived text in it cannot drive the terminal."""
         if self.verbosity >= 0:
-            self.console.print(message, markup=False, soft_wrap=True)
+            self.console.print(neutralise_text(message), markup=False, soft_wrap=True)
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            self.console.print(message, markup=False, style="dim", soft_wrap=True)
+            self.console.print(neutralise_text(message), markup=False, style="dim", soft_wrap=True)
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def parse_frameworks(text: str) -> list[str]:
+    """`--frameworks a,b`: the one spelling every command accepts."""
+    from auditor.errors import UserError
+    from auditor.models import FRAMEWORKS
+
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FRAMEWORKS]
+    if unknown or not chosen:
+        raise UserError(
+            f"unknown framework {unknown[0]!r}; expected {', '.join(FRAMEWORKS)}"
+            if unknown
+            else "no framework given",
+            field="--frameworks",
+        )
+    return chosen
+
 
 config_option = click.option(
     "-c",
@@ -56,14 +98,49 @@ config_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Global options and whether they take a value; accepted before or after the subcommand.
+_GLOBAL_OPTIONS = {"--store": True, "--controls": True, "-v": False, "--verbose": False,
+                   "--quiet": False}  # fmt: skip
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options written after the subcommand (`auditor report --store X`) in front of
+    it, so both spellings mean the same. Stops at `--`."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            rest.extend(args[index:])
+            break
+        name = token.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS or (token.startswith("-v") and set(token[1:]) == {"v"}):
+            front.append(token)
+            if _GLOBAL_OPTIONS.get(name) and "=" not in token and index + 1 < len(args):
+                front.append(args[index + 1])
+                index += 1
+        else:
+            rest.append(token)
+        index += 1
+    return front + rest
+
+
+class _Main(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="auditor")
 @click.option(
     "--store",
-    envvar="AUDITOR_STORE",
-    default=DEFAULT_STORE,
-    show_default=True,
-    help="Evidence store: a folder or s3://bucket/prefix (env AUDITOR_STORE).",
+    default=None,
+    help=f"Evidence store: a folder or s3://bucket/prefix. Precedence: this option, env "
+    f"AUDITOR_STORE, store.url in auditor.yaml, default {DEFAULT_STORE}.",
 )
 @click.option(
     "--controls",
@@ -72,16 +149,16 @@ config_option = click.option(
     type=click.Path(path_type=Path),
     help="Extra or overriding control catalog folder (repeatable).",
 )
-@click.option("-v", "--verbose", count=True, help="More output.")
+@click.option("-v", "--verbose", count=True, help="More output (-vv: library logs too).")
 @click.option("--quiet", is_flag=True, help="Only errors.")
 @click.pass_context
 def main(
-    ctx: click.Context, store: str, controls: tuple[Path, ...], verbose: int, quiet: bool
+    ctx: click.Context, store: str | None, controls: tuple[Path, ...], verbose: int, quiet: bool
 ) -> None:
     """Audit ML workloads on AWS and GCP against GDPR, HIPAA and PCI DSS 4.0.1."""
     verbosity = -1 if quiet else verbose
     _configure_logging(verbosity)
-    ctx.obj = Context(store=store, controls=controls, verbosity=verbosity)
+    ctx.obj = Context(store_option=store, controls=controls, verbosity=verbosity)
 
 
 # Loggers that write whole API request or response bodies at DEBUG: capped at INFO at any -v.
@@ -134,6 +211,9 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 3
+    except OSError as exc:
+        click.echo(f"auditor: error: {os_error_sentence(exc)}", err=True)
+        return 3
     except Exception as exc:
         if os.environ.get("AUDITOR_DEBUG"):
             raise
@@ -144,6 +224,20 @@ def run(argv: list[str] | None = None) -> int:
         )
         return 3
     return 0
+
+
+def os_error_sentence(exc: OSError) -> str:
+    """A failed write or read as a plain sentence: what, where, and what to do."""
+    import errno
+
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"the disk is full; could not write{where}. Free some space and run again."
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"not allowed to write{where} (read-only or no permission); nothing was changed."
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"could not create{where}: a file is in the way of a folder."
+    return f"could not complete: {exc.strerror or exc}{where}."
 
 
 def main_entry() -> Any:

@@ -8,7 +8,7 @@ import click
 
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
-from auditor.config import CollectionSettings, load_config
+from auditor.config import CollectionSettings, Config, load_config
 from auditor.models import SnapshotManifest
 
 
@@ -42,7 +42,13 @@ def collect() -> None:
 @click.option(
     "--regions", help="Comma-separated regions, or 'all' (default: the session's region)."
 )
-@click.option("--max-workers", default=16, show_default=True, type=click.IntRange(1, 128))
+@click.option(
+    "--max-workers",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 128),
+    help="Parallel API calls across accounts, regions and resource types.",
+)
 @click.option(
     "--deadline-seconds",
     default=3600.0,
@@ -122,10 +128,6 @@ def snapshot(ctx: Context, config_path: Path) -> None:
         _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
 
 
-def _store_url(ctx: Context, config: object) -> str:
-    """--store / AUDITOR_STORE win over the file only when given explicitly."""
-    from auditor.cli import DEFAULT_STORE
-    from auditor.config import Config
-
-    assert isinstance(config, Config)
-    return ctx.store if ctx.store != DEFAULT_STORE else config.store_url()
+def _store_url(ctx: Context, config: Config) -> str:
+    """The store by the one precedence rule (auditor.settings)."""
+    return ctx.store_for(config)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
+from auditor import yamlfile
 from auditor.catalog import coverage_matrix, load_catalog
 from auditor.catalog import formats as fmt
-from auditor.cli import Context, main, pass_context
+from auditor.cli import Context, main, parse_frameworks, pass_context
 from auditor.errors import UserError
 from auditor.models import FRAMEWORKS, Catalog, Stage
 
@@ -53,7 +53,12 @@ def validate_command(ctx: Context, dirs: tuple[Path, ...], param_pairs: tuple[st
 
 
 @controls_group.command("list")
-@click.option("--framework", type=click.Choice(FRAMEWORKS), help="Only controls mapped to it.")
+@click.option(
+    "--frameworks",
+    "--framework",
+    "framework",
+    help="Comma-separated: only controls mapped to one of these (gdpr, hipaa, pci-dss-4.0.1).",
+)
 @click.option("--stage", type=click.Choice([s.value for s in Stage]), help="Only this stage.")
 @click.option(
     "--format",
@@ -61,6 +66,7 @@ def validate_command(ctx: Context, dirs: tuple[Path, ...], param_pairs: tuple[st
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
+    help="table for people; csv or json for scripts.",
 )
 @pass_context
 def list_command(
@@ -68,7 +74,9 @@ def list_command(
 ) -> None:
     """List controls, optionally of one framework and/or stage."""
     catalog = _load(ctx)
-    chosen = fmt.select_controls(catalog, framework=framework, stage=stage)
+    wanted = parse_frameworks(framework) if framework else [None]
+    picked = {c.id for f in wanted for c in fmt.select_controls(catalog, framework=f, stage=stage)}
+    chosen = [c for c in catalog.controls if c.id in picked]
     if output_format == "csv":
         click.echo(fmt.controls_csv(chosen), nl=False)
     elif output_format == "json":
@@ -86,6 +94,7 @@ def list_command(
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
+    help="text for people, json for scripts.",
 )
 @_param_option
 @pass_context
@@ -107,11 +116,11 @@ def show_command(
 
 @controls_group.command("matrix")
 @click.option(
+    "--frameworks",
     "--framework",
     "frameworks",
     multiple=True,
-    type=click.Choice(FRAMEWORKS),
-    help="Framework (repeatable; default all).",
+    help="Comma-separated frameworks (gdpr, hipaa, pci-dss-4.0.1); default all.",
 )
 @click.option(
     "--format",
@@ -119,6 +128,7 @@ def show_command(
     type=click.Choice(["csv", "html"]),
     default="csv",
     show_default=True,
+    help="csv, or a standalone HTML page.",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write to FILE instead of stdout.")
 @pass_context
@@ -127,7 +137,8 @@ def matrix_command(
 ) -> None:
     """Requirement x control coverage (automated / manual / none)."""
     catalog = _load(ctx)
-    chosen = list(frameworks) or [f for f in FRAMEWORKS if f in catalog.frameworks]
+    named = [f for text in frameworks for f in parse_frameworks(text)]
+    chosen = named or [f for f in FRAMEWORKS if f in catalog.frameworks]
     rows = coverage_matrix(catalog, chosen)
     text = fmt.matrix_csv(rows) if output_format == "csv" else fmt.matrix_html(catalog, rows)
     if out is None:
@@ -166,11 +177,18 @@ def _parse_params(pairs: Iterable[str]) -> dict[str, Any]:
         name, sep, raw = pair.partition("=")
         if not sep or not name.strip():
             raise UserError(f"expected NAME=VALUE, got {pair!r}", field="--param")
-        try:
-            params[name.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise UserError(f"value is not valid YAML: {exc}", field=f"--param {name}") from None
+        # through yamlfile like every YAML the tool reads: bounded aliases, checked scalars
+        params[name.strip()] = _plain(yamlfile.load_text(raw, f"--param {name.strip()}"))
     return params
+
+
+def _plain(value: Any) -> Any:
+    """yamlfile's line-aware mappings and lists as plain ones."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _write_atomically(path: Path, text: str) -> None:

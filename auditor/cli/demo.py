@@ -11,12 +11,22 @@ from auditor.cli import Context, main, pass_context
 
 
 @main.command()
-@click.option("--out", default="./demo-output", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Output folder [default: ./demo-output, or ./demo-compliant-output with --compliant].",
+)
+@click.option(
+    "--compliant",
+    is_flag=True,
+    help="Run on the compliant twin of the sample estate instead: expect no FAIL.",
+)
 @pass_context
-def demo(ctx: Context, out: Path) -> None:
+def demo(ctx: Context, out: Path | None, compliant: bool) -> None:
     """Seed a local moto server and a sample GCP export, snapshot a simulated quarter, report."""
     try:
-        from auditor.demo import run_demo
+        from auditor.demo import run_compliant_demo, run_demo
     except ImportError as exc:  # moto is the demo extra
         raise click.ClickException(
             f"the demo needs moto: pip install 'auditor[demo]' ({exc})"
@@ -28,7 +38,10 @@ def demo(ctx: Context, out: Path) -> None:
             status.update(message)
             ctx.info(f"[{time.monotonic() - started:5.1f}s] {message}")
 
-        outcome = run_demo(out, progress=progress)
+        if compliant:
+            outcome = run_compliant_demo(out or Path("./demo-compliant-output"), progress=progress)
+        else:
+            outcome = run_demo(out or Path("./demo-output"), progress=progress)
     counts: dict[str, int] = {}
     for finding in outcome.result.findings:
         counts[str(finding.status)] = counts.get(str(finding.status), 0) + 1

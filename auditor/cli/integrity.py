@@ -33,7 +33,8 @@ def _is_report_version(path: Path) -> bool:
     "trust_roots",
     multiple=True,
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="PEM certificate to trust when checking a signed PDF (repeatable).",
+    help="PEM certificate to trust when checking a signed PDF or signed store manifests "
+    "(repeatable).",
 )
 @click.option(
     "--report",
@@ -56,8 +57,9 @@ def verify(ctx: Context, path: str, trust_roots: tuple[Path, ...], report_dir: P
         notes = list(outcome.notes)
     else:
         store = pipeline.open_store(path)
-        chain = store.verify()
+        chain = store.verify(trust_roots=tuple(p.read_bytes() for p in trust_roots))
         ok, problems, what = chain.ok, list(chain.problems), "evidence store"
+        notes = list(chain.notes)
         if report_dir is not None:
             used = snapshots_used_by(report_dir)
             behind = evidence_behind_report(store, used)

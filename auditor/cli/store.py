@@ -1,17 +1,20 @@
-"""`auditor store list|show|prune`: look after the evidence store named by the global --store."""
+"""`auditor store list|show|prune|void`: look after the evidence store named by the global --store."""
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from auditor.cli import Context, main, pass_context
+from auditor import pipeline
+from auditor.cli import Context, config_option, main, pass_context
+from auditor.config import load_config
 from auditor.evidence import open_store
-from auditor.models import isoformat, sha256_hex
+from auditor.models import isoformat, neutralise_text, sha256_hex
 
 
 def _out() -> Console:
@@ -21,7 +24,18 @@ def _out() -> Console:
 
 @main.group()
 def store() -> None:
-    """The evidence store: snapshots, their manifests, pruning."""
+    """The evidence store: snapshots, their manifests, pruning, voiding.
+
+    \b
+    Integrity: every manifest records the previous one's sha256, every file of its snapshot,
+    and the sha256 of store.json and salt; manifests and store.json carry a seal, so
+    `auditor verify STORE` names any file changed by even one byte. `store void ID --reason`
+    appends a chained void record (nothing is deleted): evaluate, report and run skip the
+    snapshot and the report lists it with the reason. With `store.sign: {key, cert}` in
+    auditor.yaml each new manifest and void record gets a detached .sig, checked by
+    `auditor verify STORE --trust-root CERT`; unsigned, the newest manifest is vouched for
+    only by its form.
+    """
 
 
 @store.command("list")
@@ -33,18 +47,23 @@ def list_snapshots(ctx: Context) -> None:
     if not manifests:
         click.echo(f"no snapshots in {evidence.url}")
         return
+    voided = evidence.voided()
     table = Table(title=f"Snapshots in {evidence.url}", title_justify="left")
-    for column in ("id", "provider", "taken at", "documents", "errors"):
+    for column in ("id", "provider", "taken at", "documents", "errors", "voided"):
         table.add_column(column, justify="right" if column in ("documents", "errors") else "left")
     for manifest in manifests:
+        record = voided.get(manifest.id)
         table.add_row(
             manifest.id,
             manifest.provider,
             isoformat(manifest.taken_at),
             str(sum(manifest.counts.values())),
             str(len(manifest.errors)),
+            f"VOIDED: {record.get('reason')}" if record else "",
         )
     _out().print(table)
+    if voided:
+        click.echo(f"{len(voided)} snapshot(s) voided: not evaluated (the records stay chained).")
     pruned = evidence.list_tombstones()
     if pruned:
         click.echo(f"{len(pruned)} older snapshot(s) pruned; their tombstones keep the chain.")
@@ -72,19 +91,22 @@ def show(ctx: Context, snapshot_id: str) -> None:
         f"previous sha256: {manifest.previous_sha256 or '(first in chain)'}",
         f"documents:       {sum(manifest.counts.values())}",
     ]
-    click.echo("\n".join(lines))
+    record = evidence.voided().get(manifest.id)
+    if record is not None:
+        lines.append(f"VOIDED:          {record.get('reason')} (at {record.get('voided_at')})")
+    click.echo(neutralise_text("\n".join(lines)))
     if manifest.counts:
         table = Table(title="Documents per resource type", title_justify="left")
         table.add_column("resource type")
         table.add_column("documents", justify="right")
         for resource_type, count in sorted(manifest.counts.items()):
-            table.add_row(resource_type, str(count))
+            table.add_row(neutralise_text(resource_type), str(count))
         _out().print(table)
     if manifest.stats:
         click.echo("statistics:      " + ", ".join(f"{k}={v}" for k, v in manifest.stats.items()))
     click.echo("files:")
     for key, sha in sorted(manifest.files.items()):
-        click.echo(f"  {sha}  {key}")
+        click.echo(neutralise_text(f"  {sha}  {key}"))
     if not manifest.errors:
         click.echo("collection errors: none")
         return
@@ -99,12 +121,17 @@ def show(ctx: Context, snapshot_id: str) -> None:
         table.add_column(column)
     for error in manifest.errors:
         table.add_row(
-            error.account,
-            error.region,
-            f"{error.service}:{error.operation}",
-            error.error_code,
-            error.resource_id or error.resource_type or "(all)",
-            error.message,
+            *(
+                neutralise_text(cell)
+                for cell in (
+                    error.account,
+                    error.region,
+                    f"{error.service}:{error.operation}",
+                    error.error_code,
+                    error.resource_id or error.resource_type or "(all)",
+                    error.message,
+                )
+            )
         )
     _out().print(table)
 
@@ -133,3 +160,21 @@ def prune(ctx: Context, older_than: int) -> None:
     for snapshot_id in pruned:
         click.echo(f"pruned {snapshot_id}")
     click.echo(f"{len(pruned)} snapshot(s) pruned from {evidence.url}; tombstones written")
+
+
+@store.command("void")
+@click.argument("snapshot_id")
+@click.option("--reason", required=True, help="Why this snapshot must not be evaluated.")
+@config_option
+@pass_context
+def void(ctx: Context, snapshot_id: str, reason: str, config_path: Path) -> None:
+    """Exclude a snapshot from evaluation (a test run, a wrong account) for good.
+
+    Nothing is deleted or rewritten: a void record naming the snapshot's manifest hash and the
+    reason is appended to the chain (signed when auditor.yaml has `store.sign`). evaluate,
+    report and run skip it; the report lists it with the reason; `store list` marks it.
+    """
+    config = load_config(config_path) if config_path.is_file() else None
+    evidence = pipeline.open_store(ctx.store_for(config), config)
+    record = evidence.void(snapshot_id, reason)
+    click.echo(f"voided {record['snapshot_id']} in {evidence.url}: {record['reason']}")

@@ -352,6 +352,7 @@ SPECS: tuple[ResourceSpec, ...] = (
         "DescribeProcessingJob",
         "ProcessingJobName",
         "ProcessingJobArn",
+        required=("ProcessingResources",),
     ),
     _sagemaker(
         "AWS::SageMaker::NotebookInstance",
@@ -420,6 +421,15 @@ SPECS: tuple[ResourceSpec, ...] = (
         name="repositoryName",
         list=Call("DescribeRepositories", result="repositories", paginate=True, page_size=1000),
         joins=(
+            # With enhanced scanning on, ECR ignores the repository's own scanOnPush.
+            Join(
+                "RegistryScanning",
+                Call(
+                    "GetRegistryScanningConfiguration",
+                    result="scanningConfiguration",
+                    share="region",
+                ),
+            ),
             Join(
                 "Tags",
                 Call("ListTagsForResource", {"resourceArn": "repositoryArn"}, result="tags"),
@@ -450,6 +460,19 @@ SPECS: tuple[ResourceSpec, ...] = (
                 "EventSelectors",
                 Call("GetEventSelectors", {"TrailName": "TrailARN"}, region="HomeRegion"),
                 transform=event_selectors,
+            ),
+            # The audit log history lives in the trail's bucket: its lifecycle decides retention.
+            Join(
+                "BucketLifecycle",
+                Call(
+                    "GetBucketLifecycleConfiguration",
+                    {"Bucket": "S3BucketName"},
+                    result="Rules",
+                    absent={"NoSuchLifecycleConfiguration": ""},
+                    service="s3",
+                ),
+                when="S3BucketName",
+                absent_value=[],
             ),
         ),
     ),
@@ -570,6 +593,47 @@ SPECS: tuple[ResourceSpec, ...] = (
         derive={"Region": "'global'"},
     ),
     ResourceSpec(
+        resource_type="AWS::IAM::User",
+        service="iam",
+        scope=Scope.GLOBAL,
+        id="{Arn}",
+        name="UserName",
+        list=Call("ListUsers", result="Users", paginate=True, page_size=1000),
+        joins=(
+            # A user without a console password has no login profile: not an error.
+            Join(
+                "LoginProfile",
+                Call(
+                    "GetLoginProfile",
+                    {"UserName": "UserName"},
+                    result="LoginProfile",
+                    absent={"NoSuchEntity": ""},
+                ),
+            ),
+            Join(
+                "MFADevices",
+                Call(
+                    "ListMFADevices",
+                    {"UserName": "UserName"},
+                    result="MFADevices",
+                    paginate=True,
+                    page_size=1000,
+                ),
+            ),
+            Join(
+                "AccessKeys",
+                Call(
+                    "ListAccessKeys",
+                    {"UserName": "UserName"},
+                    result="AccessKeyMetadata",
+                    paginate=True,
+                    page_size=1000,
+                ),
+            ),
+        ),
+        derive={"Region": "'global'"},
+    ),
+    ResourceSpec(
         resource_type="AWS::Bedrock::Guardrail",
         service="bedrock",
         id="{guardrailArn || arn}",
@@ -605,7 +669,11 @@ SPECS: tuple[ResourceSpec, ...] = (
         scope=Scope.ACCOUNT_DOCUMENT,
         id="arn:{_partition}:iam::{_account}:root",
         name="_account",
-        joins=(Join("PublicAccessBlock", ACCOUNT_PUBLIC_ACCESS_BLOCK),),
+        joins=(
+            Join("PublicAccessBlock", ACCOUNT_PUBLIC_ACCESS_BLOCK),
+            # Root MFA and root access keys: only the account summary shows them.
+            Join("AccountSummary", Call("GetAccountSummary", result="SummaryMap", service="iam")),
+        ),
         derive={
             "AccountId": "_account",
             "Regions": "_regions",

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from xml.sax.saxutils import escape as xml_escape
 
 import jmespath
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -274,7 +275,8 @@ def _absent(call: Call, code: str, message: str) -> bool:
 
 
 def _snake(operation: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", operation).lower()
+    """boto3's method name for an API operation (ListMFADevices -> list_mfa_devices)."""
+    return str(xform_name(operation))
 
 
 def allow_local_s3control(client: Any) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,18 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from auditor.collect.engine import allow_local_s3control
+
 HOME_REGION = "eu-west-1"
 SECOND_REGION = "us-east-1"
 REGIONS = (HOME_REGION, SECOND_REGION)
+# The compliant twin keeps everything in the EU: its second region is an approved one.
+COMPLIANT_SECOND_REGION = "eu-central-1"
+COMPLIANT_REGIONS = (HOME_REGION, COMPLIANT_SECOND_REGION)
 
-# A public AWS Deep Learning Containers registry: not the organisation's own.
-FOREIGN_REGISTRY = "763104351884.dkr.ecr.{region}.amazonaws.com"
+# A third-party account's registry: neither the organisation's own nor AWS's published ML images
+# (those, e.g. Deep Learning Containers in 763104351884, are trusted by default).
+FOREIGN_REGISTRY = "444455556666.dkr.ecr.{region}.amazonaws.com"
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 HOSTILE_SCRIPT_TAG = "<script>alert(1)</script>"
 HOSTILE_FORMULA_TAG = '=HYPERLINK("http://attacker.example/x","Open invoice")'
@@ -78,6 +85,9 @@ PARTNER_KEY_ALIAS = "alias/acme-ml-partner-share"
 TRAINING_ROLE = "AcmeSageMakerFraudTrainingRole"
 ADMIN_ROLE = "AcmeSageMakerSandboxAdminRole"
 WILDCARD_ROLE = "AcmeMLOpsPipelineRole"
+CONSOLE_USER = "growth-contractor"  # console password, no MFA
+MFA_USER = "dana.ml"  # console password with MFA
+CAPTURE_RETENTION_TAG = "data-capture-retention-days"
 
 HARDENED_REPO = "fraud-ml/xgb-trainer"
 SLOPPY_REPO = "growth-ml/notebook-sandbox"
@@ -141,7 +151,12 @@ class _Clients:
             if service == "s3control":
                 # Account-ID host prefixes do not resolve on a custom endpoint.
                 config = _CONFIG.merge(Config(inject_host_prefix=False))
-            self._cache[key] = self._session.client(service, region_name=region, config=config)
+            client: Any = self._session.client(  # type: ignore[call-overload]
+                service, region_name=region, config=config
+            )
+            if service == "s3control":
+                allow_local_s3control(client)  # the account-ID host label on a loopback server
+            self._cache[key] = client
         return self._cache[key]
 
 
@@ -153,6 +168,46 @@ def _account_id(clients: _Clients, account_hint: str | None) -> str:
 
 def _image(account: str, region: str, repo: str, tag: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com/{repo}:{tag}"
+
+
+# ---------------------------------------------------------------- what moto drops
+
+# Settings the API calls below make but moto 5 leaves out of its own state or responses. The
+# demo's moto server runs in this process, so the seeders write them onto moto's objects, and
+# the evidence shows what the calls asked for. Against any other endpoint these do nothing.
+
+
+def _moto_sagemaker(account: str, region: str) -> Any:
+    try:
+        from moto.sagemaker.models import sagemaker_backends
+    except ImportError:  # not moto
+        return None
+    return sagemaker_backends[account][region]
+
+
+def _moto_processing_resources(
+    account: str, region: str, job: str, resources: dict[str, Any]
+) -> None:
+    """moto stores no ProcessingResources, and DescribeProcessingJob always returns them."""
+    backend = _moto_sagemaker(account, region)
+    if backend is not None and job in backend.processing_jobs:
+        backend.processing_jobs[job].processing_resources = resources
+
+
+def _moto_network_isolation(account: str, region: str, model: str) -> None:
+    """moto's CreateModel ignores EnableNetworkIsolation and reports false."""
+    backend = _moto_sagemaker(account, region)
+    if backend is not None and model in backend._models:
+        backend._models[model].enable_network_isolation = True
+
+
+def _moto_root_mfa(account: str) -> None:
+    """Root MFA can only be turned on in the console; moto keeps the flag on its IAM backend."""
+    try:
+        from moto.iam.models import iam_backends
+    except ImportError:
+        return
+    iam_backends[account]["aws"].account_summary._account_mfa_enabled = 1
 
 
 # ---------------------------------------------------------------- seeding
@@ -470,6 +525,8 @@ def _seed_iam(clients: _Clients, account: str) -> dict[str, str]:
             }
         ),
     )
+    _console_user(iam, MFA_USER, mfa=True)
+    _console_user(iam, CONSOLE_USER, mfa=False)
     _attach_admin(iam, ADMIN_ROLE)
     iam.put_role_policy(
         RoleName=WILDCARD_ROLE,
@@ -482,6 +539,24 @@ def _seed_iam(clients: _Clients, account: str) -> dict[str, str]:
         ),
     )
     return roles
+
+
+def _console_user(iam: Any, name: str, *, mfa: bool) -> None:
+    """An IAM user with a console password, with or without a virtual MFA device."""
+    iam.create_user(UserName=name, Tags=_tags({"team": "ml-platform"}))
+    iam.create_login_profile(
+        UserName=name, Password=secrets.token_urlsafe(18) + "-A1", PasswordResetRequired=False
+    )
+    if mfa:
+        serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=name)["VirtualMFADevice"][
+            "SerialNumber"
+        ]
+        iam.enable_mfa_device(
+            UserName=name,
+            SerialNumber=serial,
+            AuthenticationCode1="123456",
+            AuthenticationCode2="654321",
+        )
 
 
 def _attach_admin(iam: Any, role: str) -> None:
@@ -656,18 +731,22 @@ def _seed_training(
     processing_common: dict[str, Any] = {
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
     }
+    hardened_resources = {
+        "ClusterConfig": {
+            "InstanceCount": 1,
+            "InstanceType": "ml.m5.xlarge",
+            "VolumeSizeInGB": 30,
+            "VolumeKmsKeyId": keys["data"],
+        }
+    }
+    sloppy_resources = {
+        "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
+    }
     sm.create_processing_job(
         ProcessingJobName=HARDENED_PROCESSING,
         RoleArn=roles[TRAINING_ROLE],
         AppSpecification={"ImageUri": _image(account, HOME_REGION, HARDENED_REPO, "prep-1.4.0")},
-        ProcessingResources={
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": "ml.m5.xlarge",
-                "VolumeSizeInGB": 30,
-                "VolumeKmsKeyId": keys["data"],
-            }
-        },
+        ProcessingResources=hardened_resources,
         NetworkConfig={
             "EnableNetworkIsolation": True,
             "EnableInterContainerTrafficEncryption": True,
@@ -695,13 +774,7 @@ def _seed_training(
         AppSpecification={
             "ImageUri": f"{FOREIGN_REGISTRY.format(region=HOME_REGION)}/sklearn-processing:1.2-1"
         },
-        ProcessingResources={
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": "ml.m5.xlarge",
-                "VolumeSizeInGB": 30,
-            }
-        },
+        ProcessingResources=sloppy_resources,
         NetworkConfig={"EnableNetworkIsolation": False},
         ProcessingOutputConfig={
             "Outputs": [
@@ -718,6 +791,8 @@ def _seed_training(
         Tags=_tags(GROWTH_TAGS),
         **processing_common,
     )
+    _moto_processing_resources(account, HOME_REGION, HARDENED_PROCESSING, hardened_resources)
+    _moto_processing_resources(account, HOME_REGION, SLOPPY_PROCESSING, sloppy_resources)
 
 
 def _lifecycle(clients: _Clients, name: str, script: str) -> None:
@@ -802,6 +877,7 @@ def _seed_models(
             EnableNetworkIsolation=True,
             Tags=_tags(FRAUD_TAGS),
         )
+        _moto_network_isolation(account, region, model)
         sm.create_endpoint_config(
             EndpointConfigName=ec,
             KmsKeyId=key,
@@ -821,7 +897,7 @@ def _seed_models(
                 "KmsKeyId": key,
                 "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             },
-            Tags=_tags(FRAUD_TAGS),
+            Tags=_tags({**FRAUD_TAGS, CAPTURE_RETENTION_TAG: "30"}),
         )
         sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=ec, Tags=_tags(FRAUD_TAGS))
 
@@ -1136,8 +1212,8 @@ _PLANTED: tuple[PlantedResource, ...] = (
         "AWS::ECR::Repository",
         SLOPPY_REPO,
         HOME_REGION,
-        ("ML-TRAIN-014", "ML-TRAIN-016", "ML-TRAIN-017"),
-        "mutable tags, no scan on push, AES256",
+        ("ML-TRAIN-016", "ML-TRAIN-017"),
+        "mutable tags, AES256 (no scan on push either, but the registry's enhanced scanning covers it)",
     ),
     PlantedResource(
         "AWS::ECR::RegistryScanningConfiguration",
@@ -1200,15 +1276,15 @@ _PLANTED: tuple[PlantedResource, ...] = (
         _SM + "Model",
         SLOPPY_MODEL,
         HOME_REGION,
-        ("ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
-        "no VPC, foreign image, DB_PASSWORD env (no isolation too; moto reports it false for every model)",
+        ("ML-DEPLOY-005", "ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
+        "no isolation, no VPC, foreign image, DB_PASSWORD env",
     ),
     PlantedResource(
         _SM + "EndpointConfig",
         SLOPPY_EC,
         HOME_REGION,
-        ("ML-DEPLOY-001", "ML-DEPLOY-002", "ML-DEPLOY-004"),
-        "no KMS, no data capture, one instance",
+        ("ML-DEPLOY-001",),
+        "no customer-managed key (one instance and no capture: fine for a dev endpoint)",
     ),
     PlantedResource(
         _SM + "Endpoint",
@@ -1252,8 +1328,15 @@ _PLANTED: tuple[PlantedResource, ...] = (
         "AWS::::Account",
         "account",
         "global",
-        ("ML-DATA-003",),
-        "no account-level public access block",
+        ("ML-DATA-003", "ML-TRAIN-025"),
+        "no account-level public access block, root user without MFA",
+    ),
+    PlantedResource(
+        "AWS::IAM::User",
+        CONSOLE_USER,
+        "global",
+        ("ML-TRAIN-024",),
+        "console password without MFA",
     ),
 )
 
@@ -1271,6 +1354,7 @@ _HARDENED: tuple[PlantedResource, ...] = (
             "ML-DATA-008",
             "ML-DATA-009",
             "ML-DATA-011",
+            "ML-DATA-013",
         ),
         "hardened training data bucket",
     ),
@@ -1329,8 +1413,8 @@ _HARDENED: tuple[PlantedResource, ...] = (
         _SM + "ProcessingJob",
         HARDENED_PROCESSING,
         HOME_REGION,
-        ("ML-TRAIN-007", "ML-TRAIN-018"),
-        "isolated processing job",
+        ("ML-TRAIN-007", "ML-TRAIN-008", "ML-TRAIN-018"),
+        "isolated processing job with customer-managed keys",
     ),
     PlantedResource(
         _SM + "NotebookInstance",
@@ -1357,8 +1441,8 @@ _HARDENED: tuple[PlantedResource, ...] = (
         _SM + "Model",
         HARDENED_MODEL,
         HOME_REGION,
-        ("ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
-        "model in VPC, own image",
+        ("ML-DEPLOY-005", "ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
+        "isolated model in VPC, own image",
     ),
     PlantedResource(
         _SM + "EndpointConfig",
@@ -1374,7 +1458,7 @@ _HARDENED: tuple[PlantedResource, ...] = (
         "AWS::CloudTrail::Trail",
         ORG_TRAIL,
         HOME_REGION,
-        ("ML-MON-002", "ML-MON-003", "ML-MON-004", "ML-MON-005"),
+        ("ML-MON-002", "ML-MON-003", "ML-MON-004", "ML-MON-005", "ML-MON-012"),
         "multi-region validated trail",
     ),
     PlantedResource(
@@ -1402,7 +1486,14 @@ _HARDENED: tuple[PlantedResource, ...] = (
         "invocation logging to CloudWatch",
     ),
     PlantedResource(
-        "AWS::::Account", "account", "global", ("ML-MON-001",), "multi-region trail logging"
+        "AWS::::Account",
+        "account",
+        "global",
+        ("ML-MON-001", "ML-TRAIN-026"),
+        "multi-region trail logging, no root access keys",
+    ),
+    PlantedResource(
+        "AWS::IAM::User", MFA_USER, "global", ("ML-TRAIN-024",), "console user with MFA"
     ),
 )
 
@@ -1443,9 +1534,9 @@ def _week7(clients: _Clients) -> str:
 
 def _week8(clients: _Clients) -> str:
     clients("logs", HOME_REGION).put_retention_policy(
-        logGroupName=TRAINING_LOGS, retentionInDays=90
+        logGroupName=TRAINING_LOGS, retentionInDays=30
     )
-    return f"log group {TRAINING_LOGS} retention shortened from 400 to 90 days (regression)"
+    return f"log group {TRAINING_LOGS} retention shortened from 400 to 30 days (regression)"
 
 
 def _week9(clients: _Clients) -> str:
@@ -1507,3 +1598,422 @@ def apply_week(week: int) -> list[str]:
 
 def weeks_with_changes() -> list[int]:
     return sorted(_WEEKLY)
+
+
+# ---------------------------------------------------------------- the compliant twin
+
+# Regions of the planted estate -> where the compliant twin keeps the same resource.
+_TWIN_REGION = {
+    HOME_REGION: HOME_REGION,
+    SECOND_REGION: COMPLIANT_SECOND_REGION,
+    "global": "global",
+}
+COMPLIANT_MODEL = "fraud-xgb-bedrock-summariser"
+
+
+def _scoped_policy(account: str, buckets: list[str]) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+                    "Resource": [
+                        f"arn:aws:s3:::{b}{suffix}" for b in buckets for suffix in ("", "/*")
+                    ],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": f"arn:aws:kms:*:{account}:key/*",
+                },
+            ],
+        }
+    )
+
+
+def _log_bucket(clients: _Clients, region: str, name: str, account: str) -> None:
+    """The access-log target: SSE-S3 (the only encryption log delivery accepts), versioned,
+    private, TLS-only, with the log-delivery grant first."""
+    s3 = clients("s3", region)
+    _create_bucket(clients, region, name)
+    _sse_s3(clients, region, name)
+    _block_public_access(clients, region, name)
+    policy = _tls_only_policy(name)
+    policy["Statement"].insert(
+        0,
+        {
+            "Sid": "S3ServerAccessLogsPolicy",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": ["s3:PutObject"],
+            "Resource": f"arn:aws:s3:::{name}/*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        },
+    )
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_tagging(
+        Bucket=name, Tagging={"TagSet": _tags({"team": "ml-platform", "data-class": "logs"})}
+    )
+
+
+def _compliant_endpoint(
+    clients: _Clients,
+    region: str,
+    account: str,
+    net: _Network,
+    key: str,
+    role: str,
+    names: tuple[str, str, str],
+    tags: dict[str, str],
+    bucket: str,
+) -> None:
+    model, ec, endpoint = names
+    sm = clients("sagemaker", region)
+    sm.create_model(
+        ModelName=model,
+        ExecutionRoleArn=role,
+        PrimaryContainer={
+            "Image": _image(account, region, HARDENED_REPO, "serve-1.7-1"),
+            "ModelDataUrl": f"s3://{bucket}/models/{model}/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "MODEL_THRESHOLD": "0.82"},
+        },
+        VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+        EnableNetworkIsolation=True,
+        Tags=_tags(tags),
+    )
+    _moto_network_isolation(account, region, model)
+    sm.create_endpoint_config(
+        EndpointConfigName=ec,
+        KmsKeyId=key,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 10,
+            "DestinationS3Uri": f"s3://{bucket}/data-capture/{endpoint}/",
+            "KmsKeyId": key,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+        Tags=_tags({**tags, CAPTURE_RETENTION_TAG: "30"}),
+    )
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=ec, Tags=_tags(tags))
+
+
+def _compliant_jobs(
+    clients: _Clients,
+    region: str,
+    account: str,
+    net: _Network,
+    key: str,
+    role: str,
+    bucket: str,
+    training: tuple[str, ...],
+    processing: tuple[str, ...],
+) -> None:
+    for name in training:
+        _hardened_training_job(clients, region, name, account, net, key, role, bucket)
+    resources = {
+        "ClusterConfig": {
+            "InstanceCount": 1,
+            "InstanceType": "ml.m5.xlarge",
+            "VolumeSizeInGB": 30,
+            "VolumeKmsKeyId": key,
+        }
+    }
+    for name in processing:
+        clients("sagemaker", region).create_processing_job(
+            ProcessingJobName=name,
+            RoleArn=role,
+            AppSpecification={"ImageUri": _image(account, region, HARDENED_REPO, "prep-1.4.0")},
+            ProcessingResources=resources,
+            NetworkConfig={
+                "EnableNetworkIsolation": True,
+                "EnableInterContainerTrafficEncryption": True,
+                "VpcConfig": {"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+            },
+            ProcessingOutputConfig={
+                "Outputs": [
+                    {
+                        "OutputName": "features",
+                        "S3Output": {
+                            "S3Uri": f"s3://{bucket}/features/{name}/",
+                            "LocalPath": "/opt/ml/processing/output",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ],
+                "KmsKeyId": key,
+            },
+            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+            Tags=_tags(FRAUD_TAGS),
+        )
+        _moto_processing_resources(account, region, name, resources)
+
+
+def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
+    """Plant the compliant twin of the demo estate into whatever endpoint botocore is set for.
+
+    Every resource the demo estate plants as a violation exists here under the same name and type
+    (in the approved `COMPLIANT_SECOND_REGION` where the original sat in the unapproved second
+    region), configured so that no AWS control FAILs; `EstateInfo.hardened` lists them with the
+    controls they had failed. Everything is in `COMPLIANT_REGIONS`.
+    """
+    clients = _Clients()
+    account = _account_id(clients, account_hint)
+    eu, eu2 = COMPLIANT_REGIONS
+    nets = {eu: _network(clients, eu, "10.40.0.0/16"), eu2: _network(clients, eu2, "10.42.0.0/16")}
+    keys = {
+        "data": _kms_key(
+            clients, eu, DATA_KEY_ALIAS, "ML training data and artifacts", rotate=True
+        ),
+        "legacy": _kms_key(clients, eu, LEGACY_KEY_ALIAS, "Churn pipeline key", rotate=True),
+        "partner": _kms_key(
+            clients, eu, PARTNER_KEY_ALIAS, "Share with scoring partner", rotate=True
+        ),
+        "eu2": _kms_key(clients, eu2, DATA_KEY_ALIAS, "ML data (eu-central-1)", rotate=True),
+    }
+    clients("kms", eu).put_key_policy(
+        KeyId=keys["partner"].rsplit("/", 1)[1],
+        PolicyName="default",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "Enable IAM User Permissions",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "AllowPartnerDecrypt",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::210987654321:role/scoring-partner"},
+                        "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                        "Resource": "*",
+                    },
+                ],
+            }
+        ),
+    )
+
+    # Storage: log targets first, then every data bucket hardened.
+    logs_eu, logs_eu2 = ACCESS_LOGS_BUCKET_EU, "acme-ml-s3-access-logs-eu2"
+    _log_bucket(clients, eu, logs_eu, account)
+    _log_bucket(clients, eu2, logs_eu2, account)
+    for region, name, key, tags, log in (
+        (eu, TRAINING_BUCKET_EU, keys["data"], FRAUD_TAGS, logs_eu),
+        (
+            eu,
+            ARTIFACTS_BUCKET_EU,
+            keys["data"],
+            {**FRAUD_TAGS, "purpose": "model-artifacts"},
+            logs_eu,
+        ),
+        (eu, RAW_FEATURES_BUCKET_EU, keys["legacy"], dict(GROWTH_TAGS), logs_eu),
+        (eu, TRAIL_BUCKET, keys["data"], {"team": "security", "data-class": "logs"}, logs_eu),
+        (eu2, TRAINING_BUCKET_US, keys["eu2"], FRAUD_TAGS, logs_eu2),
+        (
+            eu2,
+            ARTIFACTS_BUCKET_US,
+            keys["eu2"],
+            {**FRAUD_TAGS, "purpose": "model-artifacts"},
+            logs_eu2,
+        ),
+    ):
+        _hardened_bucket(clients, region, name, key, tags, log_bucket=log, retention_days=400)
+    clients("s3control", eu).put_public_access_block(
+        AccountId=account,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+
+    # Identity: scoped roles, console users with MFA, root with MFA and no keys.
+    iam = clients("iam")
+    roles: dict[str, str] = {}
+    for name in (TRAINING_ROLE, ADMIN_ROLE, WILDCARD_ROLE):
+        roles[name] = iam.create_role(
+            RoleName=name,
+            Path="/service-role/",
+            AssumeRolePolicyDocument=_assume_sagemaker(),
+            Tags=_tags({"team": "ml-platform"}),
+        )["Role"]["Arn"]
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="scoped-ml-data",
+            PolicyDocument=_scoped_policy(account, [TRAINING_BUCKET_EU, ARTIFACTS_BUCKET_EU]),
+        )
+    for user in (MFA_USER, CONSOLE_USER):
+        _console_user(iam, user, mfa=True)
+    _moto_root_mfa(account)
+
+    # Registries: immutable, scanned, KMS; enhanced scanning in both regions.
+    for region, key in ((eu, keys["data"]), (eu2, keys["eu2"])):
+        ecr = clients("ecr", region)
+        for repo in (HARDENED_REPO, SLOPPY_REPO):
+            ecr.create_repository(
+                repositoryName=repo,
+                imageTagMutability="IMMUTABLE",
+                imageScanningConfiguration={"scanOnPush": True},
+                encryptionConfiguration={"encryptionType": "KMS", "kmsKey": key},
+                tags=_tags(FRAUD_TAGS),
+            )
+        ecr.put_registry_scanning_configuration(
+            scanType="ENHANCED",
+            rules=[
+                {
+                    "scanFrequency": "CONTINUOUS_SCAN",
+                    "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}],
+                }
+            ],
+        )
+
+    # Training, processing, notebooks, Studio, registry.
+    role = roles[TRAINING_ROLE]
+    _compliant_jobs(
+        clients, eu, account, nets[eu], keys["data"], role, TRAINING_BUCKET_EU,
+        (HARDENED_JOB, SLOPPY_JOB), (HARDENED_PROCESSING, SLOPPY_PROCESSING),
+    )  # fmt: skip
+    _compliant_jobs(
+        clients, eu2, account, nets[eu2], keys["eu2"], role, TRAINING_BUCKET_US, (US_JOB,), ()
+    )
+    _lifecycle(
+        clients,
+        CLEAN_LIFECYCLE,
+        "#!/bin/bash\nset -euo pipefail\npip install -q -r requirements.txt\n",
+    )
+    for name in (HARDENED_NOTEBOOK, SLOPPY_NOTEBOOK):
+        clients("sagemaker", eu).create_notebook_instance(
+            NotebookInstanceName=name,
+            InstanceType="ml.t3.large",
+            SubnetId=nets[eu].subnets[0],
+            SecurityGroupIds=[nets[eu].security_group],
+            RoleArn=role,
+            KmsKeyId=keys["data"],
+            LifecycleConfigName=CLEAN_LIFECYCLE,
+            DirectInternetAccess="Disabled",
+            RootAccess="Disabled",
+            VolumeSizeInGB=20,
+            Tags=_tags(FRAUD_TAGS),
+        )
+    for region, name, key in (
+        (eu, STUDIO_DOMAIN_EU, keys["data"]),
+        (eu2, STUDIO_DOMAIN_US, keys["eu2"]),
+    ):
+        clients("sagemaker", region).create_domain(
+            DomainName=name,
+            AuthMode="IAM",
+            DefaultUserSettings={"ExecutionRole": role},
+            SubnetIds=nets[region].subnets,
+            VpcId=nets[region].vpc_id,
+            AppNetworkAccessType="VpcOnly",
+            KmsKeyId=key,
+            Tags=_tags({"team": "ml-platform"}),
+        )
+    sm = clients("sagemaker", eu)
+    for group in (APPROVED_GROUP, PENDING_GROUP):
+        sm.create_model_package_group(ModelPackageGroupName=group, Tags=_tags(FRAUD_TAGS))
+        _model_package(clients, account, group, "Approved", "approved by model risk review")
+
+    # Serving: every endpoint isolated, in a VPC, own images, customer-managed keys, 2 instances.
+    for region, names, key, tags, bucket in (
+        (eu, (HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT), keys["data"], FRAUD_TAGS, ARTIFACTS_BUCKET_EU),
+        (eu, (SLOPPY_MODEL, SLOPPY_EC, SLOPPY_ENDPOINT), keys["data"], {**FRAUD_TAGS, "env": "staging"}, ARTIFACTS_BUCKET_EU),
+        (eu2, (US_MODEL, US_EC, US_ENDPOINT), keys["eu2"], FRAUD_TAGS, ARTIFACTS_BUCKET_US),
+    ):  # fmt: skip
+        _compliant_endpoint(clients, region, account, nets[region], key, role, names, tags, bucket)
+    clients("bedrock", eu).create_model_customization_job(
+        jobName="fraud-summariser-ft-1",
+        customModelName=COMPLIANT_MODEL,
+        roleArn=role,
+        baseModelIdentifier="amazon.titan-text-express-v1",
+        trainingDataConfig={"s3Uri": f"s3://{TRAINING_BUCKET_EU}/bedrock/train.jsonl"},
+        outputDataConfig={"s3Uri": f"s3://{ARTIFACTS_BUCKET_EU}/bedrock/"},
+        hyperParameters={"epochCount": "2"},
+        customModelKmsKeyId=keys["data"],
+    )
+
+    # Monitoring: one validated, encrypted, logging multi-region trail with S3 data events, and
+    # the formerly stale single-region trail made whole; logs kept and encrypted; detection on.
+    for region, trail, multi in ((eu, ORG_TRAIL, True), (eu2, LEGACY_TRAIL, False)):
+        ct = clients("cloudtrail", region)
+        ct.create_trail(
+            Name=trail,
+            S3BucketName=TRAIL_BUCKET,
+            IsMultiRegionTrail=multi,
+            IncludeGlobalServiceEvents=multi,
+            EnableLogFileValidation=True,
+            KmsKeyId=keys["data"] if region == eu else keys["eu2"],
+        )
+        ct.put_event_selectors(
+            TrailName=trail,
+            AdvancedEventSelectors=[
+                {
+                    "Name": "Management events",
+                    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+                },
+                {
+                    "Name": "S3 object-level events",
+                    "FieldSelectors": [
+                        {"Field": "eventCategory", "Equals": ["Data"]},
+                        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                    ],
+                },
+            ],
+        )
+        ct.start_logging(Name=trail)
+    logs = clients("logs", eu)
+    for group in (TRAINING_LOGS, ENDPOINT_LOGS, NOTEBOOK_LOGS):
+        logs.create_log_group(
+            logGroupName=group, kmsKeyId=keys["data"], tags={"team": "ml-platform"}
+        )
+        logs.put_retention_policy(logGroupName=group, retentionInDays=400)
+    for region in COMPLIANT_REGIONS:
+        clients("guardduty", region).create_detector(
+            Enable=True,
+            FindingPublishingFrequency="FIFTEEN_MINUTES",
+            DataSources={"S3Logs": {"Enable": True}},
+        )
+        _enable_macie(clients, region)
+        clients("bedrock", region).put_model_invocation_logging_configuration(
+            loggingConfig={
+                "cloudWatchConfig": {
+                    "logGroupName": "/aws/bedrock/model-invocations",
+                    "roleArn": f"arn:aws:iam::{account}:role/service-role/AcmeBedrockLogging",
+                },
+                "textDataDeliveryEnabled": True,
+                "imageDataDeliveryEnabled": False,
+                "embeddingDataDeliveryEnabled": False,
+            }
+        )
+    return EstateInfo(
+        account_id=account,
+        regions=COMPLIANT_REGIONS,
+        planted=(),
+        hardened=tuple(
+            PlantedResource(
+                p.resource_type,
+                p.name,
+                _TWIN_REGION[p.region],
+                p.controls,
+                f"compliant twin of: {p.description}",
+            )
+            for p in _PLANTED
+        ),
+        names={"data_key_arn": keys["data"], "eu2_key_arn": keys["eu2"]},
+    )

@@ -30,7 +30,7 @@ from typing import Any
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
-from auditor.rules import OPTIONS, compile_rule
+from auditor.rules import OPTIONS, RuleError, compile_rule
 
 Fn = Callable[[Any], Any]
 
@@ -533,7 +533,7 @@ def compile_fast(expression: str) -> Fn | None:
     """A closure returning what JMESPath returns for `expression`, or None if unsupported."""
     try:
         return _build(compile_rule(expression).parsed)
-    except _Unsupported:
+    except (_Unsupported, RuleError):  # RuleError: the catalog refuses it at load anyway
         return None
 
 

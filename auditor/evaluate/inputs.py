@@ -46,6 +46,17 @@ class _WaiverEntry(BaseModel):
     approved_by: Text
     expires: StrictDate
 
+    @field_validator("resources")
+    @classmethod
+    def _some_resources(cls, value: list[str]) -> list[str]:
+        """`resources: []` reads as "none" but would waive every resource: refuse it."""
+        if not value:
+            raise ValueError(
+                "an empty list would waive every resource; list the resources, or omit the key "
+                "to mean all resources of the control"
+            )
+        return value
+
 
 class _WaiverFile(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -8,7 +8,13 @@ import io
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from auditor.models import FINDINGS_SCHEMA, Finding, isoformat, requirements_cell
+from auditor.models import (
+    FINDINGS_SCHEMA,
+    Finding,
+    isoformat,
+    neutralise_text,
+    requirements_cell,
+)
 
 if TYPE_CHECKING:
     from auditor.models import AuditResult
@@ -36,7 +42,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def neutralise_cell(value: str) -> str:
     """A cell a spreadsheet would run as a formula gets a leading quote, so it shows as text.
-    Resource names and tags are attacker-controlled: `=HYPERLINK(...)` must stay inert."""
+    Resource names and tags are attacker-controlled: `=HYPERLINK(...)` must stay inert, and bidi
+    overrides and control characters are shown as `\\uXXXX` (models.neutralise_text)."""
+    value = neutralise_text(value)
     if value.startswith(_FORMULA_START):
         return "'" + value
     return value

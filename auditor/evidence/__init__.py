@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import UserError
-from auditor.evidence.backend import Backend, LockedObjectError
+from auditor.evidence.backend import Backend, LockedObjectError, UnsafeObjectError
+from auditor.evidence.signing import StoreSigner
 from auditor.evidence.store import (
     DEFAULT_LOCK_TIMEOUT,
     ChainEntry,
@@ -34,6 +35,8 @@ __all__ = [
     "EvidenceStore",
     "LockedObjectError",
     "SnapshotWriter",
+    "StoreSigner",
+    "UnsafeObjectError",
     "open_store",
 ]
 
@@ -46,6 +49,7 @@ _OPTIONS = frozenset(
         "lock_lease_seconds",
         "durable",
         "client",
+        "signer",
     }
 )
 
@@ -56,7 +60,8 @@ def open_store(url: str | Path = DEFAULT_STORE, **options: Any) -> EvidenceStore
     Options: `kms_key_id` (S3 SSE-KMS), `object_lock_mode` GOVERNANCE|COMPLIANCE and
     `object_lock_days` (S3 buckets with Object Lock), `lock_timeout` seconds to wait for another
     run (default 300), `lock_lease_seconds` (S3: when a dead run's lock is taken over),
-    `durable` (local: fsync, default True), `client` (a boto3 S3 client to use).
+    `durable` (local: fsync, default True), `client` (a boto3 S3 client to use), `signer` (a
+    `StoreSigner`: every new manifest and void record gets a detached `.sig`).
     """
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -89,7 +94,7 @@ def open_store(url: str | Path = DEFAULT_STORE, **options: Any) -> EvidenceStore
             raise UserError("kms_key_id and object_lock_mode apply to s3:// stores only")
         backend = LocalBackend(Path(text).expanduser(), durable=bool(options.get("durable", True)))
         _refuse_foreign_folder(Path(text).expanduser())
-    return EvidenceStore(backend, lock_timeout=lock_timeout)
+    return EvidenceStore(backend, lock_timeout=lock_timeout, signer=options.get("signer"))
 
 
 def _refuse_foreign_folder(root: Path) -> None:
@@ -97,7 +102,16 @@ def _refuse_foreign_folder(root: Path) -> None:
     from auditor.evidence.layout import STORE_FILE
 
     if root.is_dir() and not (root / STORE_FILE).exists():
-        allowed = {"tmp", "lock", "salt", "objects", "snapshots", "manifests", "tombstones"}
+        allowed = {
+            "tmp",
+            "lock",
+            "salt",
+            "objects",
+            "snapshots",
+            "manifests",
+            "tombstones",
+            "voids",
+        }
         foreign = [p.name for p in root.iterdir() if p.name not in allowed]
         if foreign:
             raise UserError(

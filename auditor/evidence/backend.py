@@ -11,16 +11,34 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from auditor.errors import RunError
+
 
 class LockedObjectError(Exception):
     """A delete was refused because the object is under retention (S3 Object Lock)."""
 
 
+class UnsafeObjectError(RunError):
+    """A store key that is not a plain file of sane size: a symlink, FIFO, device or folder, or
+    larger than the caller allows. Never read, so a planted /dev/zero cannot hang `verify`."""
+
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(f"{key}: {why}; refused")
+        self.key = key
+        self.why = why
+
+
 class Backend(Protocol):
     url: str
 
-    def read(self, key: str) -> bytes:
-        """The object's bytes; KeyError when it does not exist."""
+    def read(self, key: str, *, limit: int | None = None) -> bytes:
+        """The object's bytes; KeyError when it does not exist; UnsafeObjectError when it is not
+        a regular file or holds more than `limit` bytes."""
+        ...
+
+    def irregular(self) -> list[tuple[str, str]]:
+        """(key, what it is) for every entry that is not a regular file or folder (symlinks,
+        FIFOs, devices, sockets): `verify` reports them; `read` refuses them."""
         ...
 
     def exists(self, key: str) -> bool: ...

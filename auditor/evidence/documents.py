@@ -142,7 +142,12 @@ class ChangeSetWriter:
 
 
 def _table(blob: bytes, columns: list[str] | None) -> pa.Table:
-    return pq.read_table(pa.BufferReader(blob), columns=columns)
+    """Read on this thread only. `pq.read_table` goes through the dataset scanner, which starts
+    a pool thread even with use_threads=False; a native thread still alive at interpreter exit
+    aborted verify ("terminate called without an active exception", exit 134). ParquetFile with
+    use_threads=False starts none."""
+    with pq.ParquetFile(pa.BufferReader(blob), pre_buffer=False) as parquet:
+        return parquet.read(columns=columns, use_threads=False)
 
 
 def read_index(blob: bytes) -> list[tuple[str, str, str, str]]:

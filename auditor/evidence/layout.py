@@ -9,7 +9,12 @@ snapshots/<id>/documents.parquet            the snapshot's change set (or full s
 snapshots/<id>/chain.json                   sequence, previous manifest, delta base (all hashed)
 manifests/<sequence:08d>-<id>.json          the manifest, canonical JSON, written last = commit
 tombstones/<sequence:08d>-<id>.json         what prune left in place of a manifest
+voids/<number:08d>-<id>.json                a snapshot excluded from evaluation, with the reason
+<manifest or void key>.sig                  detached signature of that record (when signing)
 ```
+
+store.json records the salt's sha256; every chain record records the sha256 of store.json,
+salt and the newest void record, so the store's metadata is inside the chain too.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from datetime import datetime
 STORE_SCHEMA = "auditor.store/v1"
 CHAIN_SCHEMA = "auditor.chain/v1"
 TOMBSTONE_SCHEMA = "auditor.tombstone/v1"
+VOID_SCHEMA = "auditor.void/v1"
+SIGNATURE_SUFFIX = ".sig"
 STORE_FILE = "store.json"
 SALT_FILE = "salt"
 MANIFESTS = "manifests/"
 TOMBSTONES = "tombstones/"
 SNAPSHOTS = "snapshots/"
 OBJECTS = "objects/"
+VOIDS = "voids/"
 _ENTRY = re.compile(r"^(?P<seq>\d{8})-(?P<id>[0-9]{8}T[0-9]{6}Z-[a-z0-9-]+-[0-9a-f]{8})\.json$")
 
 
@@ -42,6 +50,10 @@ def manifest_key(sequence: int, snapshot_id: str) -> str:
 
 def tombstone_key(sequence: int, snapshot_id: str) -> str:
     return f"{TOMBSTONES}{sequence:08d}-{snapshot_id}.json"
+
+
+def void_key(number: int, snapshot_id: str) -> str:
+    return f"{VOIDS}{number:08d}-{snapshot_id}.json"
 
 
 def documents_key(snapshot_id: str) -> str:

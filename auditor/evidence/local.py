@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import os
 import secrets
 import signal
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from auditor.errors import RunError, UserError
+from auditor.evidence.backend import UnsafeObjectError
 from auditor.models import isoformat, utcnow
 
 FAULT_ENV = "AUDITOR_STORE_FAULT_AFTER"
@@ -48,6 +51,24 @@ def _syncfs(path: Path) -> None:
     except (OSError, AttributeError):
         pass
     os.sync()
+
+
+def _mode_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _kind(exc: OSError) -> str:
+    return "a symlink" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror or exc})"
 
 
 class LocalBackend:
@@ -115,11 +136,71 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ Backend
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str, *, limit: int | None = None) -> bytes:
+        """Only a regular file reached through real folders under the root: every component is
+        opened with O_NOFOLLOW, the file with O_NONBLOCK (a FIFO cannot block) and checked with
+        fstat, so a symlink to /dev/zero or to a copy elsewhere is refused, not followed."""
+        self._path(key)  # rejects absolute keys and `..`
+        parts = key.split("/")
+        flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
-            return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
             raise KeyError(key) from None
+        try:
+            for part in parts[:-1]:
+                try:
+                    next_fd = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+                except FileNotFoundError:
+                    raise KeyError(key) from None
+                except NotADirectoryError:
+                    mode = os.lstat(part, dir_fd=fd).st_mode
+                    if stat.S_ISLNK(mode):
+                        raise UnsafeObjectError(key, "a folder on its path is a symlink") from None
+                    raise KeyError(key) from None
+                except OSError as exc:  # ELOOP: the folder is a symlink
+                    raise UnsafeObjectError(key, f"a folder on its path is {_kind(exc)}") from None
+                os.close(fd)
+                fd = next_fd
+            try:
+                file_fd = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                raise KeyError(key) from None
+            except OSError as exc:
+                raise UnsafeObjectError(key, f"it is {_kind(exc)}") from None
+        finally:
+            os.close(fd)
+        try:
+            info = os.fstat(file_fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise KeyError(key)
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafeObjectError(key, f"it is {_mode_kind(info.st_mode)}, not a file")
+            if limit is not None and info.st_size > limit:
+                raise UnsafeObjectError(key, f"it holds {info.st_size} bytes, at most {limit}")
+            chunks: list[bytes] = []
+            total = 0
+            while chunk := os.read(file_fd, 1 << 20):
+                chunks.append(chunk)
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise UnsafeObjectError(key, f"it grew beyond {limit} bytes while read")
+            return b"".join(chunks)
+        finally:
+            os.close(file_fd)
+
+    def irregular(self) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for folder, dirs, files in os.walk(self.root):  # does not descend into symlinked folders
+            rel = Path(folder).relative_to(self.root).as_posix()
+            for name in [*dirs, *files]:
+                if rel == "." and name == LOCK_FILE:
+                    continue
+                path = os.path.join(folder, name)
+                mode = os.lstat(path).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    found.append((name if rel == "." else f"{rel}/{name}", _mode_kind(mode)))
+        return sorted(found)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

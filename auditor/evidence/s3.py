@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import RunError, UserError
-from auditor.evidence.backend import LockedObjectError
+from auditor.evidence.backend import LockedObjectError, UnsafeObjectError
 from auditor.models import isoformat, parse_time, utcnow
 
 LOCK_KEY = "lock"
@@ -119,14 +119,21 @@ class S3Backend:
 
     # ------------------------------------------------------------------ Backend
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str, *, limit: int | None = None) -> bytes:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as exc:
             if _code(exc) in ("NoSuchKey", "404"):
                 raise KeyError(key) from None
             raise
+        size = int(response.get("ContentLength") or 0)
+        if limit is not None and size > limit:
+            response["Body"].close()
+            raise UnsafeObjectError(key, f"it holds {size} bytes, at most {limit}")
         return bytes(response["Body"].read())
+
+    def irregular(self) -> list[tuple[str, str]]:
+        return []  # S3 holds only objects
 
     def exists(self, key: str) -> bool:
         try:

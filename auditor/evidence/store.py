@@ -22,6 +22,7 @@ from auditor.errors import RunError, UserError
 from auditor.evidence import documents as docs
 from auditor.evidence import layout
 from auditor.evidence.backend import Backend, LockedObjectError
+from auditor.evidence.signing import StoreSigner
 from auditor.models import (
     CollectionError,
     EvidenceDoc,
@@ -51,6 +52,7 @@ class ChainVerification:
     first_bad: str | None = None
     snapshots_checked: int = 0
     objects_checked: int = 0
+    notes: list[str] = field(default_factory=list)  # what vouches for the head; not problems
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,18 @@ class ChainEntry:
 class EvidenceStore:
     """Open with `auditor.evidence.open_store`; every method is safe to call on an empty store."""
 
-    def __init__(self, backend: Backend, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        signer: StoreSigner | None = None,
+    ) -> None:
         self.backend = backend
         self.lock_timeout = lock_timeout
         self._salt: bytes | None = None
+        self.signer = signer
+        self._signing_key: tuple[Any, Any] | None = None
 
     @property
     def url(self) -> str:
@@ -83,10 +93,35 @@ class EvidenceStore:
     def _ensure_created(self) -> None:
         if self.backend.exists(layout.STORE_FILE):
             return
-        marker = {"schema": layout.STORE_SCHEMA, "created_at": isoformat(utcnow())}
         self.backend.write_new(layout.SALT_FILE, _random_salt(), retain=False)
-        self.backend.write_new(layout.STORE_FILE, canonical_json(marker), retain=False)
+        marker = {
+            "schema": layout.STORE_SCHEMA,
+            "created_at": isoformat(utcnow()),
+            "salt_sha256": sha256_hex(self.backend.read(layout.SALT_FILE)),
+        }
+        self.backend.write_new(layout.STORE_FILE, canonical_json(sealed(marker)), retain=False)
         self.backend.sync()
+
+    def _sign(self, key: str, data: bytes) -> None:
+        """Write `key`.sig before the record itself, so a signed store never shows a committed
+        record without its signature (a killed run leaves at most an orphan .sig)."""
+        if self.signer is None:
+            return
+        from auditor.evidence.signing import signature_for
+
+        self.backend.write(
+            key + layout.SIGNATURE_SUFFIX, signature_for(key, data, self._signing_material())
+        )
+
+    def _signing_material(self) -> tuple[Any, Any]:
+        """The loaded key and certificate; loaded before any work, so a wrong passphrase stops
+        a run at its start, not at its commit."""
+        from auditor.evidence.signing import load_key
+
+        if self._signing_key is None:
+            assert self.signer is not None
+            self._signing_key = load_key(self.signer)
+        return self._signing_key
 
     def redaction_salt(self) -> bytes:
         """The store's random salt: redaction hashes are stable within a store, unlinkable
@@ -115,13 +150,82 @@ class EvidenceStore:
         ]
 
     def stray_manifest_keys(self) -> list[str]:
-        """Keys under manifests/ or tombstones/ whose names are not ours (for verify)."""
+        """Keys under manifests/, tombstones/ or voids/ whose names are not ours (for verify);
+        signatures are checked on their own."""
         return [
             key
-            for prefix in (layout.MANIFESTS, layout.TOMBSTONES)
+            for prefix in (layout.MANIFESTS, layout.TOMBSTONES, layout.VOIDS)
             for key in self.backend.keys(prefix)
             if layout.parse_entry(key) is None
+            and not (prefix != layout.TOMBSTONES and key.endswith(layout.SIGNATURE_SUFFIX))
         ]
+
+    def void_keys(self) -> list[str]:
+        return [k for k in self.backend.keys(layout.VOIDS) if layout.parse_entry(k) is not None]
+
+    def voids(self) -> list[dict[str, Any]]:
+        """Void records in the order they were appended."""
+        return [self._read_json(key) for key in self.void_keys()]
+
+    def voided(self) -> dict[str, dict[str, Any]]:
+        """Snapshot ID -> its void record (reason, voided_at, ...)."""
+        return {str(record.get("snapshot_id")): record for record in self.voids()}
+
+    def void(self, snapshot_id: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
+        """Exclude a snapshot from evaluation by appending a chained, sealed void record.
+
+        Nothing is deleted or rewritten: the record names the snapshot's manifest hash, the
+        void record before it and the chain's head; later chain records include it.
+        """
+        reason = reason.strip()
+        if not reason:
+            raise UserError("a void needs a reason", field="--reason")
+        if self.signer is not None:
+            self._signing_material()
+        with self.backend.lock(self.lock_timeout):
+            self._ensure_created()
+            entry = self.resolve(snapshot_id)
+            manifest_sha = sha256_hex(self.backend.read(_key(entry)))
+            keys = self.void_keys()
+            already = [k for k in keys if (layout.parse_entry(k) or (0, ""))[1] == entry.id]
+            if already:
+                raise UserError(f"snapshot {entry.id} is already voided ({already[0]})")
+            previous = sha256_hex(self.backend.read(keys[-1])) if keys else None
+            number = (layout.parse_entry(keys[-1]) or (0, ""))[0] + 1 if keys else 1
+            record = {
+                "schema": layout.VOID_SCHEMA,
+                "number": number,
+                "snapshot_id": entry.id,
+                "manifest_sha256": manifest_sha,
+                "reason": reason,
+                "voided_at": isoformat(now or utcnow()),
+                "previous_sha256": previous,
+                "head_sha256": self._head_sha256(self.chain()),
+            }
+            data = canonical_json(sealed(record))
+            key = layout.void_key(number, entry.id)
+            self._sign(key, data)
+            if not self.backend.write_new(key, data):
+                raise RunError(
+                    f"{key} already exists in {self.url}; the store lock was not respected"
+                )
+            self.backend.sync()
+            return json.loads(data)
+
+    def _head_sha256(self, entries: list[ChainEntry]) -> str | None:
+        if not entries:
+            return None
+        head = entries[-1]
+        if head.manifest_key is not None:
+            return sha256_hex(self.backend.read(head.manifest_key))
+        return str(self._read_json(_key(head, tombstone=True)).get("manifest_sha256"))
+
+    def _voids_head(self) -> dict[str, Any]:
+        keys = self.void_keys()
+        return {
+            "count": len(keys),
+            "newest_sha256": sha256_hex(self.backend.read(keys[-1])) if keys else None,
+        }
 
     def _read_manifest(self, key: str) -> SnapshotManifest:
         return SnapshotManifest.from_dict(json.loads(self.backend.read(key)))
@@ -222,6 +326,8 @@ class EvidenceStore:
         `taken_at` backdates the snapshot (the demo's simulated quarter); it must not be earlier
         than the newest snapshot already in the chain.
         """
+        if self.signer is not None:
+            self._signing_material()
         stack = contextlib.ExitStack()
         stack.enter_context(self.backend.lock(self.lock_timeout))
         try:
@@ -316,6 +422,14 @@ class EvidenceStore:
         (a run killed before its commit). Orphan objects are left for `prune` to collect."""
         self.backend.clean_scratch()
         known = {entry.id for entry in self.chain()}
+        for prefix in (layout.MANIFESTS, layout.VOIDS):
+            present = set(self.backend.keys(prefix))
+            for key in present:
+                if key.endswith(layout.SIGNATURE_SUFFIX) and (
+                    key[: -len(layout.SIGNATURE_SUFFIX)] not in present
+                ):
+                    with contextlib.suppress(LockedObjectError):
+                        self.backend.delete(key)  # signed, then killed before the commit
         for key in self.backend.keys(layout.SNAPSHOTS):
             owner = layout.snapshot_of(key)
             if owner is not None and owner not in known:
@@ -324,11 +438,17 @@ class EvidenceStore:
 
     # ------------------------------------------------------------------ integrity
 
-    def verify(self, *, deep: bool = True, expected_head: str | None = None) -> ChainVerification:
+    def verify(
+        self,
+        *,
+        deep: bool = True,
+        expected_head: str | None = None,
+        trust_roots: tuple[bytes, ...] = (),
+    ) -> ChainVerification:
         """Walk the chain; see `auditor.evidence.verify`."""
         from auditor.evidence.verify import verify_chain
 
-        return verify_chain(self, deep=deep, expected_head=expected_head)
+        return verify_chain(self, deep=deep, expected_head=expected_head, trust_roots=trust_roots)
 
     def prune(self, older_than_days: int, now: datetime | None = None) -> list[str]:
         """Remove snapshots finished more than `older_than_days` ago, leaving tombstones.
@@ -547,6 +667,7 @@ class SnapshotWriter:
         rows = self._changes.rows_written
         documents_key = layout.documents_key(self.id)
         documents_sha = sha256_hex(self._parquet_path.read_bytes())
+        self._documents_bytes = self._parquet_path.stat().st_size
         self._backend.write_file(documents_key, self._parquet_path)
         base = self._base
         record = {
@@ -565,6 +686,11 @@ class SnapshotWriter:
             "depth": 0 if base is None else base["depth"] + 1,
             "rows_since_full": 0 if base is None else base["rows_since_full"] + rows,
             "documents": sum(self._counts.values()),
+            # The store's own metadata and the void records, inside the chain:
+            "documents_bytes": self._documents_bytes,
+            "store_sha256": sha256_hex(self._backend.read(layout.STORE_FILE)),
+            "salt_sha256": sha256_hex(self._backend.read(layout.SALT_FILE)),
+            "voids": self.store._voids_head(),
         }
         chain_bytes = canonical_json(record)
         chain_key = layout.chain_key(self.id)
@@ -590,17 +716,28 @@ class SnapshotWriter:
             errors=tuple(self._errors),
             files={documents_key: documents_sha, chain_key: sha256_hex(chain_bytes)},
             previous_sha256=self.previous_sha256,
-        )
+        ).sealed()
+        manifest_bytes = canonical_json(manifest.to_dict())
+        self.store._sign(layout.manifest_key(self.sequence, self.id), manifest_bytes)
         self._backend.sync()
-        if not self._backend.write_new(
-            layout.manifest_key(self.sequence, self.id), canonical_json(manifest.to_dict())
-        ):
+        if not self._backend.write_new(layout.manifest_key(self.sequence, self.id), manifest_bytes):
             raise RunError(
                 f"snapshot position {self.sequence} in {self.store.url} was taken by another "
                 "writer; the store lock was not respected"
             )
         self._backend.sync()
         return manifest
+
+
+def sealed(record: Mapping[str, Any]) -> dict[str, Any]:
+    """`record` with a `seal`: the sha256 of its canonical JSON without the seal. A record no
+    successor vouches for (store.json, the newest void) still shows a one-byte change."""
+    body = {k: v for k, v in record.items() if k != "seal"}
+    return {**body, "seal": sha256_hex(canonical_json(body))}
+
+
+def seal_matches(record: Mapping[str, Any]) -> bool:
+    return "seal" in record and sealed(record)["seal"] == record["seal"]
 
 
 def _key(entry: ChainEntry, *, tombstone: bool = False) -> str:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
         get_format,
         register_format,
     )
-    from auditor.report.publish import SecurityHubOutcome, publish, publish_to_securityhub
+    from auditor.report.publish import publish
+    from auditor.report.securityhub import SecurityHubOutcome, publish_to_securityhub
     from auditor.report.sign import SignOptions
     from auditor.report.verify import VerifyOutcome, verify_report
     from auditor.report.writer import latest_version, write_report
@@ -36,8 +37,8 @@ _WHERE = {
     "EXPORT_FORMATS": "auditor.report.exports",
     "ExportContext": "auditor.report.exports",
     "asff_findings": "auditor.report.exports",
-    "SecurityHubOutcome": "auditor.report.publish",
-    "publish_to_securityhub": "auditor.report.publish",
+    "SecurityHubOutcome": "auditor.report.securityhub",
+    "publish_to_securityhub": "auditor.report.securityhub",
     "OutputFormat": "auditor.report.writer",
     "available_formats": "auditor.report.writer",
     "get_format": "auditor.report.writer",

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from auditor.errors import RunError
+from auditor.models import neutralise_text
 from auditor.report.formats import register_format
 from auditor.report.view import ReportView
 from auditor.resources import templates_dir
@@ -37,7 +38,14 @@ def environment(root: Path | None = None) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=False,
         lstrip_blocks=False,
+        finalize=_neutralise,
     )
+
+
+def _neutralise(value: object) -> object:
+    """Every value the template prints: bidi overrides and control characters shown as `\\uXXXX`
+    (models.neutralise_text), so a resource name cannot reorder or hide text in HTML or PDF."""
+    return neutralise_text(value) if isinstance(value, str) else value
 
 
 def bundled_asset(name: str, closing_tag: str) -> str:

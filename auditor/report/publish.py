@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.errors import RunError, UserError
@@ -75,46 +72,3 @@ def publish(path: Path | str, s3_url: str, expires_seconds: int = DEFAULT_EXPIRY
     except (Boto3Error, BotoCoreError, ClientError) as exc:
         raise RunError(f"publishing to {s3_url} failed: {exc}") from exc
     return url
-
-
-@dataclass(frozen=True)
-class SecurityHubOutcome:
-    """What BatchImportFindings accepted and refused, per finding ID."""
-
-    imported: int
-    failed: tuple[tuple[str, str, str], ...]  # (finding ID, error code, message)
-    batches: int
-
-
-def publish_to_securityhub(
-    records: Sequence[Mapping[str, Any]], *, region: str | None = None
-) -> SecurityHubOutcome:
-    """Send ASFF records to Security Hub in batches of 100 (the API's limit); a partial failure
-    is reported per finding, never hidden behind an overall success."""
-    import boto3
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = (
-        boto3.client("securityhub", region_name=region) if region else boto3.client("securityhub")
-    )
-    imported = 0
-    failed: list[tuple[str, str, str]] = []
-    batches = [list(records[i : i + 100]) for i in range(0, len(records), 100)]
-    for batch in batches:
-        try:
-            response = client.batch_import_findings(Findings=batch)
-        except (Boto3Error, BotoCoreError, ClientError) as exc:
-            raise RunError(
-                f"Security Hub BatchImportFindings failed after {imported} findings: {exc}"
-            ) from exc
-        imported += int(response.get("SuccessCount", 0))
-        for item in response.get("FailedFindings", []):
-            failed.append(
-                (
-                    str(item.get("Id", "")),
-                    str(item.get("ErrorCode", "")),
-                    str(item.get("ErrorMessage", "")),
-                )
-            )
-    return SecurityHubOutcome(imported=imported, failed=tuple(failed), batches=len(batches))

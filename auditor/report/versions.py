@@ -38,14 +38,25 @@ def safe_period_label(label: str) -> str:
 
 
 def existing_versions(period_dir: Path) -> list[int]:
+    """Report versions: `v<N>` folders with a manifest.json. A stray file or an empty folder
+    named v<N> is not a version (history and diffs skip it)."""
     if not period_dir.is_dir():
         return []
     found = []
     for entry in period_dir.iterdir():
         match = _VERSION_DIR.match(entry.name)
-        if match and entry.is_dir():
+        if match and entry.is_dir() and (entry / MANIFEST).is_file():
             found.append(int(match.group(1)))
     return sorted(found)
+
+
+def next_version_number(period_dir: Path) -> int:
+    """The next free N: past every name `v<N>`, version or not, so nothing is ever overwritten
+    and a stray file named v1 does not block every later report."""
+    if not period_dir.is_dir():
+        return 1
+    taken = [int(m.group(1)) for e in period_dir.iterdir() if (m := _VERSION_DIR.match(e.name))]
+    return max(taken, default=0) + 1
 
 
 def manifest_bytes(manifest: ReportManifest) -> bytes:

@@ -184,6 +184,8 @@ class ReportView:
     auditor_name: str
     row_limit: int = PDF_ROW_LIMIT
     attachments: tuple[tuple[str, bytes, str, str], ...] = field(default=())
+    # snapshots of the period not evaluated: voided in the store or excluded by the command line
+    set_aside: tuple[Mapping[str, Any], ...] = ()
 
 
 def finding_row(finding: Finding) -> FindingRow:
@@ -648,6 +650,11 @@ def build_view(
         regions=regions,
         collectors=collectors,
         snapshots=evidence_index(result, snapshot_hashes),
+        set_aside=tuple(
+            {str(k): str(v) for k, v in item.items()}
+            for item in meta.get("set_aside", ())
+            if isinstance(item, Mapping)
+        ),
         totals=_ordered_counts(Counter(str(f.status) for f in result.findings), STATUS_ORDER),
         resource_count=len({f.resource_id for f in result.findings}),
         finding_count=len(result.findings),

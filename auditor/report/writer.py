@@ -35,6 +35,7 @@ from auditor.report.versions import (
     existing_versions,
     make_report_id,
     manifest_bytes,
+    next_version_number,
     previous_manifest_sha256,
     read_history,
     rename_no_replace,
@@ -110,8 +111,17 @@ def _evidence_index_bytes(
     return (json.dumps(index, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+# Report versions are 0640 files in 0750 folders whatever the umask: readable by the owner's
+# group (the people who hand reports to the assessor), never by everyone, never writable but by
+# the owner. The evidence store is stricter still (0600/0700).
+FILE_MODE = 0o640
+FOLDER_MODE = 0o750
+
+
 def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "xb") as handle:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with open(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), FILE_MODE)  # the umask may have taken bits away; set exactly
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -162,7 +172,7 @@ def write_report(
     generated_at = utcnow()
     data_files = {FINDINGS_JSON: findings_json, FINDINGS_CSV: findings_csv}
     for _attempt in range(_MAX_ATTEMPTS):
-        version = max(existing_versions(period_dir), default=0) + 1
+        version = next_version_number(period_dir)
         _previous, supersedes = previous_manifest_sha256(period_dir, version)
         draft = ReportManifest(
             report_id="",
@@ -218,7 +228,7 @@ def write_report(
                 _write_file(staging / name, data)
             _write_file(staging / MANIFEST, manifest_bytes(manifest))
             _fsync_dir(staging)
-            staging.chmod(0o755)
+            staging.chmod(FOLDER_MODE)
             if rename_no_replace(staging, target):
                 _fsync_dir(period_dir)
                 return target

@@ -20,7 +20,7 @@ from auditor.cli import run
 from auditor.demo import moto_server
 from auditor.models import Status
 from auditor.report.exports import ASFF_BATCH, junit_xml
-from auditor.report.publish import publish_to_securityhub
+from auditor.report.securityhub import publish_to_securityhub
 
 
 def _aws_failures(synthetic: Synthetic) -> list[object]:

@@ -72,6 +72,13 @@ TRUST_EC2 = {
 CONTAINER = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:latest"
 
 
+def _moto_sagemaker(account: str, region: str) -> Any:
+    """moto's in-process SageMaker backend (the test server runs in this process)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[account][region]
+
+
 def seed_account(session: boto3.Session, account: str = ACCOUNT) -> dict[str, Any]:
     """Every resource type in us-east-1, a few in eu-west-1; returns names the tests use."""
     r1, r2 = REGIONS
@@ -80,6 +87,10 @@ def seed_account(session: boto3.Session, account: str = ACCOUNT) -> dict[str, An
         RoleName="sm-exec", AssumeRolePolicyDocument=json.dumps(TRUST_SAGEMAKER)
     )["Role"]["Arn"]
     iam.create_role(RoleName="ec2-only", AssumeRolePolicyDocument=json.dumps(TRUST_EC2))
+    iam.create_user(UserName="analyst")
+    iam.create_login_profile(
+        UserName="analyst", Password="x" * 8 + "A1!", PasswordResetRequired=True
+    )
     managed = iam.create_policy(
         PolicyName="sm-data-access",
         PolicyDocument=json.dumps(
@@ -211,19 +222,20 @@ def seed_account(session: boto3.Session, account: str = ACCOUNT) -> dict[str, An
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
         Environment={"AWS_ACCESS_KEY_ID": AWS_KEY_ID},
     )
+    processing_resources = {
+        "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}
+    }
     sm.create_processing_job(
         ProcessingJobName="churn-prep",
-        ProcessingResources={
-            "ClusterConfig": {
-                "InstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-                "VolumeSizeInGB": 10,
-            }
-        },
+        ProcessingResources=processing_resources,
         AppSpecification={"ImageUri": CONTAINER},
         RoleArn=role_arn,
         Environment={"SECRET_KEY": SECRET_VALUE},
     )
+    # moto stores no ProcessingResources; the API always returns them (a required field)
+    _moto_sagemaker(account, r1).processing_jobs[
+        "churn-prep"
+    ].processing_resources = processing_resources
     script = f"#!/bin/bash\nexport AWS_ACCESS_KEY_ID={AWS_KEY_ID}\n"
     sm.create_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName="nb-setup",

@@ -60,7 +60,7 @@ def test_a_call_stalling_on_every_attempt_stops_at_the_deadline(proxy: Proxy, es
     assert rotation and set(rotation.values()) == {Status.ERROR}
     assert_only_errors_changed(before, after)
     assert [d.name for d in sink.of("AWS::Logs::LogGroup")] == ["/fine"]
-    assert stats["deadline_exceeded"] >= 1
+    assert stats["deadline_exceeded"] + stats["abandoned_tasks"] >= 1
 
 
 def test_calls_still_in_flight_after_the_grace_are_abandoned_as_errors(

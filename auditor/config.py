@@ -95,8 +95,13 @@ class ControlSettings(_Strict):
 
 
 class CollectionSettings(_Strict):
-    """Limits on imported evidence and the completeness check against the previous snapshot."""
+    """Bounds on one collection run, so a stalling API ends in errors, never in a hang; limits
+    on imported evidence; and the completeness check against the previous snapshot."""
 
+    deadline_seconds: float = Field(default=3600, gt=0)  # then remaining calls are ERROR
+    connect_timeout: float = Field(default=10, gt=0)  # per attempt
+    read_timeout: float = Field(default=60, gt=0)  # per attempt
+    max_attempts: int = Field(default=5, ge=0, le=20)  # retries after the first attempt
     # warn when more than this share of a type's documents in one account/region is gone
     completeness_threshold: float = Field(default=0.5, ge=0, lt=1)
     max_line_bytes: int = Field(default=16 << 20, ge=1024)  # one export line or array element
@@ -253,13 +258,13 @@ class Config(_Strict):
     store: StoreSettings = StoreSettings()
     aws: AwsSettings = AwsSettings()
     gcp: GcpSettings = GcpSettings()
+    collection: CollectionSettings = CollectionSettings()
     controls: ControlSettings = ControlSettings()
     waivers: str | None = None
     attestations: str | None = None
     report: ReportSettings = ReportSettings()
     scope: ScopeSettings | None = None  # None: every resource is in scope for every framework
     schedule: ScheduleSettings = ScheduleSettings()
-    collection: CollectionSettings = CollectionSettings()
     base_dir: Path = Path(".")  # folder of the config file; relative paths resolve against it
     _source: str = PrivateAttr(default="auditor.yaml")
     _param_lines: dict[str, int] = PrivateAttr(default_factory=dict)
@@ -377,6 +382,19 @@ gcp:
   # asset_api_endpoint: cloudasset.googleapis.com   # private endpoint (or env AUDITOR_GCP_ASSET_ENDPOINT)
   # impersonate_service_account: auditor@acme-audit.iam.gserviceaccount.com
 
+# Bounds on one collection run: calls still running at the deadline become collection errors
+# (their controls ERROR), never a hang; each attempt has its own timeouts.
+collection:
+  deadline_seconds: 3600
+  connect_timeout: 10
+  read_timeout: 60
+  max_attempts: 5                           # retries after the first attempt
+  completeness_threshold: 0.5               # a type losing more than this share of its documents
+                                            # in one account/region since the previous snapshot,
+                                            # with no error to explain it, gives ERROR, not "deleted"
+  max_line_bytes: 16777216                  # one export line or array element; larger: an error
+  max_depth: 200                            # JSON nesting of one export record
+
 controls:
   extra_dirs: []                            # your own controls, same YAML format
   params: {}                                # example: {approved_regions: [eu-west-1, europe-west4]}
@@ -384,13 +402,6 @@ controls:
 
 # waivers: waivers.yaml                     # accepted exceptions, each with an expiry date
 # attestations: attestations.yaml           # manual evidence for requirements no API can show
-
-# collection:                              # limits and the completeness check
-#   completeness_threshold: 0.5             # a type losing more than this share of its documents
-#                                           # in one account/region since the previous snapshot,
-#                                           # with no error to explain it, gives ERROR, not "deleted"
-#   max_line_bytes: 16777216                # one export line or array element; larger: an error
-#   max_depth: 200                          # JSON nesting of one export record
 
 report:
   out: ./reports                            # versions go to <out>/<period>/v<N>/

@@ -21,7 +21,7 @@ from auditor import catalog as catalog_stage
 from auditor import collect, evidence
 from auditor import evaluate as evaluate_stage
 from auditor import report as report_stage
-from auditor.config import Config
+from auditor.config import CollectionSettings, Config
 from auditor.errors import RunError, UserError
 from auditor.models import (
     SCOPE_ROLES,
@@ -121,9 +121,11 @@ def aws_collector(
     org_role_name: str | None = None,
     regions: Sequence[str] | str | None = None,
     max_workers: int = 16,
+    limits: CollectionSettings | None = None,
 ) -> Collector:
     from auditor.collect.aws import AwsCollector
 
+    limits = limits or CollectionSettings()
     return AwsCollector(
         profile=profile,
         role_arns=tuple(role_arns),
@@ -131,6 +133,10 @@ def aws_collector(
         regions=regions,
         salt=store.redaction_salt(),
         max_workers=max_workers,
+        max_attempts=limits.max_attempts,
+        connect_timeout=limits.connect_timeout,
+        read_timeout=limits.read_timeout,
+        deadline_seconds=limits.deadline_seconds,
     )
 
 
@@ -480,6 +486,7 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
                 org_role_name=config.aws.organization_role_name,
                 regions=config.aws.regions,
                 max_workers=config.aws.max_workers,
+                limits=config.collection,
             )
         )
     if config.gcp.enabled:

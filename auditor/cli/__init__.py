@@ -161,6 +161,10 @@ def main(
     ctx.obj = Context(store_option=store, controls=controls, verbosity=verbosity)
 
 
+# Loggers that write whole API request or response bodies at DEBUG: capped at INFO at any -v.
+BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers", "botocore.httpchecksum", "botocore.hooks")
+
+
 def _configure_logging(verbosity: int) -> None:
     """Libraries (botocore, pyHanko, grpc, moto) log warnings with tracebacks for conditions the
     tool already reports as results; show their logs only when asked for with -v / -vv."""
@@ -169,6 +173,8 @@ def _configure_logging(verbosity: int) -> None:
         level = logging.CRITICAL
     root = logging.getLogger()
     root.setLevel(level)
+    for name in BODY_LOGGERS:  # request and response bodies hold what redaction removes later
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
     if not any(getattr(h, "_auditor", False) for h in root.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

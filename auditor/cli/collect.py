@@ -8,7 +8,7 @@ import click
 
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
-from auditor.config import Config, load_config
+from auditor.config import CollectionSettings, Config, load_config
 from auditor.models import SnapshotManifest
 
 
@@ -66,6 +66,13 @@ def collect() -> None:
     type=click.IntRange(1, 128),
     help="Parallel API calls across accounts, regions and resource types.",
 )
+@click.option(
+    "--deadline-seconds",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Calls still running after this are recorded as collection errors (ERROR).",
+)
 @pass_context
 def collect_aws(
     ctx: Context,
@@ -74,6 +81,7 @@ def collect_aws(
     org_role_name: str | None,
     regions: str | None,
     max_workers: int,
+    deadline_seconds: float,
 ) -> None:
     """One AWS evidence snapshot (endpoints follow botocore: AWS_ENDPOINT_URL, profiles)."""
     pipeline.preflight_aws(profile, regions if regions and regions.strip() != "all" else None)
@@ -93,6 +101,7 @@ def collect_aws(
         org_role_name=org_role_name,
         regions=region_list,
         max_workers=max_workers,
+        limits=CollectionSettings(deadline_seconds=deadline_seconds),
     )
     _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
 

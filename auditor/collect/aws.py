@@ -19,12 +19,43 @@ from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 
 from auditor.collect import aws_specs
-from auditor.collect.engine import PROVIDER, Engine, ResourceSpec, Scope, Target, classify
+from auditor.collect.engine import (
+    PROVIDER,
+    Engine,
+    ResourceSpec,
+    Scope,
+    Target,
+    classify,
+    validate_responses,
+)
 from auditor.collect.redact import Redactor
 from auditor.errors import RunError
 from auditor.models import CollectionError, EvidenceSink
 
 SESSION_NAME = "auditor"
+# Error codes that mean the credentials themselves are refused (not a fault on the way).
+CREDENTIAL_FAILURES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "TokenRetrievalError",
+        "SSOTokenLoadError",
+        "UnauthorizedSSOTokenError",
+        "ProfileNotFound",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,7 @@ class AwsCollector:
         read_timeout: float = 60,
         page_size: int | None = None,
         specs: Sequence[ResourceSpec] | None = None,
+        deadline_seconds: float | None = None,
     ) -> None:
         self.profile = profile
         self.role_arns = tuple(role_arns)
@@ -62,6 +94,8 @@ class AwsCollector:
         self.max_workers = max_workers
         self._session = session
         self._redactor = Redactor(salt)
+        self._max_attempts = max_attempts
+        self.deadline_seconds = deadline_seconds
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": max_attempts},
             connect_timeout=connect_timeout,
@@ -99,7 +133,13 @@ class AwsCollector:
         resolved = self._resolve()
         for error in resolved.errors:
             sink.add_error(error)
-        self.engine = Engine(self.specs, redact=self._redactor.redact, **self._engine_options)
+        self.engine = Engine(
+            self.specs,
+            redact=self._redactor.redact,
+            deadline_seconds=self.deadline_seconds,
+            started=started,  # the scope calls spent part of the deadline already
+            **self._engine_options,
+        )
         stats = self.engine.run(resolved.targets, resolved.regions, sink)
         stats["errors"] += len(resolved.errors)
         stats["scope_calls"] = self.scope_calls
@@ -176,7 +216,7 @@ class AwsCollector:
         if isinstance(requested, str) and requested != "all":
             requested = [r.strip() for r in requested.split(",") if r.strip()]
         if requested == "all":
-            ec2 = base.client("ec2", region_name=home, config=self._config)
+            ec2 = self._scope_client(base, "ec2", home)
             try:
                 self.scope_calls += 1
                 answer = ec2.describe_regions(AllRegions=False)
@@ -192,17 +232,27 @@ class AwsCollector:
         names = list(dict.fromkeys(requested))
         return tuple(names) or (home,)
 
+    def _scope_client(self, session: Any, service: str, region: str) -> Any:
+        """Scope calls get the same response validation and retries as the engine's calls."""
+        client = session.client(service, region_name=region, config=self._config)
+        return validate_responses(client, self._max_attempts)
+
     def _caller_account(self, session: Any, region: str) -> str:
-        sts = session.client("sts", region_name=region, config=self._config)
+        sts = self._scope_client(session, "sts", region)
         try:
             self.scope_calls += 1
             return str(sts.get_caller_identity()["Account"])
         except Exception as error:
             code, message = classify(error)
-            raise RunError(f"AWS credentials are not usable: {code}: {message}") from error
+            if code in CREDENTIAL_FAILURES:
+                raise RunError(f"AWS credentials are not usable: {code}: {message}") from error
+            raise RunError(
+                f"could not confirm the AWS identity (sts:GetCallerIdentity failed after "
+                f"{self._max_attempts + 1} attempts): {code}: {message}"
+            ) from error
 
     def _organization_accounts(self, base: Any, region: str) -> list[str]:
-        client = base.client("organizations", region_name=region, config=self._config)
+        client = self._scope_client(base, "organizations", region)
         accounts: list[str] = []
         try:
             for page in client.get_paginator("list_accounts").paginate():
@@ -219,7 +269,7 @@ class AwsCollector:
 
     def _assumed_session(self, base: Any, role_arn: str, region: str) -> Any:
         """A session whose credentials renew themselves by assuming the role again."""
-        sts = base.client("sts", region_name=region, config=self._config)
+        sts = self._scope_client(base, "sts", region)
 
         def refresh() -> Mapping[str, str]:
             self.scope_calls += 1

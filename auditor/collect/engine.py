@@ -14,8 +14,12 @@ for account-level documents built from other types).
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
+import itertools
+import json
 import queue
+import random
 import re
 import threading
 import time
@@ -28,7 +32,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+from xml.sax.saxutils import escape as xml_escape
 
 import jmespath
 from botocore import xform_name
@@ -302,6 +307,193 @@ def _ip_endpoint_account_label(request: Any, **_: Any) -> None:
     request.url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+# ---------------------------------------------------------------- response validation
+
+MALFORMED = "MalformedResponse"
+DEADLINE = "DeadlineExceeded"
+MAX_BACKOFF_S = 20.0  # the longest pause before retrying a malformed answer (botocore's cap)
+# Keys an error body carries: a 200 answer holding one the operation's output does not define
+# is an error page or a proxy's reply, not the operation's answer.
+_ERROR_KEYS = frozenset({"message", "Message", "__type", "code", "Code", "errorMessage", "error"})
+
+
+class DeadlineExceeded(BotoCoreError):
+    """The run's deadline passed before this call could be sent."""
+
+    fmt = "the collection deadline of {seconds:g} s passed before this call could be made"
+
+
+def enforce_deadline(client: Any, deadline: float, seconds: float) -> Any:
+    """Refuse every send (first attempt or retry) once the monotonic `deadline` has passed.
+
+    Raised from `before-send`, the error goes through botocore's retry decision as a
+    non-retryable exception, so a call stalling on every attempt stops at the deadline instead
+    of spending its remaining attempts; the engine records it as a CollectionError.
+    """
+
+    def check(**_: Any) -> None:
+        if time.monotonic() >= deadline:
+            raise DeadlineExceeded(seconds=seconds)
+
+    client.meta.events.register_first("before-send", check)
+    return client
+
+
+def validate_responses(client: Any, max_attempts: int | None = None) -> Any:
+    """Make every 2xx answer of `client` prove it is its operation's answer before it is used.
+
+    botocore reads a body shorter than its Content-Length without complaint and turns JSON it
+    cannot decode into `{"message": body}`, which then parses as an answer with every member
+    missing: a rotated key reads as unrotated, a key list as empty. Three botocore events fix
+    that: `before-parse` checks the raw bytes against Content-Length, the protocol's parser and
+    the operation's output shape, and when they do not fit has the parser read a
+    `MalformedResponse` error instead (marked in the parsed answer); `needs-retry` retries a
+    marked answer with backoff like any transient fault; `after-call` raises the last one as a
+    ClientError, which the engine records as a CollectionError (controls ERROR, not PASS/FAIL).
+    Members the local botocore does not know are tolerated beside known ones: AWS adds response
+    fields, and an older botocore must not turn every such call into an error.
+    """
+    retries = client.meta.config.retries or {}
+    total = max_attempts if max_attempts is not None else retries.get("max_attempts", 4)
+    total = int(retries.get("total_max_attempts", total + 1))
+    events = client.meta.events
+    events.register_first("before-parse", _check_response)
+    events.register_first("needs-retry", functools.partial(_retry_malformed, total))
+    events.register_first("after-call", _raise_malformed)
+    return client
+
+
+_MARK = "__auditor_malformed__"
+
+
+def _check_response(
+    operation_model: Any,
+    response_dict: dict[str, Any],
+    customized_response_dict: dict[str, Any],
+    **_: Any,
+) -> None:
+    if response_dict.get("status_code", 500) >= 300:
+        return
+    body = response_dict.get("body")
+    if not isinstance(body, bytes | bytearray):
+        return  # streaming output: not used by the collectors
+    problem = response_problem(operation_model, response_dict)
+    if problem is None:
+        return
+    # the parser reads an error in the protocol's own format instead of the broken body
+    protocol = operation_model.service_model.resolved_protocol
+    response_dict["status_code"] = 500
+    response_dict["body"] = _error_body(protocol, MALFORMED, problem)
+    customized_response_dict[_MARK] = problem
+
+
+def _retry_malformed(total: int, response: Any = None, attempts: int = 1, **_: Any) -> float | None:
+    if response is None or not isinstance(response[1], Mapping) or _MARK not in response[1]:
+        return None
+    if attempts >= total:
+        return None
+    return random.random() * min(MAX_BACKOFF_S, 2 ** (attempts - 1))
+
+
+def _raise_malformed(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    problem = parsed.pop(_MARK, None)
+    if problem is None:
+        return
+    parsed.setdefault("Error", {}).update({"Code": MALFORMED, "Message": problem})
+    parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = http_response.status_code
+    raise ClientError(parsed, model.name)  # type: ignore[arg-type]
+
+
+def response_problem(operation_model: Any, response_dict: Mapping[str, Any]) -> str | None:
+    """Why a 2xx response is not a valid answer of `operation_model`, or None when it is."""
+    from botocore.parsers import ResponseParserError, create_parser
+
+    body = bytes(response_dict.get("body") or b"")
+    name = operation_model.name
+    length = response_dict.get("headers", {}).get("content-length")
+    if operation_model.http.get("method") == "HEAD":
+        length = None  # a HEAD answer states the length of a body it does not send
+    if length is not None and str(length).strip().isdigit() and int(length) != len(body):
+        return f"{name}: the body is {len(body)} bytes but Content-Length says {int(length)}"
+    protocol = operation_model.service_model.resolved_protocol
+    shape = operation_model.output_shape
+    raw: Any = None
+    if protocol in ("json", "rest-json") and body.strip():
+        try:
+            raw = json.loads(body)
+        except ValueError as error:
+            return f"{name}: the body is not JSON ({error})"
+        if not isinstance(raw, dict):
+            return f"{name}: the body is JSON {type(raw).__name__}, not an object"
+    try:
+        parsed = create_parser(protocol).parse(dict(response_dict), shape)
+    except (ResponseParserError, ValueError, TypeError, AttributeError) as error:
+        return f"{name}: the body cannot be parsed ({type(error).__name__}: {error})"
+    if shape is None:
+        return None
+    body_members = [m for m in shape.members.values() if not m.serialization.get("location")]
+    if not body.strip() and body_members and name.startswith(("Get", "Describe", "List")):
+        # a read call with members to answer never answers with nothing at all
+        return f"{name}: the body is empty"
+    if raw == {} and name.startswith("Describe") and shape.members:
+        # a Describe call answers for a resource that exists; Get/List may answer "nothing"
+        return f"{name}: the body is an empty object"
+    if isinstance(raw, dict) and raw and not shape.serialization.get("payload"):
+        known = {
+            m.serialization.get("name", key)
+            for key, m in shape.members.items()
+            if not m.serialization.get("location")
+        }
+        unknown = sorted(set(raw) - known)
+        if unknown and not set(raw) & known:
+            return f"{name}: the body has none of the operation's members, only {unknown}"
+        if set(unknown) & _ERROR_KEYS:
+            return f"{name}: the body carries error members {unknown}"
+    # Every required member missing: not this operation's answer (an empty or foreign body).
+    # One missing member is left to the declarations' `required` keys (that key ERROR): API
+    # models mark some members required that servers omit in practice.
+    required = list(shape.required_members)
+    if required and not any(m in parsed for m in required):
+        return f"{name}: the response lacks every required member ({', '.join(required)})"
+    return _broken_document(name, parsed)
+
+
+_DOCUMENT_MEMBERS = frozenset({"Policy", "PolicyDocument", "AssumeRolePolicyDocument", "Document"})
+
+
+def _broken_document(name: str, parsed: Mapping[str, Any], depth: int = 0) -> str | None:
+    """A policy document (JSON text, URL-encoded by IAM) that does not decode was cut short:
+    read as text it would make a policy look empty, and a control flip."""
+    for key, value in parsed.items():
+        if key in _DOCUMENT_MEMBERS and isinstance(value, str):
+            text = value.strip()
+            if text.startswith("%7B"):
+                text = unquote(text)
+            if text.startswith("{"):
+                try:
+                    json.loads(text)
+                except ValueError as error:
+                    return f"{name}: the {key} document is not valid JSON ({error})"
+        elif isinstance(value, Mapping) and depth < 1:
+            problem = _broken_document(name, value, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _error_body(protocol: str, code: str, message: str) -> bytes:
+    if protocol in ("json", "rest-json"):
+        return json.dumps({"__type": code, "message": message}).encode()
+    text = xml_escape(message)
+    if protocol == "ec2":
+        inner = f"<Errors><Error><Code>{code}</Code><Message>{text}</Message></Error></Errors>"
+        return f"<Response>{inner}</Response>".encode()
+    if protocol == "query":
+        error = f"<Error><Code>{code}</Code><Message>{text}</Message></Error>"
+        return f"<ErrorResponse>{error}</ErrorResponse>".encode()
+    return f"<Error><Code>{code}</Code><Message>{text}</Message></Error>".encode()
+
+
 # ---------------------------------------------------------------- the engine
 
 
@@ -347,9 +539,16 @@ class Engine:
         read_timeout: float = 60,
         page_size: int | None = None,
         redact: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+        deadline_seconds: float | None = None,
+        started: float | None = None,
     ) -> None:
         self.specs = tuple(specs)
+        self._started = started  # monotonic start of the whole run (scope calls included)
+        # the run ends its remaining calls in CollectionErrors once this many seconds have passed
+        self.deadline_seconds = deadline_seconds
+        self._deadline = float("inf")
         self.max_workers = max(1, max_workers)
+        self.max_attempts = max_attempts
         self.page_size = page_size  # overrides the resource list calls' page size (tests)
         self.redact = redact or (lambda data: dict(data))
         self.config = Config(
@@ -368,6 +567,10 @@ class Engine:
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._inflight: dict[int, tuple[Any, ...]] = {}  # task number -> its arguments
+        self._tasks = itertools.count()
+        self._abandoned = 0  # tasks still running when the deadline's grace ran out
+        self.deadline_grace_s = 1.0  # how long past the deadline in-flight calls may finish
         self._retained: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._failed_types: set[tuple[str, str]] = set()  # (account, type) with any error
 
@@ -378,6 +581,8 @@ class Engine:
     ) -> dict[str, Any]:
         """Collect every declared type in every target and region; returns statistics."""
         started = time.monotonic()
+        if self.deadline_seconds is not None:
+            self._deadline = (self._started or started) + self.deadline_seconds
         counts: Counter[str] = Counter()
         errors = 0
         regions = tuple(regions)
@@ -385,8 +590,9 @@ class Engine:
         self._retain_types = retain
         first = [s for s in self.specs if not s.after]
         later = [s for s in self.specs if s.after]
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="auditor-aws") as pool:
-            self._pool = pool
+        pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="auditor-aws")
+        self._pool = pool
+        try:
             for phase in (first, later):
                 for target in targets:
                     for spec in phase:
@@ -399,13 +605,18 @@ class Engine:
                     else:
                         sink.add_error(message)
                         errors += 1
-        self._pool = None
+        finally:
+            # calls abandoned at the deadline finish (or time out) in the background
+            pool.shutdown(wait=not self._abandoned, cancel_futures=True)
+            self._pool = None
         log = list(self.call_log)
         by_operation = Counter(f"{r.service}:{r.operation}" for r in log)
         return {
             "calls": len(log),
             "api_requests": sum(r.attempts for r in log),
             "failed_calls": sum(1 for r in log if not r.ok and not r.absent),
+            "deadline_exceeded": sum(1 for r in log if r.error_code == "DeadlineExceeded"),
+            "abandoned_tasks": self._abandoned,
             "calls_by_operation": dict(sorted(by_operation.items())),
             "documents": dict(sorted(counts.items())),
             "errors": errors,
@@ -424,11 +635,13 @@ class Engine:
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         assert self._pool is not None
+        task = next(self._tasks)
         with self._pending_lock:
             self._pending += 1
-        self._pool.submit(self._guard, fn, *args)
+            self._inflight[task] = args
+        self._pool.submit(self._guard, task, fn, *args)
 
-    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+    def _guard(self, task: int, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except Exception as error:  # a bug must not hang or kill the run: record it
@@ -448,19 +661,61 @@ class Engine:
                 )
             )
         finally:
-            self._queue.put(_DONE)
+            with self._pending_lock:
+                mine = self._inflight.pop(task, None) is not None
+            if mine:  # an abandoned task was already counted out and reported
+                self._queue.put(_DONE)
 
     def _drain(self) -> Iterator[Any]:
         while True:
             with self._pending_lock:
                 if self._pending == 0 and self._queue.empty():
                     return
-            message = self._queue.get()
+            wait = None
+            if self._deadline != float("inf"):
+                wait = max(0.05, self._deadline + self.deadline_grace_s - time.monotonic())
+            try:
+                message = self._queue.get(timeout=wait)
+            except queue.Empty:
+                yield from self._abandon()
+                return
             if message is _DONE:
                 with self._pending_lock:
                     self._pending -= 1
                 continue
             yield message
+
+    def _abandon(self) -> Iterator[Any]:
+        """Past the deadline and its grace: what is still queued is handed on, every task still
+        running or waiting becomes a DeadlineExceeded CollectionError, and the run moves on."""
+        with self._pending_lock:
+            tasks = list(self._inflight.values())
+            self._inflight.clear()
+            self._pending = 0
+            self._abandoned += len(tasks)
+        while True:
+            try:
+                message = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if message is not _DONE:
+                yield message
+        seconds = self.deadline_seconds or 0
+        for args in tasks:
+            spec = next(a for a in args if isinstance(a, ResourceSpec))
+            ctx = next(a for a in args if isinstance(a, _Context))
+            item = next((a for a in args if isinstance(a, dict)), None)
+            resource_id = None
+            if item is not None:
+                resource_id = render(spec.id, {**plain(item), **ctx.meta()}) or None
+            failed = CallFailed(
+                spec.service,
+                "collect",
+                ctx.region,
+                DEADLINE,
+                f"still collecting when the collection deadline of {seconds:g} s passed; abandoned",
+            )
+            yield self._collection_error(spec, ctx, failed, resource_id, None)
 
     # ------------------------------------------------------------ per type
 
@@ -703,6 +958,7 @@ class Engine:
         while True:
             begun = time.monotonic()
             try:
+                self._check_deadline()
                 page = next(iterator)
             except StopIteration:
                 return
@@ -718,11 +974,16 @@ class Engine:
         kwargs = {**{k: v for k, v in params.items() if v is not None}, **call.constants}
         begun = time.monotonic()
         try:
+            self._check_deadline()
             response: dict[str, Any] = getattr(client, _snake(call.operation))(**kwargs)
         except Exception as error:
             self._failed(ctx, service, region, call, begun, error)
         self._succeeded(ctx, service, region, call, begun, response)
         return response
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() >= self._deadline:
+            raise DeadlineExceeded(seconds=self.deadline_seconds or 0)
 
     def _succeeded(
         self,
@@ -786,6 +1047,9 @@ class Engine:
                 client = target.session.client(service, region_name=region, config=self.config)
                 if service == "s3control":
                     allow_local_s3control(client)
+                validate_responses(client, self.max_attempts)
+                if self.deadline_seconds is not None:
+                    enforce_deadline(client, self._deadline, self.deadline_seconds)
                 self._clients[key] = client
         return client
 

@@ -26,17 +26,57 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 # Keys that contain "key" but hold identifiers, not secrets.
-_NOT_SECRET_KEY = re.compile(r"(kms|key[_-]?id$|keyname|key[_-]?arn|public[_-]?key)", re.IGNORECASE)
+_NOT_SECRET_KEY = re.compile(
+    r"(kms|key[_-]?id$|keyname|key[_-]?arn|public[_-]?key|[_-]?(name|arn|id|file|path|ref|url|"
+    r"length|expiry|ttl|type|version)$|^(passthrough|pass_through|token_?(limit|count)))",
+    re.IGNORECASE,
+)
+# Credentials recognised by their own format, wherever they appear inside a string. Each match
+# is one span to replace; group "v" (when present) is the part that is secret.
 _SECRET_VALUE = re.compile(
     r"((?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
     r"|\bgh[pousr]_[A-Za-z0-9]{36,}"
-    r"|\bxox[abpr]-[A-Za-z0-9-]{10,}"
-    r"|\bsk_live_[A-Za-z0-9]{16,}"
+    r"|\bgithub_pat_[A-Za-z0-9_]{22,}"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|\b[sr]k_live_[A-Za-z0-9]{16,}"
     r"|\bAIza[0-9A-Za-z_-]{35}"
     r"|://[^/\s:@]+:[^/\s@]+@"
     r"|\bBearer\s+[A-Za-z0-9._~+/-]{16,})"
 )
+_SPANS = re.compile(
+    r"(?P<pem>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
+    r"|(?<![A-Z0-9])(?P<akid>(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])"
+    r"|(?P<token>\bgh[pousr]_[A-Za-z0-9]{36,}|\bgithub_pat_[A-Za-z0-9_]{22,}"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}|\b[sr]k_live_[A-Za-z0-9]{16,}|\bAIza[0-9A-Za-z_-]{35})"
+    r"|://[^/\s:@]+:(?P<urlpass>[^/\s@]+)@"
+    r"|\bBearer\s+(?P<bearer>[A-Za-z0-9._~+/-]{16,})",
+    re.DOTALL,
+)
+# `KEY=VALUE`, `export KEY="VALUE"`, `KEY: VALUE`, `Password=...;` in connection strings, and the
+# AWS CLI's `aws configure set aws_secret_access_key VALUE`: the key names a secret as a whole
+# word part (DB_PASSWORD, clientSecret, aws_secret_access_key; not TOKENIZER or bypass).
+_SECRET_WORDS = (
+    r"(?:[A-Za-z0-9]*(?:password|passwd|passphrase|secret)[A-Za-z0-9]*"
+    r"|pass|pwd|token|apikey|auth|credentials?)"
+)
+_ASSIGNMENT = re.compile(
+    r"(?<![A-Za-z0-9_.-])(?P<key>(?:[A-Za-z0-9]+[_.-])*" + _SECRET_WORDS + r"(?:[_.-][A-Za-z0-9]+)*"
+    r"|(?:[A-Za-z0-9]+[_.-])*(?:api|access|secret|private|session|client|auth)[_.-]?key"
+    r"(?:[_.-][A-Za-z0-9]+)*)"
+    r"(?P<sep>[\"']?[ \t]*(?::=|=|:(?=[ \t]))[ \t]*|(?<=secret_access_key)[ \t]+)"
+    r"(?P<q>[\"'])?(?P<v>(?(q)[^\"'\n]+|[^\s;&,\"'<>)]+))",
+    re.IGNORECASE,
+)
+# Assignment values that are not secrets: variables, placeholders, markers, booleans.
+_NOT_A_VALUE = re.compile(
+    r"^(\$|\[REDACTED|<|\*+$|%\(|\{\{|(true|false|none|null|yes|no|required|optional)$)",
+    re.IGNORECASE,
+)
+# A secret word shortly before an assignment's separator: without one, no assignment can match.
+_HINT_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+_AFTER_WORD = re.compile(r"[a-z0-9_.-]{0,40}[\"']?[ \t]*(?:=|:[ \t])")
+
 # Values that point at a secret store are references, not secrets.
 _SECRET_REFERENCE = re.compile(
     r"^(projects/[^/]+/secrets/|arn:aws[a-z-]*:(secretsmanager|ssm|kms):|\{\{resolve:)"
@@ -49,14 +89,26 @@ _SETTINGS_CONTAINERS = frozenset(
         "env",
         "environmentvariables",
         "statichyperparameters",
+        "tags",
+        "labels",
+        "tagset",
+        "usertags",
+        "resourcetags",
     }
 )
+# Key/value pair objects: [{"Key": "password", "Value": ...}] (AWS tags), {"name", "value"} (GCP).
+_PAIR_NAMES = ("name", "Name", "Key", "key", "TagKey")
+_PAIR_VALUES = ("value", "Value", "TagValue")
 
 
 # Literal fragments without which neither a settings container nor a credential-looking value
 # can be present. Substring tests on the document's compact JSON run at C speed, so the many
 # documents that hold neither skip the regexes and the tree walk (half of an import's time else).
-_CONTAINER_HINTS = (*(f'"{name}":' for name in sorted(_SETTINGS_CONTAINERS)), '"value":')
+_CONTAINER_HINTS = (
+    *(f'"{name}":' for name in sorted(_SETTINGS_CONTAINERS)),
+    '"value":',
+    '"tagvalue":',
+)
 _VALUE_HINTS = (
     "AKIA", "ASIA", "PRIVATE KEY", "gh", "xox", "sk_live_", "AIza", "Bearer",
 )  # fmt: skip
@@ -69,6 +121,47 @@ def _may_look_secret(text: str) -> bool:
     return "://" in text and "@" in text
 
 
+def _may_assign(text: str) -> bool:
+    """False only when `_ASSIGNMENT` cannot match `text`: no secret word shortly before an
+    assignment's separator. Plain `find` calls and an anchored match keep this linear."""
+    lower = text.lower()
+    if "secret_access_key" in lower:
+        return True
+    for word in _HINT_WORDS:
+        start = lower.find(word)
+        while start != -1:
+            if _AFTER_WORD.match(lower, start + len(word)):
+                return True
+            start = lower.find(word, start + 1)
+    return False
+
+
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every secret inside `text`: provider formats, private keys, URL
+    passwords, and the values of assignments whose key names a secret."""
+    spans: list[tuple[int, int]] = []
+    if _may_look_secret(text):
+        for match in _SPANS.finditer(text):
+            group = next(g for g in match.groupdict() if match.group(g) is not None)
+            spans.append(match.span(group))
+    if _may_assign(text):
+        for match in _ASSIGNMENT.finditer(text):
+            key, value = match.group("key"), match.group("v")
+            if _NOT_SECRET_KEY.search(key) or _NOT_A_VALUE.match(value):
+                continue
+            if _SECRET_REFERENCE.match(value):
+                continue
+            spans.append(match.span("v"))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 class Redactor:
     """Redacts secrets in a document. One salt per store keeps hashes comparable over time."""
 
@@ -79,11 +172,20 @@ class Redactor:
         digest = hmac.new(self._salt, value.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
         return f"{MARKER_PREFIX}{digest}]"
 
+    def scrub(self, text: str) -> str:
+        """`text` with every secret span replaced by its marker (the rest kept readable)."""
+        spans = secret_spans(text)
+        for start, end in reversed(spans):
+            text = text[:start] + self.marker(text[start:end]) + text[end:]
+        return text
+
     def redact(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """A redacted copy of `data`, with `_redacted` listing the paths that were replaced."""
         text = json.dumps(data, default=str, separators=(",", ":"))
         containers = any(hint in text.lower() for hint in _CONTAINER_HINTS)
-        values = _may_look_secret(text) and _SECRET_VALUE.search(text) is not None
+        values = (_may_look_secret(text) and _SECRET_VALUE.search(text) is not None) or (
+            _may_assign(text)
+        )
         if not containers and not values:
             return dict(data)
         paths: list[str] = []
@@ -106,22 +208,17 @@ class _Walk:
 
     def node(self, node: Any, path: str, *, in_settings: bool) -> Any:
         if isinstance(node, Mapping):
-            # GCP style: {"name": "DB_PASSWORD", "value": "..."} pairs
-            if "value" in node and isinstance(node.get("name"), str) and len(node) <= 3:
-                value = node["value"]
-                if isinstance(value, str) and self.secret(node["name"], value, key_counts=True):
-                    self.paths.append(f"{path}.{node['name']}" if path else node["name"])
-                    return {**node, "value": self.redactor.marker(value)}
+            pair = self.pair(node, path)
+            if pair is not None:
+                return pair
+            if any(k in node for k in _PAIR_VALUES):
+                in_settings = False  # a pair's own "Key"/"Value" fields are not setting names
             out: dict[str, Any] = {}
             for key, value in node.items():
                 child = f"{path}.{key}" if path else str(key)
                 settings = str(key).lower() in _SETTINGS_CONTAINERS
                 if isinstance(value, str):
-                    if self.secret(str(key), value, key_counts=in_settings or settings):
-                        self.paths.append(child)
-                        out[key] = self.redactor.marker(value)
-                    else:
-                        out[key] = value
+                    out[key] = self.string(str(key), value, child, in_settings or settings)
                 else:
                     out[key] = self.node(value, child, in_settings=settings)
             return out
@@ -129,19 +226,43 @@ class _Walk:
             out_list = []
             for index, item in enumerate(node):
                 child = f"{path}[{index}]"
-                if isinstance(item, str) and self.secret("", item, key_counts=False):
-                    self.paths.append(child)
-                    out_list.append(self.redactor.marker(item))
+                if isinstance(item, str):
+                    out_list.append(self.string("", item, child, False))
                 else:
                     out_list.append(self.node(item, child, in_settings=in_settings))
             return out_list
         return node
 
-    def secret(self, key: str, value: str, *, key_counts: bool) -> bool:
-        if not key_counts and not self.check_values:
-            return False
+    def pair(self, node: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+        """{"name": "DB_PASSWORD", "value": ...} (GCP env) or {"Key": "password", "Value": ...}
+        (AWS tags): the value is a secret when the name says so."""
+        if len(node) > 3:
+            return None
+        name_key = next((k for k in _PAIR_NAMES if isinstance(node.get(k), str)), None)
+        value_key = next((k for k in _PAIR_VALUES if k in node), None)
+        if name_key is None or value_key is None:
+            return None
+        name, value = node[name_key], node[value_key]
+        if not isinstance(value, str) or not self.keyed(name, value):
+            return None
+        self.paths.append(f"{path}.{name}" if path else name)
+        return {**node, value_key: self.redactor.marker(value)}
+
+    def keyed(self, key: str, value: str) -> bool:
         if not value or value.startswith(MARKER_PREFIX) or _SECRET_REFERENCE.match(value):
             return False
-        if self.check_values and _may_look_secret(value) and _SECRET_VALUE.search(value):
-            return True
-        return key_counts and bool(_SECRET_KEY.search(key)) and not _NOT_SECRET_KEY.search(key)
+        return bool(_SECRET_KEY.search(key)) and not _NOT_SECRET_KEY.search(key)
+
+    def string(self, key: str, value: str, path: str, key_counts: bool) -> str:
+        """A whole value when its settings key names a secret, else the secrets inside it."""
+        if key_counts and self.keyed(key, value):
+            self.paths.append(path)
+            return self.redactor.marker(value)
+        if not self.check_values or not value or value.startswith(MARKER_PREFIX):
+            return value
+        if _SECRET_REFERENCE.match(value):
+            return value
+        scrubbed = self.redactor.scrub(value)
+        if scrubbed != value:
+            self.paths.append(path)
+        return scrubbed

@@ -294,7 +294,7 @@ def iter_verdicts(
             ))  # fmt: skip
 
     if doc_errors:
-        yield from _docless_verdicts(plans, doc_errors, seen_ids, spoke)
+        yield from _docless_verdicts(by_type, doc_errors, seen_ids, spoke)
     yield from _scope_verdicts(plans, scope_errors, spoke)
     for plan in plans:
         if not spoke[plan.index]:
@@ -345,32 +345,30 @@ def _waived(plan: ControlPlan, doc: EvidenceDoc, entry: list[Any], on: date) -> 
 
 
 def _docless_verdicts(
-    plans: Sequence[ControlPlan],
+    by_type: Mapping[str, list[ControlPlan]],
     doc_errors: Mapping[str, list[CollectionError]],
     seen_ids: set[str],
     spoke: list[bool],
 ) -> Iterator[Verdict]:
-    """A resource named by an error but with no document (an export record that could not be
-    read) is not a resource that does not exist: its controls give ERROR."""
+    """A resource named by an error but with no document (listed, but its describe failed; or an
+    export record that could not be read) is not a resource that does not exist: ERROR for every
+    control of its type the missing evidence concerns, never silence (which would read as
+    NOT_APPLICABLE)."""
     for resource_id, errors in doc_errors.items():
         if resource_id in seen_ids:
             continue
-        for error in errors:
-            if error.field is not None or error.resource_type is None:
+        first = next((e for e in errors if e.resource_type), None)
+        if first is None or first.resource_type is None:
+            continue
+        for plan in by_type.get(first.resource_type, ()):
+            gap = _field_gap(plan, errors)
+            if gap is None:
                 continue
-            for plan in plans:
-                if error.resource_type not in plan.types:
-                    continue
-                spoke[plan.index] = True
-                note = (
-                    f"{error.sentence()}; the evidence of this resource could not be read, so "
-                    f"{plan.control.id} gives no verdict until it is collected again."
-                )
-                yield Verdict(
-                    plan, ERROR, error.resource_type, resource_id, error.account, error.region,
-                    None, None, note,
-                )  # fmt: skip
-            break
+            spoke[plan.index] = True
+            yield Verdict(
+                plan, ERROR, first.resource_type, resource_id, first.account, first.region,
+                None, None, gap,
+            )  # fmt: skip
 
 
 def _scope_verdicts(

@@ -80,3 +80,40 @@ def test_references_to_a_secret_store_are_kept() -> None:
         }
     }
     assert Redactor(b"salt").redact(doc) == doc
+
+
+def test_secrets_inside_strings_are_replaced_and_the_rest_kept() -> None:
+    script = (
+        "export DB_PASSWORD=pw-one\naws configure set aws_secret_access_key sk/two\n"
+        "TOKENIZER_PARALLELISM=false\nMAX_TOKENS=512\nexport PATH=$PATH:/opt\n"
+        "db:\n  password: pw-three\n"
+    )
+    doc = {
+        "Script": script,
+        "Conn": "Server=db;User ID=sa;Password=pw-four;Encrypt=true",
+        "Url": "postgres://app:pw-five@db/x",
+        "Policy": '{"Action": "secretsmanager:GetSecretValue", "Bool": {"aws:SecureTransport": "false"}}',
+        "Ref": "DB_PASSWORD=$FROM_SECRETS_MANAGER",
+    }
+    out = Redactor(b"salt").redact(doc)
+    text = json.dumps(out)
+    for secret in ("pw-one", "sk/two", "pw-three", "pw-four", "pw-five"):
+        assert secret not in text
+    assert "TOKENIZER_PARALLELISM=false" in out["Script"] and "MAX_TOKENS=512" in out["Script"]
+    assert out["Conn"].endswith(";Encrypt=true") and out["Conn"].startswith("Server=db;User ID=sa;")
+    assert out["Url"].startswith("postgres://app:" + MARKER_PREFIX)
+    assert out["Policy"] == doc["Policy"] and out["Ref"] == doc["Ref"]
+    assert out[REDACTED_KEY] == ["Conn", "Script", "Url"]
+
+
+def test_tags_and_labels_keyed_as_secrets_are_redacted() -> None:
+    doc = {
+        "Tags": [{"Key": "db_password", "Value": "tag-secret"}, {"Key": "team", "Value": "ml"}],
+        "TagSet": [{"Key": "password", "Value": "s3-secret"}],
+        "labels": {"password": "label-secret", "env": "prod"},
+    }
+    out = Redactor(b"salt").redact(doc)
+    text = json.dumps(out)
+    assert not {"tag-secret", "s3-secret", "label-secret"} & {s for s in text.split('"')}
+    assert out["Tags"][1] == {"Key": "team", "Value": "ml"} and out["labels"]["env"] == "prod"
+    assert out[REDACTED_KEY] == ["TagSet[0].password", "Tags[0].db_password", "labels.password"]

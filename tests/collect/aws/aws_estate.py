@@ -1,24 +1,29 @@
-"""Test support for the AWS collector: a loopback proxy in front of moto, a sink, an estate.
+"""Test support for the AWS collector: a sink and an estate; the proxy is `support.fault_proxy`.
 
 The proxy forwards every request to moto unchanged unless a test installs a rule: that is how a
-test makes one service answer AccessDenied in one region, or answers an operation moto lacks
-with the shape AWS documents. boto3 itself is never patched: it only sees AWS_ENDPOINT_URL.
+test makes one service answer AccessDenied in one region, cuts a body short, or answers an
+operation moto lacks with the shape AWS documents. boto3 is never patched: it only sees
+AWS_ENDPOINT_URL.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
-import re
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from support.fault_proxy import (  # noqa: F401  (re-exported for the tests)
+    Fault,
+    Proxy,
+    Reply,
+    Request,
+    Rule,
+    json_error,
+    json_reply,
+    reset,
+    start_proxy,
+)
 
 from auditor.collect.engine import allow_local_s3control
 from auditor.models import EvidenceDoc
@@ -29,129 +34,6 @@ OTHER_ACCOUNT = "111111111111"
 REGIONS = ("us-east-1", "eu-west-1")
 SECRET_VALUE = "hunter2-very-secret"
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
-
-_SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def region(self) -> str | None:
-        match = _SCOPE.search(self.headers.get("Authorization", ""))
-        return match.group(1) if match else None
-
-    @property
-    def service(self) -> str | None:
-        match = _SCOPE.search(self.headers.get("Authorization", ""))
-        return match.group(2) if match else None
-
-    @property
-    def target(self) -> str:
-        """The operation of JSON-protocol services (X-Amz-Target: SageMaker.ListModels)."""
-        return self.headers.get("X-Amz-Target", "").rpartition(".")[2]
-
-
-Reply = tuple[int, dict[str, str], bytes]
-Rule = Callable[[Request], Reply | None]
-
-
-@dataclass
-class Proxy:
-    url: str
-    upstream: tuple[str, int]
-    rules: list[Rule] = field(default_factory=list)
-    seen: list[Request] = field(default_factory=list)
-
-
-def json_error(code: str, message: str, status: int = 400) -> Reply:
-    body = json.dumps({"__type": code, "message": message}).encode()
-    return (
-        status,
-        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code},
-        body,
-    )
-
-
-def json_reply(payload: dict[str, Any]) -> Reply:
-    return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-
-
-def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            request = Request(self.command, self.path, dict(self.headers.items()), body)
-            proxy.seen.append(request)
-            reply = None
-            for rule in list(proxy.rules):
-                reply = rule(request)
-                if reply is not None:
-                    break
-            if reply is None:
-                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-                upstream.request(self.command, self.path, body=body or None, headers=headers)
-                response = upstream.getresponse()
-                data = response.read()
-                reply = (
-                    response.status,
-                    {
-                        k: v
-                        for k, v in response.getheaders()
-                        if k.lower() not in {"connection", "transfer-encoding", "content-length"}
-                    },
-                    data,
-                )
-                upstream.close()
-            status, headers, data = reply
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
-
-    return Handler
-
-
-def start_proxy() -> tuple[Proxy, Callable[[], None]]:
-    """moto on 127.0.0.1 with the proxy in front; returns the proxy and a stop function."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    state = Proxy(url="", upstream=(host, port))
-    front = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    front.daemon_threads = True
-    front.handle_error = lambda request, address: None  # type: ignore[method-assign,assignment]
-    state.url = f"http://127.0.0.1:{front.server_address[1]}"
-    threading.Thread(target=front.serve_forever, daemon=True).start()
-
-    def stop() -> None:
-        front.shutdown()
-        server.stop()
-
-    return state, stop
-
-
-def reset(proxy: Proxy) -> None:
-    connection = http.client.HTTPConnection(*proxy.upstream, timeout=30)
-    connection.request("POST", "/moto-api/reset")
-    connection.getresponse().read()
-    connection.close()
-    proxy.rules.clear()
-    proxy.seen.clear()
 
 
 class MemorySink(_MemorySink):
@@ -502,4 +384,12 @@ def bedrock_guardrails(request: Request) -> Reply | None:
         return json_reply({"guardrails": items})
     if path == f"/guardrails/{GUARDRAIL['guardrailId']}":
         return json_reply(GUARDRAIL)
+    return None
+
+
+def no_monitoring_schedules(request: Request) -> Reply | None:
+    """moto has no ListMonitoringSchedules: answer AWS's empty list, as an account without
+    monitoring schedules would."""
+    if request.target == "ListMonitoringSchedules":
+        return json_reply({"MonitoringScheduleSummaries": []})
     return None

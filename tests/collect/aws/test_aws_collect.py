@@ -151,7 +151,9 @@ def test_sagemaker_documents(sink: MemorySink) -> None:
 def test_notebook_lifecycle_is_decoded_then_redacted(sink: MemorySink) -> None:
     research = sink.one("AWS::SageMaker::NotebookInstance", "research").data
     [script] = research["LifecycleConfig"]["OnStart"]
-    assert script["Content"].startswith(MARKER_PREFIX)  # decoded text held an AWS key ID
+    # decoded, and the AWS key ID inside it replaced in place: the script stays readable
+    assert script["Content"].startswith("#!/bin/bash\nexport AWS_ACCESS_KEY_ID=" + MARKER_PREFIX)
+    assert AWS_KEY_ID not in script["Content"]
     assert "LifecycleConfig.OnStart[0].Content" in research[REDACTED_KEY]
     assert research["DirectInternetAccess"] == "Enabled"
     plain = sink.one("AWS::SageMaker::NotebookInstance", "plain-notebook").data

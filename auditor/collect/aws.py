@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -271,7 +271,7 @@ class AwsCollector:
         """A session whose credentials renew themselves by assuming the role again."""
         sts = self._scope_client(base, "sts", region)
 
-        def refresh() -> Mapping[str, str]:
+        def refresh() -> dict[str, Any]:
             self.scope_calls += 1
             credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)[
                 "Credentials"
@@ -287,6 +287,6 @@ class AwsCollector:
             metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
         )
         botocore_session = get_session()
-        botocore_session._credentials = credentials
+        botocore_session._credentials = credentials  # type: ignore[attr-defined]
         botocore_session.set_config_variable("region", region)
         return boto3.Session(botocore_session=botocore_session)

@@ -25,9 +25,10 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from numbers import Number
-from typing import Any
+from typing import Any, cast
 
 from jmespath.exceptions import JMESPathError
+from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
 
 from auditor.rules import OPTIONS, RuleError, compile_rule
@@ -319,7 +320,8 @@ def _multi_select(parts: list[Fn]) -> Fn:
     return select
 
 
-_REGISTRY = OPTIONS.custom_functions  # the function table JMESPath runs rules with
+# the function table JMESPath runs rules with (rules.OPTIONS always carries one)
+_REGISTRY: Functions = cast(Functions, OPTIONS.custom_functions)
 _LITERAL_STR = object()  # marker: an argument that is not a string literal
 
 

@@ -409,6 +409,12 @@ report:
   period: current                           # current | previous | 2026-Q4 | 2026-H2 | 2026
   # sign: {key: keys/signer.key, cert: keys/signer.pem}   # PAdES signature (pip install auditor[sign])
   # fail_on: fail                           # exit 1 when any FAIL (or: error) remains
+  # classification: Confidential            # marking printed on every page and the HTML header
+
+# schedule:
+#   interval: 7d                            # expected snapshot cadence (12h, 7d, 2w); with under
+#                                           # half the expected snapshots, or a gap over 3
+#                                           # intervals, the report does not conclude on operation
 
 # Framework scope (optional; without it every resource is in scope for every framework).
 # Name the data directly; scope follows the ML lineage from there: jobs reading it, what they
@@ -423,10 +429,4 @@ report:
 #     exclude:
 #       - tag: {key: env, values: [sandbox]}
 #   pci-dss-4.0.1: {include: [{tag: {key: data-class, values: [pan, chd]}}]}
-  # classification: Confidential            # marking printed on every page and the HTML header
-
-# schedule:
-#   interval: 7d                            # expected snapshot cadence (12h, 7d, 2w); with under
-#                                           # half the expected snapshots, or a gap over 3
-#                                           # intervals, the report does not conclude on operation
 """

@@ -59,7 +59,7 @@ def test_every_document_finding_names_its_snapshot_and_evidence(estate: dict[str
     assert all(f["snapshot_id"] for f in from_documents)
     assert all(len(f["evidence_sha256"] or "") == 64 for f in from_documents)
     header = (estate["folders"]["2026-Q4"] / "findings.csv").read_text().splitlines()[0]
-    assert header.endswith(",snapshot_id,waiver,evidence_sha256")
+    assert header.endswith(",snapshot_id,waiver,scope,evidence_sha256")
 
 
 def test_evidence_show_prints_the_stored_document(

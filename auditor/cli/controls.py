@@ -151,14 +151,19 @@ def matrix_command(
 
 @controls_group.command("mappings")
 @click.option(
+    "--frameworks",
     "--framework",
     "frameworks",
     multiple=True,
-    type=click.Choice(FRAMEWORKS),
-    help="Framework (repeatable; default all).",
+    help="Comma-separated frameworks (gdpr, hipaa, pci-dss-4.0.1); default all.",
 )
 @click.option(
-    "--format", "output_format", type=click.Choice(["md"]), default="md", show_default=True
+    "--format",
+    "output_format",
+    type=click.Choice(["md"]),
+    default="md",
+    show_default=True,
+    help="md: Markdown, as docs/mappings.md.",
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write to FILE instead of stdout.")
 @pass_context
@@ -167,7 +172,8 @@ def mappings_command(
 ) -> None:
     """Framework -> requirement -> controls -> why (docs/mappings.md is this for the shipped catalog)."""
     catalog = _load(ctx)
-    chosen = list(frameworks) or [f for f in FRAMEWORKS if f in catalog.frameworks]
+    named = [f for text in frameworks for f in parse_frameworks(text)]
+    chosen = named or [f for f in FRAMEWORKS if f in catalog.frameworks]
     text = fmt.mappings_markdown(catalog, chosen)
     if out is None:
         click.echo(text, nl=False)

@@ -1562,8 +1562,12 @@ def _week11(clients: _Clients) -> str:
 
 
 def _week12(clients: _Clients) -> str:
-    clients("cloudtrail", SECOND_REGION).delete_trail(Name=LEGACY_TRAIL)
-    return f"stale trail {LEGACY_TRAIL} is deleted"
+    # Fixed rather than deleted: a type that vanishes from a region is a completeness warning
+    # (ERROR, "evidence missing compared with the previous snapshot") until someone confirms it.
+    trail = clients("cloudtrail", SECOND_REGION)
+    trail.update_trail(Name=LEGACY_TRAIL, EnableLogFileValidation=True)
+    trail.start_logging(Name=LEGACY_TRAIL)
+    return f"stale trail {LEGACY_TRAIL} gets log file validation and starts logging again"
 
 
 _WEEKLY: dict[int, Callable[[_Clients], str]] = {

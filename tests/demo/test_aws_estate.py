@@ -419,8 +419,10 @@ def test_apply_week_changes_what_it_says(endpoint: str) -> None:
         10: lambda: _private(s3, estate.RAW_FEATURES_BUCKET_EU),
         11: lambda: _rotating(estate.LEGACY_KEY_ALIAS),
         12: lambda: (
-            estate.LEGACY_TRAIL
-            not in [t["Name"] for t in client("cloudtrail", US).describe_trails()["trailList"]]
+            client("cloudtrail", US).get_trail_status(Name=estate.LEGACY_TRAIL)["IsLogging"]
+            and {t["Name"]: t for t in client("cloudtrail", US).describe_trails()["trailList"]}[
+                estate.LEGACY_TRAIL
+            ]["LogFileValidationEnabled"]
         ),
     }
     assert set(checks) == set(estate.weeks_with_changes())

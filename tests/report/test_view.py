@@ -135,6 +135,13 @@ def test_chapters_are_numbered_in_document_order() -> None:
     anchors = [s["anchor"] for s in sections]
     assert anchors == [a for a, _, _ in SECTIONS if a != "@frameworks"]
     numbers = {s["anchor"]: s["number"] for s in sections}
-    assert numbers["document-control"] == "1" and numbers["exceptions"] == "6"
+    assert numbers["document-control"] == "1" and numbers["system-description"] == "2"
+    assert numbers["exceptions"] == "7"
     assert numbers["all-findings"] == "" and numbers["signoff"] == ""
     assert (numbers["coverage"], numbers["evidence"]) == ("A", "B")
+    # a report without a system description numbers the rest without a gap
+    without = {
+        s["anchor"]: s["number"]
+        for s in section_list((), absent=frozenset({"system-description"}))
+    }
+    assert "system-description" not in without and without["exceptions"] == "6"

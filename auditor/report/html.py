@@ -43,6 +43,9 @@ def id_breaks(value: Any) -> Markup:
 _SPACE = re.compile(r"(\s+)")
 
 
+_TIMESTAMP = re.compile(r"^\W*\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?\W*$")
+
+
 def prose(value: Any) -> Markup:
     """Free text (a finding's reason) escaped, with the identifiers in it kept whole: a word
     with a hyphen or a parenthesis (a control or requirement ID, a region, a date) does not
@@ -52,6 +55,8 @@ def prose(value: Any) -> Markup:
     for part in _SPACE.split(str(value)):
         if not part or part.isspace():
             out.append(str(escape(part)))
+        elif _TIMESTAMP.match(part):  # "2026-12-02T08:07:10Z," stays whole
+            out.append(f'<span class="nw">{escape(part)}</span>')
         elif len(part) > 20 and ("/" in part or ":" in part):
             out.append(str(id_breaks(part)))
         elif "-" in part or "(" in part:  # "ML-DATA-001", "164.308(a)(1)(ii)(D)"

@@ -202,6 +202,12 @@ class ScopeSelectorSettings(_Strict):
     @field_validator("organizational_units")
     @classmethod
     def _ous(cls, value: list[str]) -> list[str]:
+        if value:
+            # Refused rather than accepted and silently matching nothing.
+            raise ValueError(
+                "organizational_units selectors are not supported yet: the AWS collector does not "
+                "record which OU an account belongs to; list the accounts instead"
+            )
         for unit in value:
             if not unit.startswith("ou-"):
                 raise ValueError(
@@ -424,7 +430,7 @@ report:
 #   hipaa:
 #     include:
 #       - tag: {key: data-class, values: [phi]}   # AWS tags and GCP labels alike
-#       - accounts: ["111111111111"]              # or organizational_units: [ou-...]
+#       - accounts: ["111111111111"]
 #       - projects: [acme-phi]                    # or folders: ["123"]; regions: [us-east-1]
 #     exclude:
 #       - tag: {key: env, values: [sandbox]}

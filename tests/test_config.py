@@ -167,3 +167,12 @@ def test_bad_scope_names_file_line_and_field(
     assert error.line == line
     assert error.field == field
     assert words in error.message
+
+
+def test_ou_selectors_are_refused_not_silently_empty(tmp_path: Path) -> None:
+    """The collector does not record each account's OU, so an OU selector could only ever match
+    nothing: it is refused with the file and line instead."""
+    text = "scope:\n  hipaa:\n    include:\n      - organizational_units: [ou-ab12-cd34ef56]\n"
+    with pytest.raises(UserError, match="list the accounts instead") as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.line == 4

@@ -114,14 +114,22 @@ def show_command(
         click.echo(fmt.control_text(control), nl=False)
 
 
-@controls_group.command("matrix")
-@click.option(
+_catalog_frameworks_option = click.option(
     "--frameworks",
     "--framework",
     "frameworks",
     multiple=True,
     help="Comma-separated frameworks (gdpr, hipaa, pci-dss-4.0.1); default all.",
 )
+
+
+def _chosen_frameworks(catalog: Catalog, frameworks: tuple[str, ...]) -> list[str]:
+    named = [f for text in frameworks for f in parse_frameworks(text)]
+    return named or [f for f in FRAMEWORKS if f in catalog.frameworks]
+
+
+@controls_group.command("matrix")
+@_catalog_frameworks_option
 @click.option(
     "--format",
     "output_format",
@@ -137,8 +145,7 @@ def matrix_command(
 ) -> None:
     """Requirement x control coverage (automated / manual / none)."""
     catalog = _load(ctx)
-    named = [f for text in frameworks for f in parse_frameworks(text)]
-    chosen = named or [f for f in FRAMEWORKS if f in catalog.frameworks]
+    chosen = _chosen_frameworks(catalog, frameworks)
     rows = coverage_matrix(catalog, chosen)
     text = fmt.matrix_csv(rows) if output_format == "csv" else fmt.matrix_html(catalog, rows)
     if out is None:
@@ -150,13 +157,7 @@ def matrix_command(
 
 
 @controls_group.command("mappings")
-@click.option(
-    "--frameworks",
-    "--framework",
-    "frameworks",
-    multiple=True,
-    help="Comma-separated frameworks (gdpr, hipaa, pci-dss-4.0.1); default all.",
-)
+@_catalog_frameworks_option
 @click.option(
     "--format",
     "output_format",
@@ -172,8 +173,7 @@ def mappings_command(
 ) -> None:
     """Framework -> requirement -> controls -> why (docs/mappings.md is this for the shipped catalog)."""
     catalog = _load(ctx)
-    named = [f for text in frameworks for f in parse_frameworks(text)]
-    chosen = named or [f for f in FRAMEWORKS if f in catalog.frameworks]
+    chosen = _chosen_frameworks(catalog, frameworks)
     text = fmt.mappings_markdown(catalog, chosen)
     if out is None:
         click.echo(text, nl=False)

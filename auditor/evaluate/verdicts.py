@@ -477,25 +477,35 @@ def manual_findings(
                     [{"requirement": a.requirement, "files": dict(a.file_sha256)} for a in used]
                 )
             )
-        findings.append(
-            Finding(
-                control_id=control.id,
-                control_title=control.title,
-                stage=str(control.stage),
-                severity=str(control.severity),
-                status=status,
-                provider="",
-                account="",
-                region="",
-                resource_type="",
-                resource_id="",
-                reason=reason,
-                requirements=requirements,
-                snapshot_id="",
-                evidence_sha256=evidence,
-            )
-        )
+        findings.append(control_finding(control, status, reason, requirements, evidence))
     return findings
+
+
+def control_finding(
+    control: Control,
+    status: Status,
+    reason: str,
+    requirements: Mapping[str, tuple[str, ...]],
+    evidence_sha256: str | None = None,
+) -> Finding:
+    """A finding about a control as a whole, judged on no resource and from no snapshot (manual
+    controls, undecided parameters): provider, resource and snapshot_id are empty."""
+    return Finding(
+        control_id=control.id,
+        control_title=control.title,
+        stage=str(control.stage),
+        severity=str(control.severity),
+        status=status,
+        provider="",
+        account="",
+        region="",
+        resource_type="",
+        resource_id="",
+        reason=reason,
+        requirements=requirements,
+        snapshot_id="",
+        evidence_sha256=evidence_sha256,
+    )
 
 
 def undecided_findings(catalog: Catalog, frameworks: Sequence[str]) -> list[Finding]:
@@ -512,23 +522,8 @@ def undecided_findings(catalog: Catalog, frameworks: Sequence[str]) -> list[Find
             for p in unset
             if p.question
         )
-        findings.append(
-            Finding(
-                control_id=control.id,
-                control_title=control.title,
-                stage=str(control.stage),
-                severity=str(control.severity),
-                status=MANUAL,
-                provider="",
-                account="",
-                region="",
-                resource_type="",
-                resource_id="",
-                reason=f"Not judged until the organisation decides: {asks}",
-                requirements=requirements,
-                snapshot_id="",
-            )
-        )
+        reason = f"Not judged until the organisation decides: {asks}"
+        findings.append(control_finding(control, MANUAL, reason, requirements))
     return findings
 
 

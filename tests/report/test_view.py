@@ -141,7 +141,6 @@ def test_chapters_are_numbered_in_document_order() -> None:
     assert (numbers["coverage"], numbers["evidence"]) == ("A", "B")
     # a report without a system description numbers the rest without a gap
     without = {
-        s["anchor"]: s["number"]
-        for s in section_list((), absent=frozenset({"system-description"}))
+        s["anchor"]: s["number"] for s in section_list((), absent=frozenset({"system-description"}))
     }
     assert "system-description" not in without and without["exceptions"] == "6"

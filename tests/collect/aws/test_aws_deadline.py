@@ -50,9 +50,7 @@ def test_a_call_stalling_on_every_attempt_stops_at_the_deadline(proxy: Proxy, es
     clean, _, _ = _run(proxy, None)
     # every attempt stalls past its 1 s read timeout; 1 + 8 attempts would take > 18 s. The
     # deadline leaves the calls that do not stall (the log groups) ample time on a busy machine.
-    sink, took, stats = _run(
-        proxy, stall(2), read_timeout=1, max_attempts=8, deadline_seconds=6
-    )
+    sink, took, stats = _run(proxy, stall(2), read_timeout=1, max_attempts=8, deadline_seconds=6)
     assert took < 6 + 1 + 2, took  # deadline + grace + one attempt in flight
     codes = {e.error_code for e in sink.errors}
     assert codes <= {"DeadlineExceeded", "Timeout"} and "DeadlineExceeded" in codes

@@ -182,7 +182,8 @@ class Redactor:
     def redact(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """A redacted copy of `data`, with `_redacted` listing the paths that were replaced."""
         text = json.dumps(data, default=str, separators=(",", ":"))
-        containers = any(hint in text.lower() for hint in _CONTAINER_HINTS)
+        lower = text.lower()  # once: the hints are lower-case
+        containers = any(hint in lower for hint in _CONTAINER_HINTS)
         values = (_may_look_secret(text) and _SECRET_VALUE.search(text) is not None) or (
             _may_assign(text)
         )

@@ -754,7 +754,7 @@ def scope_view(
 ) -> ScopeView:
     """Scope and lineage of the latest snapshot per provider (or one snapshot), as configured."""
     catalog = config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
-    store = open_store(store_url or (config.store_url() if config else "./.auditor/store"), config)
+    store = open_store(store_url or (config or Config()).store_url(), config)
     snapshots = select_snapshots(store, Selection(snapshot=snapshot))
     frameworks = tuple(config.frameworks) if config else tuple(catalog.frameworks)
     labels = {fw: catalog.frameworks[fw].label for fw in frameworks if fw in catalog.frameworks}

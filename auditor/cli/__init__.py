@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 
 from auditor import __version__
+from auditor.config import StoreSettings
 from auditor.errors import AuditorError
 from auditor.models import neutralise_text
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from auditor.config import Config
     from auditor.settings import Setting
 
-DEFAULT_STORE = "./.auditor/store"
+DEFAULT_STORE = StoreSettings.model_fields["url"].default  # the one default: config.py
 
 
 @dataclass

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from auditor.demo.moto import aws_env, local_moto, reset_moto
+from devtools.aws_proxy import Proxy, reset, start_proxy
+
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost,::1")
 
@@ -53,3 +56,46 @@ def _only_loopback() -> Iterator[None]:
     yield
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------- local AWS (moto)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """The one moto server of a test process (the demo's starter, on 127.0.0.1). moto keeps its
+    state per process whatever serves it, so one server per process loses no isolation; the
+    `aws` and `proxy` fixtures empty it when a module starts."""
+    with local_moto() as url:
+        yield url
+
+
+def _moto_settings(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    """The module's `pytest.mark.moto(region=..., **env)`, else us-east-1 and nothing extra."""
+    marker = request.node.get_closest_marker("moto")
+    options = dict(marker.kwargs) if marker else {}
+    return str(options.pop("region", "us-east-1")), {k: str(v) for k, v in options.items()}
+
+
+@pytest.fixture(scope="module")
+def aws(moto_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """boto3 pointed at the (emptied) moto server for one module through AWS_ENDPOINT_URL, with
+    fake credentials; `pytest.mark.moto(region=..., NAME=value)` sets the region and extra
+    variables (MOTO_IAM_LOAD_MANAGED_POLICIES). Yields the endpoint."""
+    region, extra = _moto_settings(request)
+    with aws_env(moto_server, region, **extra):
+        reset_moto(moto_server)  # after the env: moto reads its own variables on reset
+        yield moto_server
+
+
+@pytest.fixture(scope="module")
+def proxy(moto_server: str, request: pytest.FixtureRequest) -> Iterator[Proxy]:
+    """Like `aws`, with the fault proxy between boto3 and moto: tests install its rules."""
+    region, extra = _moto_settings(request)
+    state, stop = start_proxy(moto_server)
+    try:
+        with aws_env(state.url, region, **extra):
+            reset(state)
+            yield state
+    finally:
+        stop()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from aws_estate import MemorySink, Proxy, Request, reset
-from support.fault_proxy import Fault, stall
+from devtools.aws_proxy import Fault, stall
 from support.verdicts import assert_only_errors_changed, verdicts
 
 from auditor.collect.aws.scope import AwsCollector

@@ -31,7 +31,7 @@ from aws_estate import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fault_proxy import (
+from devtools.aws_proxy import (
     Fault,
     corrupt,
     cut_short,

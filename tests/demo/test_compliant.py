@@ -9,13 +9,10 @@ of the same type and name, on which the controls it failed do not FAIL.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-import requests
 
 from auditor.catalog import load_catalog
 from auditor.collect.aws.scope import AwsCollector
@@ -50,40 +47,11 @@ PER_REGION = {
 }
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    overrides = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": estate.HOME_REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    saved = {key: os.environ.get(key) for key in [*overrides, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
-    os.environ.pop("AWS_PROFILE", None)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    os.environ.update(overrides, AWS_ENDPOINT_URL=url)
-    try:
-        requests.post(f"{url}/moto-api/reset", timeout=120).raise_for_status()
-        yield url
-    finally:
-        requests.post(f"{url}/moto-api/reset", timeout=120).raise_for_status()
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+pytestmark = pytest.mark.moto(region=estate.HOME_REGION)
 
 
 @pytest.fixture(scope="module")
-def twin(endpoint: str) -> estate.EstateInfo:
+def twin(aws: str) -> estate.EstateInfo:
     return estate.seed_compliant_estate()
 
 

@@ -4,14 +4,12 @@ manifests and void records are checked against --trust-root; S3 stores void the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from store_support import bucket, write
 
 from auditor.cli import run
@@ -50,21 +48,13 @@ def make_cert(folder: Path, name: str) -> tuple[Path, Path]:
     return key_path, cert_path
 
 
+pytestmark = pytest.mark.moto(region="eu-west-1")
+
+
 @pytest.fixture(scope="module")
-def moto_s3() -> Iterator[Any]:
-    """boto3 unchanged, pointed at a moto server on 127.0.0.1 through AWS_ENDPOINT_URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            patch.delenv(name, raising=False)
-        yield boto3.client("s3")
-    server.stop()
+def moto_s3(aws: str) -> Any:
+    """boto3 unchanged, pointed at the moto server through AWS_ENDPOINT_URL."""
+    return boto3.client("s3")
 
 
 @pytest.fixture

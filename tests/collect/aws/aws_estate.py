@@ -13,6 +13,10 @@ import json
 from typing import Any
 
 import boto3
+
+from auditor.collect.aws.engine import allow_local_s3control
+from auditor.models import EvidenceDoc
+from auditor.models import MemorySink as _MemorySink
 from devtools.aws_proxy import (  # noqa: F401  (re-exported for the tests)
     Fault,
     Proxy,
@@ -24,10 +28,6 @@ from devtools.aws_proxy import (  # noqa: F401  (re-exported for the tests)
     no_monitoring_schedules,
     reset,
 )
-
-from auditor.collect.aws.engine import allow_local_s3control
-from auditor.models import EvidenceDoc
-from auditor.models import MemorySink as _MemorySink
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111111111111"

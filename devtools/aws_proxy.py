@@ -9,7 +9,7 @@ boto3 is never patched: it only sees AWS_ENDPOINT_URL.
 `latency_s` delays every answer as a real AWS round trip would (the collection benchmark uses
 40 ms); `keep_alive` speaks HTTP/1.1 to the client and reuses one upstream connection per
 thread, as AWS endpoints do. `GET /__proxy/stats` answers {"requests": N, "by_operation": {...}}
-and `POST /__proxy/reset` zeroes it, for a proxy run in another process:
+and `POST /__proxy/reset` zeroes it (the rules stay), for a proxy run in another process:
 
     python -m devtools.aws_proxy --latency-ms 40   # starts moto too; prints both ports
 """
@@ -105,13 +105,17 @@ class Proxy:
         with self.lock:
             return {"requests": len(self.seen), "by_operation": dict(self.by_operation)}
 
-    def clear(self) -> None:
-        """Every rule and record cleared (moto is left as it is)."""
+    def zero(self) -> None:
+        """Every record cleared; the rules stay."""
         with self.lock:
-            self.rules.clear()
             self.seen.clear()
             self.faults.clear()
             self.by_operation.clear()
+
+    def clear(self) -> None:
+        """Every rule and record cleared (moto is left as it is)."""
+        self.rules.clear()
+        self.zero()
 
 
 def json_error(code: str, message: str, status: int = 400) -> Reply:
@@ -268,7 +272,7 @@ def _handler(proxy: Proxy) -> type[BaseHTTPRequestHandler]:
         def _control(self) -> None:
             """/__proxy/stats and /__proxy/reset, for a proxy in another process."""
             if self.command == "POST" and self.path.startswith("/__proxy/reset"):
-                proxy.clear()
+                proxy.zero()
             body = json.dumps(proxy.stats()).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

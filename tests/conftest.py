@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from auditor.demo.moto import aws_env, local_moto, reset_moto
+from devtools.asset_service import FakeAssetService, serve
 from devtools.aws_proxy import Proxy, reset, start_proxy
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
@@ -99,3 +100,34 @@ def proxy(moto_server: str, request: pytest.FixtureRequest) -> Iterator[Proxy]:
             yield state
     finally:
         stop()
+
+
+# ---------------------------------------------------------------- local GCP (Cloud Asset)
+
+
+@pytest.fixture(scope="module")
+def asset_records() -> list[dict[str, Any]]:
+    """The assets (export-spelling records) the module's AssetService serves; a module overrides
+    this fixture to serve its own estate. None by default."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def _asset_service(asset_records: list[dict[str, Any]]) -> FakeAssetService:
+    return FakeAssetService.from_records(asset_records)
+
+
+@pytest.fixture(scope="module")
+def asset_endpoint(_asset_service: FakeAssetService) -> Iterator[str]:
+    """The module's local AssetService on 127.0.0.1, for the real AssetServiceClient."""
+    with serve(_asset_service) as address:
+        yield address
+
+
+@pytest.fixture
+def asset_service(_asset_service: FakeAssetService) -> Iterator[FakeAssetService]:
+    """The module's AssetService, to inject faults or read its call log: cleared before the test
+    (earlier tests' calls) and after it (its faults)."""
+    _asset_service.clear()
+    yield _asset_service
+    _asset_service.clear()

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "report"))
+sys.path.insert(0, str(ROOT))  # devtools/, shared with the tests
 
 
 def _child(kind: str, resources: int, failing: int, queue: Any) -> None:
-    import report_synthetic
-
     from auditor.report.view import build_view
+    from devtools import report_synthetic
 
     started = time.perf_counter()
     syn = report_synthetic.build(resources, failing=failing)

@@ -1,8 +1,12 @@
-"""Suite-wide guard: no test may reach anything outside loopback.
+"""Suite-wide guard, and the one way to start each local service the tests use.
 
-Every Python-level socket connection is checked; a non-loopback address fails the test at once
-with the address in the message, instead of hanging on (or reaching) the internet. Instance
-metadata lookups by botocore are switched off too.
+No test may reach anything outside loopback: every Python-level socket connection is checked; a
+non-loopback address fails the test at once with the address in the message, instead of hanging
+on (or reaching) the internet. Instance metadata lookups by botocore are switched off too.
+
+Local AWS: `moto_server` (one per test process), `aws` and `proxy` (boto3 pointed at it, or at
+the fault proxy in front of it, for one module). Local GCP: `asset_records`, `asset_endpoint`,
+`asset_service`. ARCHITECTURE.md ("Tests and tools") says why they live where they do.
 """
 
 from __future__ import annotations

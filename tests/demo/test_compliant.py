@@ -9,7 +9,7 @@ of the same type and name, on which the controls it failed do not FAIL.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,12 +25,11 @@ from auditor.models import (
     EvidenceDoc,
     MemorySink,
     RollupStatus,
-    Snapshot,
-    SnapshotManifest,
     Status,
     provider_of_type,
     utcnow,
 )
+from devtools.factories import snapshot
 
 FRAMEWORKS = ("gdpr", "hipaa", "pci-dss-4.0.1")
 # Evidence moto cannot produce: these controls must ERROR (an error is never a verdict).
@@ -70,15 +69,13 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="module")
 def result(catalog: Catalog, sink: MemorySink) -> AuditResult:
-    now = utcnow()
-    manifest = SnapshotManifest(
-        id="compliant", provider="aws", scope={}, started_at=now, finished_at=now,
-        tool_version="test", catalog_sha256=catalog.sha256, counts={}, stats={},
-        errors=tuple(sink.errors), files={}, previous_sha256=None,
+    taken = snapshot(
+        "compliant", sink.docs, errors=sink.errors, taken_at=utcnow(), took=timedelta(0),
+        scope={}, catalog_sha256=catalog.sha256,
     )  # fmt: skip
     return audit(
         catalog,
-        [Snapshot(manifest, tuple(sink.docs))],
+        [taken],
         period=None,
         frameworks=list(FRAMEWORKS),
         on=date.today(),
@@ -126,15 +123,13 @@ def test_every_automated_aws_control_passes_somewhere(
 def test_unset_residency_question_is_manual_not_fail(sink: MemorySink) -> None:
     """With the default configuration and no approved regions, residency asks; nothing FAILs."""
     catalog = load_catalog()
-    now = utcnow()
-    manifest = SnapshotManifest(
-        id="compliant", provider="aws", scope={}, started_at=now, finished_at=now,
-        tool_version="test", catalog_sha256=catalog.sha256, counts={}, stats={},
-        errors=tuple(sink.errors), files={}, previous_sha256=None,
+    taken = snapshot(
+        "compliant", sink.docs, errors=sink.errors, taken_at=utcnow(), took=timedelta(0),
+        scope={}, catalog_sha256=catalog.sha256,
     )  # fmt: skip
     result = audit(
         catalog,
-        [Snapshot(manifest, tuple(sink.docs))],
+        [taken],
         period=None,
         frameworks=list(FRAMEWORKS),
         on=date.today(),

@@ -12,13 +12,13 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 from py_ocsf_models.events.findings.compliance_finding import ComplianceFinding
-from report_synthetic import Synthetic
 
 from auditor import pipeline
 from auditor.cli import run
 from auditor.models import Status
 from auditor.report.exports import ASFF_BATCH, junit_xml
 from auditor.report.securityhub import publish_to_securityhub
+from devtools.report_synthetic import Synthetic
 
 pytestmark = pytest.mark.moto(region="eu-west-1")  # as the demo points boto3
 

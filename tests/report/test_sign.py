@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from report_synthetic import Synthetic
 
 from auditor.errors import UserError
 from auditor.models import ReportManifest
@@ -19,6 +18,7 @@ from auditor.report import SignOptions, verify_report, write_report
 from auditor.report.sign import check_signatures, sign_pdf
 from auditor.report.versions import manifest_bytes
 from devtools.certs import make_signer
+from devtools.report_synthetic import Synthetic
 
 pytest.importorskip("pyhanko")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-import report_synthetic
-from report_synthetic import Synthetic
 
 from auditor.models import FindingsDiff
 from auditor.report.view import ReportView, build_view, coverage_rows, worst_status
+from devtools import report_synthetic
+from devtools.report_synthetic import Synthetic
 
 
 @pytest.fixture(scope="module")

@@ -154,30 +154,9 @@ def manifest(
     )
 
 
-def snapshot(
-    snapshot_id: str,
-    docs: Sequence[EvidenceDoc],
-    *,
-    errors: Sequence[CollectionError] = (),
-    provider: str = "aws",
-    taken_at: datetime | None = None,
-    took: timedelta = timedelta(minutes=5),
-    scope: Mapping[str, Any] | None = None,
-    catalog_sha256: str = "c" * 64,
-) -> Snapshot:
-    """A snapshot as evaluate reads it: `manifest(...)` and the documents."""
-    return Snapshot(
-        manifest=manifest(
-            snapshot_id,
-            errors=errors,
-            provider=provider,
-            taken_at=taken_at,
-            took=took,
-            scope=scope,
-            catalog_sha256=catalog_sha256,
-        ),
-        documents=tuple(docs),
-    )
+def snapshot(snapshot_id: str, docs: Sequence[EvidenceDoc], **manifest_options: Any) -> Snapshot:
+    """A snapshot as evaluate reads it: `manifest(snapshot_id, **manifest_options)` and `docs`."""
+    return Snapshot(manifest=manifest(snapshot_id, **manifest_options), documents=tuple(docs))
 
 
 def error(

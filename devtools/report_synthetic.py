@@ -14,6 +14,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from auditor.evaluate import evidence_coverage, findings_csv, findings_document
 from auditor.models import (
@@ -642,3 +643,23 @@ def evidence_documents(synthetic: Synthetic) -> dict[str, dict[str, object]]:
         for f in synthetic.result.findings
         if f.evidence_sha256 and str(f.status) in ("FAIL", "ERROR")
     }
+
+
+def bench_view(syn: Synthetic, **options: Any) -> Any:
+    """The report view of a synthetic result as the report benchmarks build it; `options` go to
+    `build_view` (attachments, evidence documents)."""
+    from auditor.report.view import build_view
+
+    return build_view(
+        syn.result,
+        report_id="AUD-2026-Q4-v1-bench000",
+        period_label="2026-Q4",
+        version=1,
+        generated_at=syn.result.generated_at,
+        tool_version="bench",
+        supersedes=None,
+        signed=False,
+        history=(),
+        snapshot_hashes={},
+        **options,
+    )

@@ -17,7 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from auditor.catalog import load_catalog
+from auditor.collect.aws.engine import Scope
 from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.demo import _approved_regions
 from auditor.demo import aws_estate as estate
 from auditor.demo.moto import reset_moto
@@ -27,11 +29,9 @@ from auditor.rules import holds, referenced_fields, render_reason
 EU, US = estate.HOME_REGION, estate.SECOND_REGION
 # Types with one document per region (or account): found by region, not by name.
 PER_REGION = {
-    "AWS::GuardDuty::Detector",
-    "AWS::Macie::Session",
-    "AWS::Bedrock::ModelInvocationLoggingConfiguration",
-    "AWS::ECR::RegistryScanningConfiguration",
-    "AWS::::Account",
+    spec.resource_type
+    for spec in SPECS
+    if spec.scope in (Scope.REGION_DOCUMENT, Scope.ACCOUNT_DOCUMENT)
 }
 
 

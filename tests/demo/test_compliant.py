@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from auditor.catalog import load_catalog
+from auditor.collect.aws.engine import Scope
 from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.demo import _approved_regions
 from auditor.demo import aws_estate as estate
 from auditor.evaluate import audit
@@ -38,11 +40,9 @@ MOTO_GAPS = {
     "ML-DEPLOY-010": "moto has no Bedrock guardrails",
 }
 PER_REGION = {
-    "AWS::GuardDuty::Detector",
-    "AWS::Macie::Session",
-    "AWS::Bedrock::ModelInvocationLoggingConfiguration",
-    "AWS::ECR::RegistryScanningConfiguration",
-    "AWS::::Account",
+    spec.resource_type
+    for spec in SPECS
+    if spec.scope in (Scope.REGION_DOCUMENT, Scope.ACCOUNT_DOCUMENT)
 }
 
 

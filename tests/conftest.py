@@ -12,6 +12,7 @@ the fault proxy in front of it, for one module). Local GCP: `asset_records`, `as
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -71,6 +72,9 @@ def moto_server() -> Iterator[str]:
     """The one moto server of a test process (the demo's starter, on 127.0.0.1). moto keeps its
     state per process whatever serves it, so one server per process loses no isolation; the
     `aws` and `proxy` fixtures empty it when a module starts."""
+    # werkzeug gives its logger a stream handler on the stream of the moment (a test's captured
+    # one, closed later) unless one exists: its records go to pytest's log capture instead.
+    logging.getLogger("werkzeug").addHandler(logging.NullHandler())
     with local_moto() as url:
         yield url
 

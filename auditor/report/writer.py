@@ -110,14 +110,7 @@ def _evidence_index_bytes(
         "catalog_sha256": manifest.catalog_sha256,
         "supersedes": manifest.supersedes,
         "files": dict(manifest.files),
-        "snapshots": [
-            {**row, "counts": dict(m.counts), "errors": [e.to_dict() for e in m.errors]}
-            for row, m in zip(
-                evidence_index(result, hashes),
-                sorted(result.snapshots, key=lambda s: (s.finished_at, s.id)),
-                strict=True,
-            )
-        ],
+        "snapshots": list(evidence_index(result, hashes, detail=True)),
         "note": "manifest.json of the report version folder lists this PDF's own sha256, "
         "so it cannot be embedded; this index and the findings files are.",
     }
@@ -166,8 +159,8 @@ def write_report(
     previous_doc = _json_document(previous_findings, "previous findings")
     hashes = _snapshot_hashes(result, document)
     snapshots = tuple(
-        {"id": m.id, "manifest_sha256": hashes[m.id]}
-        for m in sorted(result.snapshots, key=lambda s: (s.finished_at, s.id))
+        {"id": row["id"], "manifest_sha256": row["manifest_sha256"]}
+        for row in evidence_index(result, hashes)
     )
     generated_at = utcnow()
     data_files = {FINDINGS_JSON: findings_json, FINDINGS_CSV: findings_csv}

@@ -665,17 +665,28 @@ def _seed_ecr(clients: _Clients, keys: dict[str, str]) -> None:
     _hardened_repository(clients("ecr", SECOND_REGION), HARDENED_REPO, keys["us"])
 
 
-def _hardened_training_job(
-    clients: _Clients,
-    region: str,
-    name: str,
-    account: str,
-    net: _Network,
-    key: str,
-    role: str,
-    bucket: str,
-) -> None:
-    clients("sagemaker", region).create_training_job(
+@dataclass(frozen=True)
+class _Workload:
+    """Where a hardened ML resource runs: account and region, its VPC, the customer-managed key
+    that encrypts it and the role it runs as. Both estates plant hardened resources from one."""
+
+    clients: _Clients
+    account: str
+    region: str
+    net: _Network
+    key: str
+    role: str
+
+    def image(self, tag: str) -> str:
+        return _image(self.account, self.region, HARDENED_REPO, tag)
+
+    def vpc(self) -> dict[str, Any]:
+        return {"SecurityGroupIds": [self.net.security_group], "Subnets": self.net.subnets}
+
+
+def _hardened_training_job(w: _Workload, name: str, bucket: str) -> None:
+    key = w.key
+    w.clients("sagemaker", w.region).create_training_job(
         TrainingJobName=name,
         HyperParameters={
             "max_depth": "6",
@@ -683,11 +694,8 @@ def _hardened_training_job(
             "objective": "binary:logistic",
             "num_round": "300",
         },
-        AlgorithmSpecification={
-            "TrainingImage": _image(account, region, HARDENED_REPO, "1.7-1"),
-            "TrainingInputMode": "File",
-        },
-        RoleArn=role,
+        AlgorithmSpecification={"TrainingImage": w.image("1.7-1"), "TrainingInputMode": "File"},
+        RoleArn=w.role,
         InputDataConfig=[
             {
                 "ChannelName": "train",
@@ -708,7 +716,7 @@ def _hardened_training_job(
             "VolumeSizeInGB": 50,
             "VolumeKmsKeyId": key,
         },
-        VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+        VpcConfig=w.vpc(),
         StoppingCondition={"MaxRuntimeInSeconds": 86400},
         EnableNetworkIsolation=True,
         EnableInterContainerTrafficEncryption=True,
@@ -716,17 +724,9 @@ def _hardened_training_job(
     )
 
 
-def _hardened_processing_job(
-    clients: _Clients,
-    region: str,
-    name: str,
-    account: str,
-    net: _Network,
-    key: str,
-    role: str,
-    output_uri: str,
-) -> None:
+def _hardened_processing_job(w: _Workload, name: str, output_uri: str) -> None:
     """Own image, encrypted volume and output, network isolation in a VPC."""
+    key = w.key
     resources = {
         "ClusterConfig": {
             "InstanceCount": 1,
@@ -735,15 +735,15 @@ def _hardened_processing_job(
             "VolumeKmsKeyId": key,
         }
     }
-    clients("sagemaker", region).create_processing_job(
+    w.clients("sagemaker", w.region).create_processing_job(
         ProcessingJobName=name,
-        RoleArn=role,
-        AppSpecification={"ImageUri": _image(account, region, HARDENED_REPO, "prep-1.4.0")},
+        RoleArn=w.role,
+        AppSpecification={"ImageUri": w.image("prep-1.4.0")},
         ProcessingResources=resources,
         NetworkConfig={
             "EnableNetworkIsolation": True,
             "EnableInterContainerTrafficEncryption": True,
-            "VpcConfig": {"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+            "VpcConfig": w.vpc(),
         },
         ProcessingOutputConfig={
             "Outputs": [
@@ -761,7 +761,7 @@ def _hardened_processing_job(
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
         Tags=_tags(FRAUD_TAGS),
     )
-    _moto_processing_resources(account, region, name, resources)
+    _moto_processing_resources(w.account, w.region, name, resources)
 
 
 def _seed_training(
@@ -772,27 +772,11 @@ def _seed_training(
     roles: dict[str, str],
 ) -> None:
     sm = clients("sagemaker", HOME_REGION)
-    net = nets[HOME_REGION]
-    _hardened_training_job(
-        clients,
-        HOME_REGION,
-        HARDENED_JOB,
-        account,
-        net,
-        keys["data"],
-        roles[TRAINING_ROLE],
-        TRAINING_BUCKET_EU,
-    )
-    _hardened_training_job(
-        clients,
-        SECOND_REGION,
-        US_JOB,
-        account,
-        nets[SECOND_REGION],
-        keys["us"],
-        roles[TRAINING_ROLE],
-        TRAINING_BUCKET_US,
-    )
+    role = roles[TRAINING_ROLE]
+    eu = _Workload(clients, account, HOME_REGION, nets[HOME_REGION], keys["data"], role)
+    us = _Workload(clients, account, SECOND_REGION, nets[SECOND_REGION], keys["us"], role)
+    _hardened_training_job(eu, HARDENED_JOB, TRAINING_BUCKET_EU)
+    _hardened_training_job(us, US_JOB, TRAINING_BUCKET_US)
     sm.create_training_job(
         TrainingJobName=SLOPPY_JOB,
         HyperParameters={
@@ -826,14 +810,7 @@ def _seed_training(
         Tags=_tags(GROWTH_TAGS),
     )
     _hardened_processing_job(
-        clients,
-        HOME_REGION,
-        HARDENED_PROCESSING,
-        account,
-        net,
-        keys["data"],
-        roles[TRAINING_ROLE],
-        f"s3://{TRAINING_BUCKET_EU}/fraud/2026-10/train/",
+        eu, HARDENED_PROCESSING, f"s3://{TRAINING_BUCKET_EU}/fraud/2026-10/train/"
     )
     sloppy_resources = {
         "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
@@ -926,12 +903,7 @@ def _seed_notebooks(
 
 
 def _hardened_endpoint(
-    clients: _Clients,
-    region: str,
-    account: str,
-    net: _Network,
-    key: str,
-    role: str,
+    w: _Workload,
     names: tuple[str, str, str],
     tags: dict[str, str],
     *,
@@ -942,20 +914,21 @@ def _hardened_endpoint(
     """Model, endpoint config and endpoint as they should be: own image, network isolation in
     a VPC, customer-managed keys, two instances, encrypted data capture with a retention tag."""
     model, ec, endpoint = names
-    sm = clients("sagemaker", region)
+    key = w.key
+    sm = w.clients("sagemaker", w.region)
     sm.create_model(
         ModelName=model,
-        ExecutionRoleArn=role,
+        ExecutionRoleArn=w.role,
         PrimaryContainer={
-            "Image": _image(account, region, HARDENED_REPO, "serve-1.7-1"),
+            "Image": w.image("serve-1.7-1"),
             "ModelDataUrl": model_data_url,
             "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "MODEL_THRESHOLD": "0.82"},
         },
-        VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+        VpcConfig=w.vpc(),
         EnableNetworkIsolation=True,
         Tags=_tags(tags),
     )
-    _moto_network_isolation(account, region, model)
+    _moto_network_isolation(w.account, w.region, model)
     sm.create_endpoint_config(
         EndpointConfigName=ec,
         KmsKeyId=key,
@@ -992,12 +965,7 @@ def _seed_models(
         (SECOND_REGION, (US_MODEL, US_EC, US_ENDPOINT), keys["us"], ARTIFACTS_BUCKET_US),
     ):  # fmt: skip
         _hardened_endpoint(
-            clients,
-            region,
-            account,
-            nets[region],
-            key,
-            roles[TRAINING_ROLE],
+            _Workload(clients, account, region, nets[region], key, roles[TRAINING_ROLE]),
             names,
             FRAUD_TAGS,
             model_data_url=f"s3://{bucket}/fraud/{HARDENED_JOB}/output/model.tar.gz",
@@ -1746,22 +1714,12 @@ def _scoped_policy(account: str, buckets: list[str]) -> str:
 
 
 def _compliant_jobs(
-    clients: _Clients,
-    region: str,
-    account: str,
-    net: _Network,
-    key: str,
-    role: str,
-    bucket: str,
-    training: tuple[str, ...],
-    processing: tuple[str, ...],
+    w: _Workload, bucket: str, training: tuple[str, ...], processing: tuple[str, ...]
 ) -> None:
     for name in training:
-        _hardened_training_job(clients, region, name, account, net, key, role, bucket)
+        _hardened_training_job(w, name, bucket)
     for name in processing:
-        _hardened_processing_job(
-            clients, region, name, account, net, key, role, f"s3://{bucket}/features/{name}/"
-        )
+        _hardened_processing_job(w, name, f"s3://{bucket}/features/{name}/")
 
 
 def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
@@ -1848,13 +1806,17 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
 
     # Training, processing, notebooks, Studio, registry.
     role = roles[TRAINING_ROLE]
+    work = {
+        eu: _Workload(clients, account, eu, nets[eu], keys["data"], role),
+        eu2: _Workload(clients, account, eu2, nets[eu2], keys["eu2"], role),
+    }
     _compliant_jobs(
-        clients, eu, account, nets[eu], keys["data"], role, TRAINING_BUCKET_EU,
-        (HARDENED_JOB, SLOPPY_JOB), (HARDENED_PROCESSING, SLOPPY_PROCESSING),
-    )  # fmt: skip
-    _compliant_jobs(
-        clients, eu2, account, nets[eu2], keys["eu2"], role, TRAINING_BUCKET_US, (US_JOB,), ()
+        work[eu],
+        TRAINING_BUCKET_EU,
+        (HARDENED_JOB, SLOPPY_JOB),
+        (HARDENED_PROCESSING, SLOPPY_PROCESSING),
     )
+    _compliant_jobs(work[eu2], TRAINING_BUCKET_US, (US_JOB,), ())
     _lifecycle(
         clients,
         CLEAN_LIFECYCLE,
@@ -1873,18 +1835,13 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
         _model_package(clients, account, group, "Approved", "approved by model risk review")
 
     # Serving: every endpoint isolated, in a VPC, own images, customer-managed keys, 2 instances.
-    for region, names, key, tags, bucket in (
-        (eu, (HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT), keys["data"], FRAUD_TAGS, ARTIFACTS_BUCKET_EU),
-        (eu, (SLOPPY_MODEL, SLOPPY_EC, SLOPPY_ENDPOINT), keys["data"], {**FRAUD_TAGS, "env": "staging"}, ARTIFACTS_BUCKET_EU),
-        (eu2, (US_MODEL, US_EC, US_ENDPOINT), keys["eu2"], FRAUD_TAGS, ARTIFACTS_BUCKET_US),
+    for region, names, tags, bucket in (
+        (eu, (HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT), FRAUD_TAGS, ARTIFACTS_BUCKET_EU),
+        (eu, (SLOPPY_MODEL, SLOPPY_EC, SLOPPY_ENDPOINT), {**FRAUD_TAGS, "env": "staging"}, ARTIFACTS_BUCKET_EU),
+        (eu2, (US_MODEL, US_EC, US_ENDPOINT), FRAUD_TAGS, ARTIFACTS_BUCKET_US),
     ):  # fmt: skip
         _hardened_endpoint(
-            clients,
-            region,
-            account,
-            nets[region],
-            key,
-            role,
+            work[region],
             names,
             tags,
             model_data_url=f"s3://{bucket}/models/{names[0]}/model.tar.gz",

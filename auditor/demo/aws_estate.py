@@ -128,6 +128,7 @@ NOTEBOOK_LOGS = "/aws/sagemaker/NotebookInstances"
 
 FRAUD_TAGS = {"team": "fraud-ml", "data-class": "pci", "env": "prod", "cost-center": "cc-4410"}
 GROWTH_TAGS = {"team": "growth-ml", "data-class": "pii", "env": "dev", "cost-center": "cc-5120"}
+ARTIFACT_TAGS = {**FRAUD_TAGS, "purpose": "model-artifacts"}
 
 
 def _tags(values: dict[str, str]) -> list[dict[str, str]]:
@@ -317,15 +318,18 @@ def _tls_only_policy(name: str) -> dict[str, Any]:
     }
 
 
+_ALL_PUBLIC_ACCESS_BLOCKED = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+
+
 def _block_public_access(clients: _Clients, region: str, name: str) -> None:
     clients("s3", region).put_public_access_block(
         Bucket=name,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
+        PublicAccessBlockConfiguration=_ALL_PUBLIC_ACCESS_BLOCKED,
     )
 
 
@@ -449,7 +453,7 @@ def _seed_storage(clients: _Clients, account: str, keys: dict[str, str]) -> None
         HOME_REGION,
         ARTIFACTS_BUCKET_EU,
         keys["data"],
-        {**FRAUD_TAGS, "purpose": "model-artifacts"},
+        ARTIFACT_TAGS,
         log_bucket=ACCESS_LOGS_BUCKET_EU,
         retention_days=730,
     )
@@ -500,7 +504,7 @@ def _seed_storage(clients: _Clients, account: str, keys: dict[str, str]) -> None
     )
     clients("s3", SECOND_REGION).put_bucket_tagging(
         Bucket=ARTIFACTS_BUCKET_US,
-        Tagging={"TagSet": _tags({**FRAUD_TAGS, "purpose": "model-artifacts"})},
+        Tagging={"TagSet": _tags(ARTIFACT_TAGS)},
     )
 
 
@@ -666,6 +670,17 @@ def _seed_ecr(clients: _Clients, keys: dict[str, str]) -> None:
 
 
 @dataclass(frozen=True)
+class _Estate:
+    """What the planted estate's workload seeders build on: networks, keys and roles by name."""
+
+    clients: _Clients
+    account: str
+    nets: dict[str, _Network]
+    keys: dict[str, str]
+    roles: dict[str, str]
+
+
+@dataclass(frozen=True)
 class _Workload:
     """Where a hardened ML resource runs: account and region, its VPC, the customer-managed key
     that encrypts it and the role it runs as. Both estates plant hardened resources from one."""
@@ -764,13 +779,8 @@ def _hardened_processing_job(w: _Workload, name: str, output_uri: str) -> None:
     _moto_processing_resources(w.account, w.region, name, resources)
 
 
-def _seed_training(
-    clients: _Clients,
-    account: str,
-    nets: dict[str, _Network],
-    keys: dict[str, str],
-    roles: dict[str, str],
-) -> None:
+def _seed_training(e: _Estate) -> None:
+    clients, account, nets, keys, roles = e.clients, e.account, e.nets, e.keys, e.roles
     sm = clients("sagemaker", HOME_REGION)
     role = roles[TRAINING_ROLE]
     eu = _Workload(clients, account, HOME_REGION, nets[HOME_REGION], keys["data"], role)
@@ -881,9 +891,8 @@ def _hardened_notebook(clients: _Clients, name: str, net: _Network, role: str, k
     )
 
 
-def _seed_notebooks(
-    clients: _Clients, nets: dict[str, _Network], keys: dict[str, str], roles: dict[str, str]
-) -> None:
+def _seed_notebooks(e: _Estate) -> None:
+    clients, nets, keys, roles = e.clients, e.nets, e.keys, e.roles
     net = nets[HOME_REGION]
     _lifecycle(
         clients,
@@ -953,13 +962,8 @@ def _hardened_endpoint(
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=ec, Tags=_tags(tags))
 
 
-def _seed_models(
-    clients: _Clients,
-    account: str,
-    nets: dict[str, _Network],
-    keys: dict[str, str],
-    roles: dict[str, str],
-) -> None:
+def _seed_models(e: _Estate) -> None:
+    clients, account, nets, keys, roles = e.clients, e.account, e.nets, e.keys, e.roles
     for region, names, key, bucket in (
         (HOME_REGION, (HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT), keys["data"], ARTIFACTS_BUCKET_EU),
         (SECOND_REGION, (US_MODEL, US_EC, US_ENDPOINT), keys["us"], ARTIFACTS_BUCKET_US),
@@ -1046,13 +1050,8 @@ def _studio_domain(
     )
 
 
-def _seed_registry(
-    clients: _Clients,
-    account: str,
-    nets: dict[str, _Network],
-    keys: dict[str, str],
-    roles: dict[str, str],
-) -> None:
+def _seed_registry(e: _Estate) -> None:
+    clients, account, nets, keys, roles = e.clients, e.account, e.nets, e.keys, e.roles
     sm = clients("sagemaker", HOME_REGION)
     sm.create_model_package_group(
         ModelPackageGroupName=APPROVED_GROUP,
@@ -1073,16 +1072,36 @@ def _seed_registry(
         _studio_domain(clients, region, name, nets[region], roles[TRAINING_ROLE], access, key)
 
 
-def _management_and_s3_data_events(ct: Any, trail: str, data_selector_name: str) -> None:
+def _validated_trail(
+    ct: Any,
+    name: str,
+    *,
+    multi_region: bool,
+    key: str,
+    data_events: str,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """A logging trail into TRAIL_BUCKET with file validation, KMS, management events and S3
+    data events (selector named `data_events`)."""
+    kwargs: dict[str, Any] = {"TagsList": _tags(tags)} if tags else {}
+    ct.create_trail(
+        Name=name,
+        S3BucketName=TRAIL_BUCKET,
+        IsMultiRegionTrail=multi_region,
+        IncludeGlobalServiceEvents=multi_region,
+        EnableLogFileValidation=True,
+        KmsKeyId=key,
+        **kwargs,
+    )
     ct.put_event_selectors(
-        TrailName=trail,
+        TrailName=name,
         AdvancedEventSelectors=[
             {
                 "Name": "Management events",
                 "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
             },
             {
-                "Name": data_selector_name,
+                "Name": data_events,
                 "FieldSelectors": [
                     {"Field": "eventCategory", "Equals": ["Data"]},
                     {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
@@ -1090,6 +1109,7 @@ def _management_and_s3_data_events(ct: Any, trail: str, data_selector_name: str)
             },
         ],
     )
+    ct.start_logging(Name=name)
 
 
 def _log_group(logs: Any, group: str, retention_days: int, key: str | None) -> None:
@@ -1127,18 +1147,14 @@ def _seed_monitoring(clients: _Clients, account: str, keys: dict[str, str]) -> N
     s3.put_bucket_tagging(
         Bucket=TRAIL_BUCKET, Tagging={"TagSet": _tags({"team": "security", "data-class": "logs"})}
     )
-    ct = clients("cloudtrail", HOME_REGION)
-    ct.create_trail(
-        Name=ORG_TRAIL,
-        S3BucketName=TRAIL_BUCKET,
-        IsMultiRegionTrail=True,
-        IncludeGlobalServiceEvents=True,
-        EnableLogFileValidation=True,
-        KmsKeyId=keys["data"],
-        TagsList=_tags({"team": "security"}),
+    _validated_trail(
+        clients("cloudtrail", HOME_REGION),
+        ORG_TRAIL,
+        multi_region=True,
+        key=keys["data"],
+        data_events="S3 object-level events on ML data",
+        tags={"team": "security"},
     )
-    _management_and_s3_data_events(ct, ORG_TRAIL, "S3 object-level events on ML data")
-    ct.start_logging(Name=ORG_TRAIL)
     # A forgotten single-region trail: no validation, no KMS, logging stopped.
     legacy = clients("cloudtrail", SECOND_REGION)
     legacy.create_trail(Name=LEGACY_TRAIL, S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=False)
@@ -1209,10 +1225,11 @@ def seed_estate(account_hint: str | None = None) -> EstateInfo:
     _seed_storage(clients, account, keys)
     roles = _seed_iam(clients, account)
     _seed_ecr(clients, keys)
-    _seed_training(clients, account, nets, keys, roles)
-    _seed_notebooks(clients, nets, keys, roles)
-    _seed_models(clients, account, nets, keys, roles)
-    _seed_registry(clients, account, nets, keys, roles)
+    estate = _Estate(clients, account, nets, keys, roles)
+    _seed_training(estate)
+    _seed_notebooks(estate)
+    _seed_models(estate)
+    _seed_registry(estate)
     _seed_monitoring(clients, account, keys)
     return EstateInfo(
         account_id=account,
@@ -1758,7 +1775,7 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
             eu,
             ARTIFACTS_BUCKET_EU,
             keys["data"],
-            {**FRAUD_TAGS, "purpose": "model-artifacts"},
+            ARTIFACT_TAGS,
             logs_eu,
         ),
         (eu, RAW_FEATURES_BUCKET_EU, keys["legacy"], dict(GROWTH_TAGS), logs_eu),
@@ -1768,19 +1785,14 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
             eu2,
             ARTIFACTS_BUCKET_US,
             keys["eu2"],
-            {**FRAUD_TAGS, "purpose": "model-artifacts"},
+            ARTIFACT_TAGS,
             logs_eu2,
         ),
     ):
         _hardened_bucket(clients, region, name, key, tags, log_bucket=log, retention_days=400)
     clients("s3control", eu).put_public_access_block(
         AccountId=account,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
+        PublicAccessBlockConfiguration=_ALL_PUBLIC_ACCESS_BLOCKED,
     )
 
     # Identity: scoped roles, console users with MFA, root with MFA and no keys.
@@ -1862,17 +1874,13 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
     # Monitoring: one validated, encrypted, logging multi-region trail with S3 data events, and
     # the formerly stale single-region trail made whole; logs kept and encrypted; detection on.
     for region, trail, multi in ((eu, ORG_TRAIL, True), (eu2, LEGACY_TRAIL, False)):
-        ct = clients("cloudtrail", region)
-        ct.create_trail(
-            Name=trail,
-            S3BucketName=TRAIL_BUCKET,
-            IsMultiRegionTrail=multi,
-            IncludeGlobalServiceEvents=multi,
-            EnableLogFileValidation=True,
-            KmsKeyId=keys["data"] if region == eu else keys["eu2"],
+        _validated_trail(
+            clients("cloudtrail", region),
+            trail,
+            multi_region=multi,
+            key=keys["data"] if region == eu else keys["eu2"],
+            data_events="S3 object-level events",
         )
-        _management_and_s3_data_events(ct, trail, "S3 object-level events")
-        ct.start_logging(Name=trail)
     logs = clients("logs", eu)
     for group in (TRAINING_LOGS, ENDPOINT_LOGS, NOTEBOOK_LOGS):
         _log_group(logs, group, 400, keys["data"])

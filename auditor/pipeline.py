@@ -697,8 +697,9 @@ def run_evaluation(
 ) -> AuditResult:
     """`interval` is the expected snapshot cadence (auditor.yaml schedule.interval, default 7
     days) that evidence coverage of the period is judged by."""
+    now = utcnow()  # the one clock read of an evaluation: evaluate itself never reads it
     if on is None:
-        on = utcnow().date()
+        on = now.date()
         if period is not None and period.end.date() <= on:
             on = (period.end - timedelta(seconds=1)).date()  # a closed period is judged at its end
     return evaluate_stage.audit(
@@ -712,6 +713,7 @@ def run_evaluation(
         metadata=dict(metadata or {}),
         scope=scope,
         interval=interval if interval is not None else evaluate_stage.DEFAULT_INTERVAL,
+        now=now,
     )
 
 

@@ -16,6 +16,11 @@ from typing import Any
 from markupsafe import Markup
 
 from auditor.models import (
+    ROLLUP_ORDER,
+    SEVERITY_ORDER,
+    STAGE_ORDER,
+    STATUS_ORDER,
+    STATUS_PRECEDENCE,
     AuditResult,
     CollectionError,
     Control,
@@ -30,35 +35,6 @@ from auditor.models import (
 )
 from auditor.report import charts, lineage_svg
 
-# Worst first: the status a control shows when its resources disagree.
-STATUS_PRECEDENCE: tuple[str, ...] = (
-    "FAIL",
-    "ERROR",
-    "MANUAL",
-    "WAIVED",
-    "ATTESTED",
-    "PASS",
-    "NOT_APPLICABLE",
-)
-STATUS_ORDER: tuple[str, ...] = (
-    "PASS",
-    "FAIL",
-    "ERROR",
-    "WAIVED",
-    "MANUAL",
-    "ATTESTED",
-    "NOT_APPLICABLE",
-)
-ROLLUP_ORDER: tuple[str, ...] = tuple(str(s) for s in RollupStatus)
-STAGE_ORDER: tuple[str, ...] = (
-    "data",
-    "training",
-    "storage",
-    "deployment",
-    "monitoring",
-    "governance",
-)
-SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
 PCI_FRAMEWORK = "pci-dss-4.0.1"
 # The PCI DSS v4.0.1 Report on Compliance response terms beside our roll-up statuses (one table).
 # NOT_COVERED whose only findings are NOT_APPLICABLE becomes "Not Applicable" (see `pci_roc_term`).
@@ -263,11 +239,11 @@ def finding_row(finding: Finding) -> FindingRow:
 
 def worst_status(statuses: Iterable[str], *, default: str) -> str:
     present = set(statuses)
-    return next((s for s in STATUS_PRECEDENCE if s in present), default)
+    return next((str(s) for s in STATUS_PRECEDENCE if s in present), default)
 
 
 def _ordered_counts(counter: Mapping[str, int], order: Sequence[str]) -> dict[str, int]:
-    return {key: counter.get(key, 0) for key in order}
+    return {str(key): counter.get(key, 0) for key in order}
 
 
 def _anchor(prefix: str, text: str) -> str:
@@ -753,12 +729,12 @@ def _charts(
         ),
         "stages": charts.stacked_bars(
             "Findings by status, per ML lifecycle stage",
-            [charts.Series(s, by_stage.get(s, Counter())) for s in STAGE_ORDER],
+            [charts.Series(str(s), by_stage.get(s, Counter())) for s in STAGE_ORDER],
             STATUS_ORDER,
         ),
         "severities": charts.stacked_bars(
             "Findings by status, per severity",
-            [charts.Series(s, by_severity.get(s, Counter())) for s in SEVERITY_ORDER],
+            [charts.Series(str(s), by_severity.get(s, Counter())) for s in SEVERITY_ORDER],
             STATUS_ORDER,
         ),
     }
@@ -945,7 +921,7 @@ def build_view(
         filter_values={
             "framework": tuple(result.frameworks),
             "stage": tuple(sorted({r.stage for r in rows})),
-            "status": tuple(s for s in STATUS_ORDER if any(r.status == s for r in rows)),
+            "status": tuple(str(s) for s in STATUS_ORDER if any(r.status == s for r in rows)),
             "account": tuple(sorted({r.account for r in rows})),
         },
         management_assertion=str(assertion["text"]),

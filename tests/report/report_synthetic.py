@@ -23,12 +23,12 @@ from auditor.models import (
     CollectionError,
     Control,
     ControlEffectiveness,
-    Deviation,
     Finding,
     Framework,
     Period,
     Requirement,
     RequirementRollup,
+    ResolvedDeviation,
     RollupStatus,
     Severity,
     SnapshotManifest,
@@ -607,13 +607,14 @@ def _effectiveness(
             fixed = rng.random() < 0.5
             last_idx = rng.randrange(first, 12) if fixed else 12
             deviations.append(
-                Deviation(
+                ResolvedDeviation(
                     control_id=control.id,
                     resource_id=rid,
                     first_seen=snaps[first].finished_at,
                     last_seen=snaps[last_idx].finished_at,
                     resolved_at=snaps[last_idx + 1].finished_at if fixed else None,
                     days_to_remediate=float(7 * (last_idx + 1 - first)) if fixed else None,
+                    resolution="fixed" if fixed else None,
                 )
             )
         held = 13 - len({d.first_seen for d in deviations})

@@ -601,13 +601,6 @@ def _open_exceptions(
     )
 
 
-DEFAULT_ASSERTION = (
-    "Management asserts that the scope described in this report is complete, that the evidence "
-    "was collected by the tool as described, and that the waivers and attestations listed were "
-    "approved by the persons named."
-)
-
-
 def management_assertion(
     configured: Any,
     *,
@@ -616,11 +609,13 @@ def management_assertion(
     exceptions_section: str,
     sufficient: bool,
     effectiveness_section: str,
+    default_note: str = "",
 ) -> Mapping[str, Any]:
     """Management's assertion, which may not claim more than the results show: with open
     exceptions it is made "except for" them (naming their section), and without sufficient
     evidence over the period it does not assert operation over the period. Configured wording
-    that would say more is replaced by wording that does not, and the report says so."""
+    that would say more is replaced by wording that does not, and the report says so.
+    `default_note` (config's, through the metadata) follows wording the report made itself."""
     if isinstance(configured, Mapping):
         name = str(configured.get("name") or "")
         title = str(configured.get("title") or "")
@@ -653,8 +648,8 @@ def management_assertion(
         notes.append(
             "The configured wording is not used because " + " and ".join(why) + f": “{wording}”"
         )
-    elif not wording:
-        notes.append(DEFAULT_ASSERTION)
+    elif not wording and default_note:
+        notes.append(default_note)
     return {"name": name, "title": title, "text": text, "notes": tuple(notes)}
 
 
@@ -873,9 +868,10 @@ def build_view(
         exceptions_section=numbers.get("exceptions", ""),
         sufficient=sufficient,
         effectiveness_section=numbers.get("effectiveness", ""),
+        default_note=str(meta.get("assertion_note") or ""),
     )
     return ReportView(
-        title=str(meta.get("title") or "ML workload compliance audit report"),
+        title=str(meta.get("title") or ""),  # config's report_title, through the metadata
         organisation=str(meta.get("organisation") or meta.get("organization") or "—"),
         scope_text=str(meta.get("scope") or ""),
         period_label=period_label,

@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
+from auditor.config import DEFAULT_REPORT_TITLE
 from auditor.evaluate import evidence_coverage, findings_csv, findings_document
 from auditor.models import (
     Attestation,
@@ -516,6 +517,7 @@ def build(
             "scope": "Production ML platform (SageMaker, Vertex AI)",
             "auditor": "A. Auditor, Example Assurance LLP",
             "classification": "Confidential",
+            "title": DEFAULT_REPORT_TITLE,
             "management_assertion": {
                 "name": "Dana Example",
                 "title": "Chief Information Security Officer",

@@ -10,7 +10,7 @@ import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from eval_factories import catalog, control, kms_bucket, snapshot, sse_bucket
+from eval_factories import catalog, control, doc, kms_bucket, snapshot, sse_bucket
 
 import auditor.evaluate
 from auditor.evaluate import audit, build_summaries, summaries_csv
@@ -120,3 +120,45 @@ def test_audit_builds_no_summary_tables_until_asked() -> None:
         timeout=120,
     ).stdout.splitlines()
     assert out == ["after audit: False", "after summaries: True by_control.csv"]
+
+
+HOSTILE_CELLS = [
+    '=HYPERLINK("http://evil.example")',
+    "+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\tx",
+    "\rx",
+    "gpu\u202etxt.exe",
+    "\u202e=1+1",
+    "bell\x07",
+    "plain",
+]
+
+
+def test_every_csv_writer_neutralises_a_cell_with_the_one_models_function() -> None:
+    """findings.csv, the summary tables and the catalog's CSV give a hostile cell the same
+    text: `models.neutralise_cell` (formula prefix and invisible characters alike)."""
+    import csv
+    import io
+
+    import pandas as pd
+
+    from auditor.catalog.formats import safe_cell
+    from auditor.evaluate import findings_csv, table_csv
+    from auditor.models import neutralise_cell
+
+    expected = [neutralise_cell(v) for v in HOSTILE_CELLS]
+    assert expected[0].startswith("'=") and "\\u202e" in expected[6] and "\u202e" not in expected[6]
+    assert [safe_cell(v) for v in HOSTILE_CELLS] == expected
+
+    cat = catalog(control(rule="Encryption.SSEAlgorithm == 'aws:kms'", fail_reason="{Name}"))
+    docs = [doc(f"b{i}", {"Name": v, "Encryption": {}}) for i, v in enumerate(HOSTILE_CELLS)]
+    result = audit(cat, [snapshot("s1", docs)], period=None, frameworks=["gdpr"], on=ON)
+    rows = list(csv.DictReader(io.StringIO(findings_csv(result.findings), newline="")))
+    by_bucket = {r["resource_id"]: r["reason"] for r in rows}
+    assert [by_bucket[f"arn:aws:s3:::b{i}"] for i in range(len(HOSTILE_CELLS))] == expected
+
+    table = table_csv(pd.DataFrame({"cell": HOSTILE_CELLS}))
+    cells = [r[0] for r in csv.reader(io.StringIO(table, newline=""))][1:]
+    assert cells == expected

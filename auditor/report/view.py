@@ -60,6 +60,8 @@ def pci_roc_term(status: str, counts: Mapping[str, int] | None = None) -> str:
 
 
 FAILING_STATUSES = frozenset({"FAIL", "ERROR"})
+# What the trend chart stacks per snapshot (verdicts on resources), in STATUS_ORDER.
+TREND_STATUSES = frozenset({"PASS", "FAIL", "ERROR", "WAIVED"})
 
 # The PDF lists at most this many failing resources per control; the rest are in the
 # attached findings.csv. (10,000 rows in tables would cost WeasyPrint ~100 s and 1.3 GB.)
@@ -738,7 +740,7 @@ def _charts(
         out["trend"] = charts.stacked_columns(
             "Findings per snapshot across the period",
             [charts.Series(f"{t.taken_at:%m-%d} {t.provider}", t.counts) for t in trend],
-            ("FAIL", "ERROR", "WAIVED", "PASS"),
+            [s for s in STATUS_ORDER if s in TREND_STATUSES],
         )
     previous_counts = _previous_counts(previous)
     if previous_counts is not None:

@@ -14,6 +14,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from auditor.config import DEFAULT_REPORT_TITLE
 from auditor.evaluate import evidence_coverage, findings_csv, findings_document
@@ -41,6 +42,7 @@ from auditor.models import (
     canonical_json,
     sha256_hex,
 )
+from auditor.report.view import ReportView, build_view
 
 GEN_AT = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
 TODAY = GEN_AT.date()
@@ -645,3 +647,19 @@ def evidence_documents(synthetic: Synthetic) -> dict[str, dict[str, object]]:
         for f in synthetic.result.findings
         if f.evidence_sha256 and str(f.status) in ("FAIL", "ERROR")
     }
+
+
+def view_of(result: AuditResult, **overrides: Any) -> ReportView:
+    """The view model of a result as version 1 of 2026-Q4 (what the view tests read)."""
+    options: dict[str, Any] = {
+        "report_id": "AUD-2026-Q4-v1-00000000",
+        "period_label": "2026-Q4",
+        "version": 1,
+        "generated_at": datetime(2027, 1, 2, tzinfo=UTC),
+        "tool_version": "0.1.0",
+        "supersedes": None,
+        "signed": False,
+        "history": (),
+        "snapshot_hashes": {},
+    }
+    return build_view(result, **(options | overrides))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,25 +14,10 @@ import report_synthetic
 from auditor import pipeline
 from auditor.config import DEFAULT_ASSERTION_NOTE, DEFAULT_REPORT_TITLE, Config, load_config
 from auditor.models import ROLLUP_ORDER, SEVERITY_ORDER, STAGE_ORDER, STATUS_ORDER, AuditResult
-from auditor.report.view import ReportView, build_view
+from auditor.report.view import ReportView
 
 SVG = "{http://www.w3.org/2000/svg}"
 STATUSES = [str(s) for s in STATUS_ORDER]
-
-
-def view_of(result: AuditResult) -> ReportView:
-    return build_view(
-        result,
-        report_id="AUD-2026-Q4-v1-00000000",
-        period_label="2026-Q4",
-        version=1,
-        generated_at=datetime(2027, 1, 2, tzinfo=UTC),
-        tool_version="0.1.0",
-        supersedes=None,
-        signed=False,
-        history=(),
-        snapshot_hashes={},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +27,7 @@ def synthetic() -> AuditResult:
 
 @pytest.fixture(scope="module")
 def view(synthetic: AuditResult) -> ReportView:
-    return view_of(synthetic)
+    return report_synthetic.view_of(synthetic)
 
 
 def chart_rows_and_legend(svg: str) -> tuple[list[str], list[str]]:
@@ -72,6 +56,11 @@ def test_charts_follow_the_models_orders(view: ReportView) -> None:
     assert rows == [str(s) for s in STAGE_ORDER] and legend == legend_of_statuses
     rows, legend = chart_rows_and_legend(str(view.charts["severities"]))
     assert rows == [str(s) for s in SEVERITY_ORDER] and legend == legend_of_statuses
+    trend = ET.fromstring(str(view.charts["trend"]))
+    trend_legend = [t.text for t in trend.iter(f"{SVG}text") if t.get("font-size") == "10"]
+    assert trend_legend == [
+        s.replace("_", " ") for s in STATUSES if s in ("PASS", "FAIL", "ERROR", "WAIVED")
+    ]
     _, legend = chart_rows_and_legend(str(view.charts["frameworks"]))
     assert legend == [str(s).replace("_", " ") for s in ROLLUP_ORDER]
 
@@ -86,14 +75,14 @@ def test_title_and_assertion_defaults_come_from_config_with_or_without_auditor_y
         assert meta["title"] == DEFAULT_REPORT_TITLE
         assert meta["management_assertion"] == {"name": "", "title": "", "wording": ""}
         assert meta["assertion_note"] == DEFAULT_ASSERTION_NOTE
-        shown = view_of(replace(synthetic, metadata=meta))
+        shown = report_synthetic.view_of(replace(synthetic, metadata=meta))
         assert shown.title == DEFAULT_REPORT_TITLE
         assert shown.assertion["notes"] == (DEFAULT_ASSERTION_NOTE,)
         assert "exception(s) listed in section" in shown.management_assertion
     configured = pipeline.report_metadata(
         Config.model_validate({"organisation": {"report_title": "Q4 ML audit"}})
     )
-    assert view_of(replace(synthetic, metadata=configured)).title == "Q4 ML audit"
+    assert report_synthetic.view_of(replace(synthetic, metadata=configured)).title == "Q4 ML audit"
 
 
 def test_report_formats_are_the_registry_everywhere() -> None:

@@ -30,10 +30,10 @@ def init(ctx: Context, config_path: Path, force: bool) -> None:
 def permissions(ctx: Context, provider: str) -> None:
     """Print the read-only permissions the collectors need (derived from their declarations)."""
     if provider == "aws":
-        from auditor.collect.aws_permissions import aws_permissions_policy
+        from auditor.collect.aws.permissions import aws_permissions_policy
 
         click.echo(json.dumps(aws_permissions_policy(), indent=2))
     else:
-        from auditor.collect.gcp_permissions import gcp_permissions
+        from auditor.collect.gcp.permissions import gcp_permissions
 
         click.echo(json.dumps(gcp_permissions(), indent=2))

@@ -189,9 +189,8 @@ def waiver_for(waivers: list[Waiver], resource_id: str, on: date) -> tuple[Waive
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 _HALF = re.compile(r"^(\d{4})-[Hh]([12])$")
 _YEAR = re.compile(r"^(\d{4})$")
-_RANGE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})_(\d{4}-\d{2}-\d{2})$"
-)  # how a --from/--to period is named
+# How a --from/--to period is named (FROM_TO), so a report folder's name reads back as its period.
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})_(\d{4}-\d{2}-\d{2})$")
 
 
 def _midnight(day: date) -> datetime:

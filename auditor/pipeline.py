@@ -21,7 +21,7 @@ from auditor import catalog as catalog_stage
 from auditor import collect, evidence
 from auditor import evaluate as evaluate_stage
 from auditor import report as report_stage
-from auditor.config import CollectionSettings, Config
+from auditor.config import DEFAULT_ASSERTION_NOTE, CollectionSettings, Config, Organisation
 from auditor.errors import RunError, UserError
 from auditor.models import (
     SCOPE_ROLES,
@@ -529,17 +529,7 @@ def period_for(
         if label not in (None, "", "current"):
             raise UserError("give --period or --from/--to, not both", field="--period")
         return evaluate_stage.parse_period(start=start, end=end)
-    today = today or utcnow().date()
-    if label in (None, "", "current"):
-        label = quarter_label(today)
-    elif label == "previous":
-        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        label = quarter_label(first - timedelta(days=1))
-    return evaluate_stage.parse_period(label)
-
-
-def quarter_label(day: date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    return evaluate_stage.parse_period(label or "current", today=today or utcnow().date())
 
 
 @dataclass(frozen=True)
@@ -695,8 +685,9 @@ def run_evaluation(
 ) -> AuditResult:
     """`interval` is the expected snapshot cadence (auditor.yaml schedule.interval, default 7
     days) that evidence coverage of the period is judged by."""
+    now = utcnow()  # the one clock read of an evaluation: evaluate itself never reads it
     if on is None:
-        on = utcnow().date()
+        on = now.date()
         if period is not None and period.end.date() <= on:
             on = (period.end - timedelta(seconds=1)).date()  # a closed period is judged at its end
     return evaluate_stage.audit(
@@ -710,6 +701,7 @@ def run_evaluation(
         metadata=dict(metadata or {}),
         scope=scope,
         interval=interval if interval is not None else evaluate_stage.DEFAULT_INTERVAL,
+        now=now,
     )
 
 
@@ -852,7 +844,7 @@ def write_report(
     result: AuditResult,
     out_dir: Path,
     *,
-    formats: Sequence[str] = ("html", "pdf"),
+    formats: Sequence[str] | None = None,  # None: every format of the report registry
     sign: Any = None,
     store: evidence.EvidenceStore | None = None,
 ) -> Path:
@@ -877,7 +869,7 @@ def write_report(
         out_dir,
         findings_json=as_json,
         findings_csv=as_csv,
-        formats=tuple(formats),
+        formats=None if formats is None else tuple(formats),
         sign=sign,
         diff=diff,
         previous_findings=previous_doc,
@@ -965,12 +957,14 @@ def previous_period_report(out_dir: Path, period: Period | None) -> Path | None:
 def _period_of_folder(name: str) -> Period | None:
     """A report period folder's name read back as a Period (labels, or FROM_TO ranges)."""
     try:
-        if "_" in name:
-            start, _, end = name.partition("_")
-            return evaluate_stage.parse_period(start=start, end=end)
         return evaluate_stage.parse_period(name)
     except UserError:
         return None
+
+
+def report_formats() -> tuple[str, ...]:
+    """The report formats' names (the report registry's one list), for --formats."""
+    return tuple(report_stage.available_formats())
 
 
 def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = None) -> Any:
@@ -980,12 +974,15 @@ def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = N
 
 
 def report_metadata(config: Config | None, *, scope: str | None = None) -> dict[str, Any]:
-    """Cover-page facts for the report: organisation, title, scope in words, sign-off parties."""
+    """Cover-page facts for the report: organisation, title, scope in words, sign-off parties.
+    Title and assertion come from config (its defaults without auditor.yaml): the one place."""
     org = config.organisation if config else None
+    defaults = org or Organisation()
     return {
         "organisation": org.name if org else "",
-        "title": org.report_title if org else "Machine-learning workloads: compliance audit report",
-        "management_assertion": _assertion(org.management_assertion) if org else {},
+        "title": defaults.report_title,
+        "management_assertion": _assertion(defaults.management_assertion),
+        "assertion_note": DEFAULT_ASSERTION_NOTE,
         "classification": config.report.classification if config else "",
         "auditor": org.auditor if org else "",
         "contact": org.contact if org else "",

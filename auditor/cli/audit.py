@@ -30,11 +30,14 @@ _parse_frameworks = parse_frameworks
 
 def _parse_formats(text: str) -> list[str]:
     chosen = [f.strip() for f in text.split(",") if f.strip()]
+    known = pipeline.report_formats()
     for name in chosen:
-        if name not in ("html", "pdf"):
-            raise UserError(f"unknown format {name!r}; expected html or pdf", field="--formats")
+        if name not in known:
+            raise UserError(
+                f"unknown format {name!r}; expected {' or '.join(known)}", field="--formats"
+            )
     if not chosen:
-        raise UserError("no format given; expected html and/or pdf", field="--formats")
+        raise UserError(f"no format given; expected {' and/or '.join(known)}", field="--formats")
     return chosen
 
 

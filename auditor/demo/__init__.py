@@ -206,7 +206,7 @@ def run_compliant_demo(
     out: Path,
     progress: Progress = pipeline.no_progress,
     today: date | None = None,
-    formats: tuple[str, ...] = ("html", "pdf"),
+    formats: tuple[str, ...] | None = None,  # None: every report format
 ) -> DemoOutcome:
     """The same pipeline on the compliant twin of both clouds: one snapshot each at the end of
     the simulated quarter, the default catalog with the demo's approved regions and no scope, and

@@ -3,7 +3,7 @@
 Reads only `auditor.models` types; never imports the other stages.
 
 ```python
-write_report(result, out_dir, *, findings_json, findings_csv, formats=("html", "pdf"),
+write_report(result, out_dir, *, findings_json, findings_csv, formats=None (all: html, pdf),
              sign=None, diff=None, previous_findings=None) -> Path   # <out>/<period>/v<N>/
 verify_report(path, *, trust_roots=()) -> VerifyOutcome(ok, problems, notes, report_id)
 publish(path, s3_url, expires_seconds=7 * 24 * 3600) -> str          # presigned link
@@ -33,17 +33,17 @@ if TYPE_CHECKING:
     from auditor.report.verify import VerifyOutcome, require_publishable, verify_report
     from auditor.report.writer import latest_version, newest_versions, write_report
 
-# name -> module; the formats registry is filled when the writer (with html and pdf) is imported
+# name -> module; the formats registry knows its built-in names without importing a renderer
 _WHERE = {
     "EXPORT_FORMATS": "auditor.report.exports",
     "ExportContext": "auditor.report.exports",
     "asff_findings": "auditor.report.exports",
     "SecurityHubOutcome": "auditor.report.securityhub",
     "publish_to_securityhub": "auditor.report.securityhub",
-    "OutputFormat": "auditor.report.writer",
-    "available_formats": "auditor.report.writer",
-    "get_format": "auditor.report.writer",
-    "register_format": "auditor.report.writer",
+    "OutputFormat": "auditor.report.formats",
+    "available_formats": "auditor.report.formats",
+    "get_format": "auditor.report.formats",
+    "register_format": "auditor.report.formats",
     "publish": "auditor.report.publish",
     "SignOptions": "auditor.report.sign",
     "VerifyOutcome": "auditor.report.verify",

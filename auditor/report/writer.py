@@ -28,7 +28,7 @@ from auditor.models import (
 )
 from auditor.report import html as _html  # noqa: F401 - registers the html format
 from auditor.report import pdf as _pdf  # noqa: F401 - registers the pdf format
-from auditor.report.formats import OutputFormat, get_format
+from auditor.report.formats import OutputFormat, available_formats, get_format
 from auditor.report.sign import SignOptions, sign_pdf
 from auditor.report.versions import (
     MANIFEST,
@@ -129,7 +129,10 @@ def _formats(names: Sequence[str], sign: SignOptions | None) -> list[OutputForma
         names = [n.strip() for n in names.split(",") if n.strip()]
     chosen = [get_format(name) for name in dict.fromkeys(names)]
     if not chosen:
-        raise UserError("no report format chosen; expected html, pdf or both", field="formats")
+        raise UserError(
+            f"no report format chosen; expected one or more of: {', '.join(available_formats())}",
+            field="formats",
+        )
     if sign is not None and not any(f.name == "pdf" for f in chosen):
         raise UserError("signing applies to report.pdf; add the pdf format", field="sign")
     return chosen
@@ -141,7 +144,7 @@ def write_report(
     *,
     findings_json: bytes,
     findings_csv: bytes,
-    formats: Sequence[str] = ("html", "pdf"),
+    formats: Sequence[str] | None = None,  # None: every format of the registry
     sign: SignOptions | None = None,
     diff: FindingsDiff | None = None,
     previous_findings: bytes | Mapping[str, Any] | None = None,
@@ -151,7 +154,7 @@ def write_report(
 
     `evidence_documents` maps sha256 to the stored (redacted) evidence document of FAIL and
     ERROR findings; the HTML edition embeds them so each such finding opens its evidence."""
-    chosen = _formats(formats, sign)
+    chosen = _formats(available_formats() if formats is None else formats, sign)
     period = period_label(result)
     period_dir = Path(out_dir) / period
     period_dir.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,9 @@ def auditor_imports(source: str, filename: str) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source, filename)):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "auditor"]
+            found += [
+                (node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "auditor"
+            ]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: `from . import x` is auditor.cli.x
                 found += [(node.lineno, f"auditor.cli.{node.module or a.name}") for a in node.names]

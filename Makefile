@@ -39,7 +39,7 @@ system-deps-test:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[demo,test,dev,sign,oscal,ocsf]'
+	$(BIN)/pip install -q -e '.[demo,test,dev,sign,oscal,ocsf,dask]'
 	touch $@
 
 clean:

@@ -183,10 +183,8 @@ def aws_collector(
     max_workers: int = 16,
     limits: CollectionSettings | None = None,
 ) -> Collector:
-    from auditor.collect.aws import AwsCollector
-
     limits = limits or CollectionSettings()
-    return AwsCollector(
+    return collect.AwsCollector(
         profile=profile,
         role_arns=tuple(role_arns),
         org_role_name=org_role_name,
@@ -210,15 +208,15 @@ def gcp_collector(
     limits: Mapping[str, int] | None = None,
 ) -> Collector:
     """`limits`: max_line_bytes and max_depth of one export record (auditor.yaml collection)."""
-    from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector
-
     if asset_export is not None:
         if not asset_export.is_file():
             raise UserError("asset export file not found", file=str(asset_export))
-        return GcpExportCollector(asset_export, salt=store.redaction_salt(), **(limits or {}))
+        return collect.GcpExportCollector(
+            asset_export, salt=store.redaction_salt(), **(limits or {})
+        )
     if not scope:
         raise UserError("give --scope projects/ID|folders/N|organizations/N or --asset-export FILE")
-    return GcpAssetCollector(
+    return collect.GcpAssetCollector(
         scope=scope,
         endpoint=endpoint or os.environ.get("AUDITOR_GCP_ASSET_ENDPOINT"),
         impersonate_service_account=impersonate,
@@ -516,7 +514,7 @@ def _aws_profile_credentials(
 def preflight_gcp(scopes: Sequence[str], endpoint: str | None, where: Where | None = None) -> None:
     """Live GCP scopes are well formed and Application Default Credentials exist (unless the
     endpoint is a local plaintext one, which needs none)."""
-    from auditor.collect import gcp
+    from auditor.collect.gcp import live as gcp
 
     def fail(setting: str, message: str) -> UserError:
         file, line, field = where(setting) if where else (None, None, f"--{setting}")
@@ -1408,13 +1406,8 @@ def snapshot_configured(
 
 def permissions_policy(provider: str) -> dict[str, Any]:
     """`auditor permissions aws|gcp`: the read-only permissions derived from the declarations."""
-    name = "aws_permissions_policy" if provider == "aws" else "gcp_permissions"
-    policy = getattr(collect, name, None)
-    if policy is None:  # a collect package that does not export it yet
-        import importlib
-
-        policy = getattr(importlib.import_module(f"auditor.collect.{provider}_permissions"), name)
-    return dict(policy())
+    policy = collect.aws_permissions_policy() if provider == "aws" else collect.gcp_permissions()
+    return dict(policy)
 
 
 # ---------------------------------------------------------------- auditor controls

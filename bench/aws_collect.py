@@ -29,8 +29,8 @@ from typing import Any
 
 import boto3
 
-from auditor.collect.aws import AwsCollector
-from auditor.collect.engine import allow_local_s3control
+from auditor.collect.aws.engine import allow_local_s3control
+from auditor.collect.aws.scope import AwsCollector
 from auditor.models import CollectionError, EvidenceDoc
 
 REGIONS = ("us-east-1", "eu-west-1")
@@ -50,7 +50,7 @@ PER_REGION = {
 }
 GLOBAL = {"buckets": 151, "roles": 99}  # buckets split over the two regions
 
-# Calls per item that no batch API avoids, as declared in aws_specs.py.
+# Calls per item that no batch API avoids, as declared in auditor/collect/aws/specs.py.
 PER_ITEM = {
     "buckets": 10,  # location (moto's ListBuckets has no BucketRegion), encryption, PAB, policy,
     # policy status, versioning, logging, object lock, ACL, tagging

@@ -265,7 +265,7 @@ def _server(projects: int, assets: int, ready: Any, stop: Any) -> None:
 
 
 def _live(endpoint: str, out: Any) -> None:
-    from auditor.collect.gcp import GcpAssetCollector
+    from auditor.collect.gcp.live import GcpAssetCollector
 
     sink = CountingSink()
     start = time.perf_counter()
@@ -283,7 +283,7 @@ def _live(endpoint: str, out: Any) -> None:
 
 
 def _import(path: str, out: Any) -> None:
-    from auditor.collect.gcp import GcpExportCollector
+    from auditor.collect.gcp.export import GcpExportCollector
 
     sink = CountingSink()
     start, cpu = time.perf_counter(), time.process_time()

@@ -164,7 +164,7 @@ VERTEX = f"projects/{NUMBER}/locations/europe-west4"
 
 
 def gcp(resource_type: str, resource_id: str, name: str, data: dict[str, Any]) -> EvidenceDoc:
-    """Shaped like auditor.collect.gcp_assets.build_document: resource.data plus envelope keys."""
+    """Shaped like auditor.collect.gcp.assets.build_document: resource.data plus envelope keys."""
     full = {
         **data,
         "assetType": resource_type,

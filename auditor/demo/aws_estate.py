@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from auditor.collect.engine import allow_local_s3control
+from auditor.collect.aws.engine import allow_local_s3control
 
 HOME_REGION = "eu-west-1"
 SECOND_REGION = "us-east-1"

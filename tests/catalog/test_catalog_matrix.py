@@ -180,7 +180,7 @@ def test_cli_validate_success_and_unavailable_collectors(
     assert "unknown resource type 'AWS::Logs::LogGroup'" in capsys.readouterr().err
 
     def broken(provider: str | None = None) -> frozenset[str]:
-        raise ImportError("No module named 'auditor.collect.aws_specs'")
+        raise ImportError("No module named 'auditor.collect.aws.specs'")
 
     monkeypatch.setattr(collect, "resource_types", broken)
     assert run(["controls", "validate", str(BASIC)]) == 0

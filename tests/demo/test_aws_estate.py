@@ -19,7 +19,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from auditor.catalog import load_catalog
-from auditor.collect.aws import AwsCollector
+from auditor.collect.aws.scope import AwsCollector
 from auditor.demo import _approved_regions
 from auditor.demo import aws_estate as estate
 from auditor.models import EvidenceDoc, MemorySink

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from auditor.catalog import load_catalog
-from auditor.collect.aws import AwsCollector
+from auditor.collect.aws.scope import AwsCollector
 from auditor.demo import _approved_regions
 from auditor.demo import aws_estate as estate
 from auditor.evaluate import audit

@@ -13,7 +13,7 @@ import pytest
 from markupsafe import escape
 
 from auditor import pipeline
-from auditor.collect.gcp import GcpExportCollector
+from auditor.collect.gcp.export import GcpExportCollector
 from auditor.demo import _approved_regions, gcp_estate
 from auditor.models import AuditResult, Control, MemorySink, RollupStatus, Status
 from auditor.report.html import render_html

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from auditor.catalog import load_catalog
-from auditor.collect.gcp import GcpExportCollector
+from auditor.collect.gcp.export import GcpExportCollector
 from auditor.demo import _approved_regions, gcp_estate
 from auditor.models import CollectionError, Control, EvidenceDoc, MemorySink
 from auditor.rules import holds

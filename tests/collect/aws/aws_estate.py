@@ -25,7 +25,7 @@ from support.fault_proxy import (  # noqa: F401  (re-exported for the tests)
     start_proxy,
 )
 
-from auditor.collect.engine import allow_local_s3control
+from auditor.collect.aws.engine import allow_local_s3control
 from auditor.models import EvidenceDoc
 from auditor.models import MemorySink as _MemorySink
 

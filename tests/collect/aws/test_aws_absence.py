@@ -11,8 +11,8 @@ from aws_estate import Proxy, Request, json_error, reset
 
 from auditor import evidence, pipeline
 from auditor.cli import run
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_specs import SPECS
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.errors import RunError
 
 

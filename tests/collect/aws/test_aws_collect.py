@@ -20,8 +20,8 @@ from aws_estate import (
 )
 
 from auditor.collect import resource_types
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_permissions import aws_permissions_policy, iam_action
+from auditor.collect.aws.permissions import aws_permissions_policy, iam_action
+from auditor.collect.aws.scope import AwsCollector
 from auditor.collect.redact import MARKER_PREFIX, REDACTED_KEY
 
 

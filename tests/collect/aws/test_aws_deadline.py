@@ -12,8 +12,8 @@ from aws_estate import MemorySink, Proxy, Request, reset
 from support.fault_proxy import Fault, stall
 from support.verdicts import assert_only_errors_changed, verdicts
 
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_specs import SPECS
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.models import Status
 
 TYPES = ("AWS::KMS::Key", "AWS::Logs::LogGroup")

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from auditor.collect.aws_specs import decoded_lifecycle, event_selectors, policy_document
-from auditor.collect.engine import _Shared, classify, plain, render
+from auditor.collect.aws.engine import _Shared, classify, plain, render
+from auditor.collect.aws.specs import decoded_lifecycle, event_selectors, policy_document
 
 
 def _client_error(code: str, message: str, status: int) -> ClientError:

@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 from aws_estate import ACCOUNT, MemorySink, Proxy, reset
 
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_specs import SPECS
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.evaluate import evaluate_snapshot
 from auditor.models import Snapshot, SnapshotManifest, Status, utcnow
 from auditor.pipeline import load_catalog

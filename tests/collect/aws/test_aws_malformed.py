@@ -15,8 +15,8 @@ from aws_estate import ACCOUNT, MemorySink, Proxy, Request, reset, seed_account
 from support.fault_proxy import Fault, corrupt, cut_short
 from support.verdicts import assert_only_errors_changed, verdicts
 
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_specs import SPECS
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.models import Status
 
 TYPES = (

@@ -6,8 +6,8 @@ import re
 
 import botocore.session
 
-from auditor.collect import aws_specs
-from auditor.collect.aws_permissions import READ_ONLY_VERBS, aws_permissions_policy, iam_action
+from auditor.collect.aws import specs as aws_specs
+from auditor.collect.aws.permissions import READ_ONLY_VERBS, aws_permissions_policy, iam_action
 
 WRITE_VERBS = re.compile(
     r"^(Create|Put|Delete|Update|Tag|Untag|Start|Stop|Enable|Disable|Attach|Detach|Modify|"

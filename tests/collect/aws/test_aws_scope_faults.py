@@ -19,9 +19,9 @@ from aws_estate import (
     reset,
 )
 
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_specs import SPECS
-from auditor.collect.engine import ResourceSpec
+from auditor.collect.aws.engine import ResourceSpec
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 
 
 def only(*types: str) -> tuple[ResourceSpec, ...]:

@@ -8,8 +8,8 @@ import pytest
 from aws_estate import MemorySink, Proxy, Request, reset
 from support.fault_proxy import Fault, corrupt, cut_short, xml_error
 
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_specs import SPECS
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.errors import RunError
 
 LOGS = tuple(s for s in SPECS if s.resource_type == "AWS::Logs::LogGroup")

@@ -43,8 +43,8 @@ from support.fault_proxy import (
 )
 from support.verdicts import assert_only_errors_changed, verdicts
 
-from auditor.collect.aws import AwsCollector
-from auditor.collect.aws_specs import SPECS
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.models import Status
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,7 +8,7 @@ from typing import Any
 import botocore.session
 import pytest
 
-from auditor.collect.engine import response_problem
+from auditor.collect.aws.engine import response_problem
 
 SESSION = botocore.session.get_session()
 

@@ -14,7 +14,7 @@ from fake_asset_service import FakeAssetService, serve
 
 from auditor import evidence, pipeline
 from auditor.cli import run
-from auditor.collect.gcp import GcpExportCollector
+from auditor.collect.gcp.export import GcpExportCollector
 from auditor.errors import RunError
 from auditor.evaluate import audit, parse_period
 from auditor.models import CompletenessWarning, MemorySink, SnapshotManifest

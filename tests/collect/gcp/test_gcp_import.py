@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.collect import gcp
-from auditor.collect.gcp import GcpExportCollector
+from auditor.collect.gcp import assembler, export
+from auditor.collect.gcp.export import GcpExportCollector
 from auditor.models import MemorySink as ListSink
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "gcp"
@@ -139,7 +139,7 @@ def test_missing_ancestor_in_export_gives_errors_not_partial_values(tmp_path: Pa
 def test_spill_to_disk_gives_identical_documents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: tuple[ListSink, dict]
 ) -> None:
-    monkeypatch.setattr(gcp, "SPILL_THRESHOLD", 2)
+    monkeypatch.setattr(assembler, "SPILL_THRESHOLD", 2)
     sink, stats = run(EXPORT)
     assert stats["spilled_policies"] > 0
     assert sorted(d.sha256 for d in sink.docs) == sorted(d.sha256 for d in baseline[0].docs)
@@ -148,7 +148,7 @@ def test_spill_to_disk_gives_identical_documents(
 def test_json_array_streams_across_chunk_boundaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: tuple[ListSink, dict]
 ) -> None:
-    monkeypatch.setattr(gcp, "_ARRAY_CHUNK", 97)
+    monkeypatch.setattr(export, "_ARRAY_CHUNK", 97)
     sink, stats = run(FIXTURES / "assets_list.json")
     assert stats["rejected_lines"] == 0
     assert sorted(d.sha256 for d in sink.docs) == sorted(d.sha256 for d in baseline[0].docs)

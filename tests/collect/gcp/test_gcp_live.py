@@ -10,9 +10,10 @@ import grpc
 import pytest
 from fake_asset_service import FakeAssetService, Fault, serve
 
-from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector, make_client
-from auditor.collect.gcp_assets import HIERARCHY_TYPES, resource_types
-from auditor.collect.gcp_permissions import gcp_permissions
+from auditor.collect.gcp.assets import HIERARCHY_TYPES, resource_types
+from auditor.collect.gcp.export import GcpExportCollector
+from auditor.collect.gcp.live import GcpAssetCollector, make_client
+from auditor.collect.gcp.permissions import gcp_permissions
 from auditor.errors import UserError
 from auditor.models import MemorySink as ListSink
 

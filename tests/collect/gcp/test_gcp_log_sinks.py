@@ -14,8 +14,9 @@ import pytest
 from fake_asset_service import FakeAssetService, serve
 
 from auditor.catalog import load_catalog
-from auditor.collect.gcp import GcpAssetCollector, GcpExportCollector
-from auditor.collect.gcp_assets import LOG_SINK_TYPE, AssetRecord, sink_owner
+from auditor.collect.gcp.assets import LOG_SINK_TYPE, AssetRecord, sink_owner
+from auditor.collect.gcp.export import GcpExportCollector
+from auditor.collect.gcp.live import GcpAssetCollector
 from auditor.models import EvidenceDoc
 from auditor.models import MemorySink as ListSink
 from auditor.rules import holds

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from google.cloud import asset_v1
 
-from auditor.collect import gcp_assets
-from auditor.collect.gcp import GcpExportCollector
-from auditor.collect.gcp_assets import (
+from auditor.collect.gcp import assets as gcp_assets
+from auditor.collect.gcp.assets import (
     Hierarchy,
     build_document,
     integral_floats_to_int,
     parse_record,
     resource_types,
 )
+from auditor.collect.gcp.export import GcpExportCollector
 from auditor.models import MemorySink as ListSink
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "gcp"

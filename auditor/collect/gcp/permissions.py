@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditor.collect.gcp_assets import ASSET_TYPES, IAM_POLICY, RESOURCE
+from auditor.collect.gcp.assets import ASSET_TYPES, IAM_POLICY, RESOURCE
 
 _CONTENT_PERMISSIONS = {
     RESOURCE: "cloudasset.assets.listResource",

@@ -3,7 +3,7 @@
 Each declaration says how to list a type, which calls describe one item and which related evidence
 is joined under which key. The evidence shapes are fixed by the team brief (and read by the AWS
 controls): describe/get responses as boto3 returns them plus the joined keys below. The IAM
-policy in `aws_permissions.py` is derived from these declarations, so a new call here is a new
+policy in `permissions.py` is derived from these declarations, so a new call here is a new
 permission there.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from auditor.collect.engine import Call, Join, ResourceSpec, Scope, declared_operations
+from auditor.collect.aws.engine import Call, Join, ResourceSpec, Scope, declared_operations
 
 # ---------------------------------------------------------------- transforms
 

@@ -18,8 +18,8 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 
-from auditor.collect import aws_specs
-from auditor.collect.engine import (
+from auditor.collect.aws import specs as aws_specs
+from auditor.collect.aws.engine import (
     PROVIDER,
     Engine,
     ResourceSpec,

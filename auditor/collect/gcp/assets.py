@@ -6,7 +6,7 @@ library's `Asset.to_dict` use proto field names for the envelope (`asset_type`, 
 `iamPolicy`, `updateTime`, `auditConfigs`). `resource.data` is a Struct and keeps the API's own
 camelCase in both. `parse_record` folds both into one `AssetRecord`; `build_document` turns a
 record into the `EvidenceDoc` the rules read (the shapes are the declarations below, and the
-module docstring of `auditor.collect.gcp`). Nothing here does I/O.
+module docstrings of `auditor.collect.gcp.assembler` and `.live`). Nothing here does I/O.
 """
 
 from __future__ import annotations

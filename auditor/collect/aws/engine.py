@@ -1,6 +1,6 @@
 """One generic engine that turns declared AWS resource types into evidence documents.
 
-Resource types are data (see `aws_specs.py`): a list call, per-item calls joined under fixed keys,
+Resource types are data (see `specs.py`): a list call, per-item calls joined under fixed keys,
 an ID template. The engine does the I/O: it paginates, fans the per-item calls out over a bounded
 thread pool, shares results that are the same for a whole account or region (a managed policy, the
 KMS alias list), records every call, and turns every failed call into a `CollectionError` so the

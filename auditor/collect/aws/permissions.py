@@ -2,14 +2,14 @@
 
 Every operation a declaration can call maps to one IAM action: the API name under the service's
 IAM prefix, except for the few operations whose action is named differently (kept explicit
-below). A new call in `aws_specs.py` therefore shows up here without anyone remembering to add it.
+below). A new call in `specs.py` therefore shows up here without anyone remembering to add it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from auditor.collect import aws_specs
+from auditor.collect.aws import specs as aws_specs
 
 # boto3 service name -> IAM action prefix, where they differ.
 IAM_PREFIX: dict[str, str] = {"s3control": "s3"}

@@ -1,9 +1,8 @@
-"""Durable, atomic local file writes: the one helper every stage and the pipeline use.
+"""Writing files so that a crash leaves either the old file or the whole new one.
 
-A file the tool writes is either absent or whole: the bytes go to a temporary file beside the
-target, are fsynced, and the temporary file is renamed over the target; the folder is fsynced so
-the rename itself survives a power cut. A reader (or an assessor's script) never sees half a
-findings.json, and a killed run leaves at most a hidden `.NAME.*.tmp` file behind.
+The ground floor for every stage that writes local files (the evidence store's folder backend,
+report versions, files the CLI produces): one way to create a file with exact permissions, one
+way to replace one atomically, and one way to make a rename durable.
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ import secrets
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entries (a rename or a new file in it) to disk."""
+def fsync_dir(path: Path | str) -> None:
+    """Make the renames and creations inside folder `path` durable (a file's fsync does not
+    cover the folder entry that names it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -22,23 +22,32 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write `data` to `path` all at once, replacing what was there.
-
-    `mode`: exact permission bits (whatever the umask); None: 0666 less the umask, as an
-    ordinary write would give. Missing parent folders are created."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+def write_new(path: Path | str, data: bytes, mode: int, *, durable: bool = True) -> None:
+    """Create `path` (FileExistsError if it exists) holding `data`, with exactly `mode`
+    whatever the umask; with `durable`, fsync the file before returning."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode)
     try:
-        with open(fd, "wb") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)  # the umask may have taken bits away
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        os.fchmod(fd, mode)  # the umask may have taken bits away; set exactly
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path | str, data: bytes, mode: int = 0o644, *, durable: bool = True) -> None:
+    """Replace (or create) `path` with `data` in one step: a temporary file beside it, then a
+    rename. Readers see the old file or the new one, never a part; with `durable`, both the
+    file and the rename reach the disk before returning."""
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        write_new(temp, data, mode, durable=durable)
+        os.replace(temp, target)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(target.parent)

@@ -1533,8 +1533,13 @@ def coverage_document(
         formats.matrix_csv(rows) if output_format == "csv" else formats.matrix_html(catalog, rows)
     )
     if out is not None:
-        write_atomic(out, text.encode("utf-8"))
+        _write_document(out, text)
     return CatalogDocument(text, tuple(rows))
+
+
+def _write_document(out: Path, text: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, text.encode("utf-8"))
 
 
 def mappings_document(
@@ -1544,7 +1549,7 @@ def mappings_document(
     (docs/mappings.md), written atomically to `out` when given."""
     text = catalog_formats.mappings_markdown(catalog, _frameworks_of(catalog, frameworks))
     if out is not None:
-        write_atomic(out, text.encode("utf-8"))
+        _write_document(out, text)
     return CatalogDocument(text)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 
 import pytest
 
-from auditor import files, pipeline
+from auditor import pipeline
 from auditor.cli import run
 from auditor.config import STARTER
 from auditor.resources import data_dir
@@ -28,36 +27,6 @@ def linked(target: Path, keep: Path) -> None:
     keep.write_bytes(OLD)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.link(keep, target)
-
-
-def test_write_atomic_replaces_by_rename_and_leaves_no_temporary(tmp_path: Path) -> None:
-    target, keep = tmp_path / "out" / "a.json", tmp_path / "keep"
-    linked(target, keep)
-    files.write_atomic(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert keep.read_bytes() == OLD  # the other name still holds the old file
-    assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]
-
-
-def test_write_atomic_that_fails_keeps_what_was_there(tmp_path: Path) -> None:
-    target = tmp_path / "taken"
-    target.mkdir()
-    (target / "inside").write_text("x")
-    with pytest.raises(OSError):  # a folder cannot be replaced by a file
-        files.write_atomic(target, b"new")
-    assert (target / "inside").read_text() == "x"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary left
-
-
-def test_write_atomic_modes(tmp_path: Path) -> None:
-    old = os.umask(0o077)
-    try:
-        files.write_atomic(tmp_path / "exact", b"x", mode=0o640)
-        files.write_atomic(tmp_path / "umask", b"x")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "exact").stat().st_mode) == 0o640  # whatever the umask
-    assert stat.S_IMODE((tmp_path / "umask").stat().st_mode) == 0o600  # as an ordinary write
 
 
 @pytest.fixture(scope="module")

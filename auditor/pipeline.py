@@ -1265,6 +1265,12 @@ def produce_evaluation(
     )
 
 
+def evaluation_formats() -> tuple[str, ...]:
+    """`auditor evaluate --format` names: findings, the summary tables (`csv` is the old name),
+    OSCAL, and each export of the report stage's registry."""
+    return ("findings", "summaries", "csv", "oscal", *report_stage.EXPORT_FORMATS)
+
+
 def evaluation_files(result: AuditResult, formats: Sequence[str]) -> dict[str, bytes]:
     """File name -> bytes for each `auditor evaluate --format` asked for, in a stable order."""
     found: dict[str, bytes] = {}

@@ -183,7 +183,7 @@ def _report_run_options(func: Any) -> Any:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["findings", "summaries", "csv", "oscal", "asff", "ocsf", "junit"]),
+    type=click.Choice(pipeline.evaluation_formats()),
     default=("findings",),
     show_default=True,
     help="findings: findings.json + findings.csv; summaries (or csv): the summary tables as CSV; oscal: OSCAL assessment results; asff: AWS Security Hub findings; ocsf: OCSF Compliance Findings; junit: JUnit XML for CI.",

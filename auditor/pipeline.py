@@ -859,7 +859,7 @@ def export_files(result: AuditResult, names: Sequence[str]) -> dict[str, bytes]:
 
 def publish_securityhub(folder: Path, catalog: Catalog, region: str | None = None) -> Any:
     """Send a verified report version's failing AWS findings to Security Hub as ASFF."""
-    verified_report(folder)
+    report_stage.require_publishable(folder)
     document = load_findings_document(folder)
     findings = [Finding.from_dict(raw) for raw in document.get("findings", [])]
     context = export_context(catalog, parse_time(document["generated_at"]))
@@ -1631,16 +1631,6 @@ def verify(
     return Verification("evidence store", ok, tuple(problems), tuple(notes))
 
 
-def verified_report(folder: Path) -> None:
-    """The one check before a report version leaves the machine: it must verify (UserError)."""
-    outcome = report_stage.verify_report(folder)
-    if not outcome.ok:
-        raise UserError(
-            f"refusing to publish a report that does not verify: {outcome.problems[0]}",
-            file=str(folder),
-        )
-
-
 def snapshots_used_by(report_dir: Path) -> list[tuple[str, str]]:
     """(snapshot ID, manifest sha256) pairs a report version's manifest.json records."""
     outcome = report_stage.verify_report(report_dir)
@@ -1673,8 +1663,8 @@ def evidence_behind_report(
 
 
 def publish_link(folder: Path, destination: str, *, expires_seconds: int) -> str:
-    """`auditor publish --to s3://...`: upload a verified report version; an expiring link."""
-    verified_report(folder)
+    """`auditor publish --to s3://...`: upload a report version (the report stage refuses one
+    that does not verify); an expiring link."""
     return str(report_stage.publish(folder, destination, expires_seconds=expires_seconds))
 
 

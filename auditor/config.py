@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from auditor import yamlfile
 from auditor.errors import UserError
+from auditor.files import write_atomic
 from auditor.models import FRAMEWORKS, ScopeDefinition
 
 # The report's defaults, kept once: `pipeline.report_metadata` hands them to the report stage.
@@ -461,3 +462,11 @@ report:
 #       - tag: {key: env, values: [sandbox]}
 #   pci-dss-4.0.1: {include: [{tag: {key: data-class, values: [pan, chd]}}]}
 """.replace("{report_title}", DEFAULT_REPORT_TITLE)
+
+
+def write_starter(path: Path, *, force: bool = False) -> None:
+    """`auditor init`: the commented starter auditor.yaml, written atomically; an existing file
+    is kept unless `force`."""
+    if path.exists() and not force:
+        raise UserError("already exists; use --force to overwrite", file=str(path))
+    write_atomic(path, STARTER.encode("utf-8"))

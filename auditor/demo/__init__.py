@@ -19,6 +19,7 @@ from pathlib import Path
 
 from auditor import pipeline
 from auditor.errors import UserError
+from auditor.files import write_atomic
 from auditor.models import AuditResult, Catalog, Period
 from auditor.resources import data_dir
 
@@ -104,7 +105,7 @@ def _fresh_store(out: Path) -> Path:
             raise UserError(f"{store} exists and was not made by the demo; choose another --out")
         shutil.rmtree(store)
     out.mkdir(parents=True, exist_ok=True)
-    marker.write_text("created by `auditor demo`; safe to delete with this folder\n")
+    write_atomic(marker, b"created by `auditor demo`; safe to delete with this folder\n")
     return store
 
 
@@ -271,7 +272,7 @@ def _policy_files(period: Period, target: Path) -> Path:
         text = _RELATIVE_DATE.sub(
             lambda m: (anchors[m.group(1)] + timedelta(days=int(m.group(2)))).isoformat(), text
         )
-        (target / name).write_text(text, encoding="utf-8")
+        write_atomic(target / name, text.encode("utf-8"))
     return target
 
 

@@ -70,8 +70,8 @@ def render(resources: int, failing: int, target: Path) -> dict[str, Any]:
 
     syn = report_synthetic.build(resources, failing=failing)
     started = time.perf_counter()
-    view = report_synthetic.bench_view(
-        syn, evidence_documents=report_synthetic.evidence_documents(syn)
+    view = report_synthetic.view_of(
+        syn.result, evidence_documents=report_synthetic.evidence_documents(syn)
     )
     data = render_html(view)
     seconds = time.perf_counter() - started

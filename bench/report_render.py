@@ -33,7 +33,7 @@ def _child(kind: str, resources: int, failing: int, queue: Any) -> None:
         ("findings.csv", syn.findings_csv, "findings", "Data"),
     )
     started = time.perf_counter()
-    view = report_synthetic.bench_view(syn, attachments=attachments)
+    view = report_synthetic.view_of(syn.result, attachments=attachments)
     view_seconds = time.perf_counter() - started
     started = time.perf_counter()
     if kind == "html":

@@ -146,8 +146,10 @@ def gcp_collector(
     endpoint: str | None = None,
     impersonate: str | None = None,
     limits: Mapping[str, int] | None = None,
+    collection: CollectionSettings | None = None,
 ) -> Collector:
-    """`limits`: max_line_bytes and max_depth of one export record (auditor.yaml collection)."""
+    """`limits`: max_line_bytes and max_depth of one export record (auditor.yaml collection);
+    `collection`: the run deadline and per-call timeout of a live collection."""
     if asset_export is not None:
         if not asset_export.is_file():
             raise UserError("asset export file not found", file=str(asset_export))
@@ -161,6 +163,8 @@ def gcp_collector(
         endpoint=endpoint or os.environ.get("AUDITOR_GCP_ASSET_ENDPOINT"),
         impersonate_service_account=impersonate,
         salt=store.redaction_salt(),
+        timeout=(collection or CollectionSettings()).read_timeout,
+        deadline_seconds=(collection or CollectionSettings()).deadline_seconds,
     )
 
 
@@ -505,6 +509,7 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
                     scope=scope,
                     endpoint=config.gcp.asset_api_endpoint,
                     impersonate=config.gcp.impersonate_service_account,
+                    collection=config.collection,
                 )
             )
     if not collectors:

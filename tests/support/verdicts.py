@@ -18,10 +18,12 @@ from auditor.models import (
 from auditor.pipeline import load_catalog
 
 
-def findings(docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError]) -> list[Finding]:
+def findings(
+    docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError], provider: str = "aws"
+) -> list[Finding]:
     now = utcnow()
     manifest = SnapshotManifest(
-        "s1", "aws", {}, now, now, "t", "c", {}, {}, tuple(errors), {}, None
+        "s1", provider, {}, now, now, "t", "c", {}, {}, tuple(errors), {}, None
     )
     return evaluate_snapshot(
         load_catalog(), Snapshot(manifest, tuple(docs)), frameworks=None, on=date(2026, 12, 1)
@@ -29,9 +31,9 @@ def findings(docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError]) -> 
 
 
 def verdicts(
-    docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError]
+    docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError], provider: str = "aws"
 ) -> dict[tuple[str, str], Status]:
-    return {(f.control_id, f.resource_id): f.status for f in findings(docs, errors)}
+    return {(f.control_id, f.resource_id): f.status for f in findings(docs, errors, provider)}
 
 
 def assert_only_errors_changed(

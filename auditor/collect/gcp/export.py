@@ -209,7 +209,7 @@ class GcpExportCollector:
                 if record.asset_type in HIERARCHY_TYPES or record.resource is None:
                     continue
                 resources_by_type[record.asset_type] += 1
-                asm.emit(replace(record, iam_policy=None))
+                asm.emit(record if record.iam_policy is None else replace(record, iam_policy=None))
             # last: every LogSink has been indexed. Cloud Asset exports every project's built-in
             # _Required and _Default sinks, so a file without any LogSink record was exported
             # without that type: the sinks are unknown (ERROR), not absent (FAIL).

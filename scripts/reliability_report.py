@@ -178,9 +178,7 @@ def render_export_fuzz() -> str:
             counts[mutation][record["kind"]] += 1
     for mutation in sorted(counts):
         row = counts[mutation]
-        lines.append(
-            f"| {mutation} | {row['ndjson']} | {row['json-array']} | {row['cli']} | yes |"
-        )
+        lines.append(f"| {mutation} | {row['ndjson']} | {row['json-array']} | {row['cli']} | yes |")
     total = Counter(record["kind"] for record in records)
     exits = Counter(str(record["exit"]) for record in records if record["kind"] == "cli")
     lines += [

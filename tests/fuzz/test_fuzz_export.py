@@ -91,7 +91,9 @@ def _mutate(line: bytes, kind: str, data: st.DataObject) -> bytes:
     if kind == "Infinity":
         return re.sub(rb'"data":\{', b'"data":{"size":-Infinity,', line, count=1)
     if kind == "deep nesting":
-        return line.replace(b'"data":{', b'"data":{"deep":' + _nest(MAX_DEPTH + 5).encode() + b",", 1)
+        return line.replace(
+            b'"data":{', b'"data":{"deep":' + _nest(MAX_DEPTH + 5).encode() + b",", 1
+        )
     if kind == "very deep nesting":  # past the C decoder's own recursion limit
         return line.replace(b'"data":{', b'"data":{"deep":' + _nest(5000).encode() + b",", 1)
     if kind == "huge string":
@@ -200,9 +202,7 @@ def test_ndjson_lines(tmp_path_factory: pytest.TempPathFactory, data: st.DataObj
 
 @FUZZ
 @given(data=st.data())
-def test_json_array_elements(
-    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
-) -> None:
+def test_json_array_elements(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
     lines, damage = _damaged(data)
     path = tmp_path_factory.mktemp("array") / "export.json"
     path.write_bytes(b"[\n" + b",\n".join(lines) + b"\n]\n")
@@ -216,9 +216,7 @@ def test_json_array_elements(
     assert stats["format"] == "json-array"
     messages = " ".join(e.message for e in sink.errors)
     for reject in stats["rejects"]:
-        assert f"line {reject['line']}" in messages or reject["line"] in stats[
-            "unidentified_lines"
-        ]
+        assert f"line {reject['line']}" in messages or reject["line"] in stats["unidentified_lines"]
     assert _accounted(sink) == []
     _record(
         "json-array",

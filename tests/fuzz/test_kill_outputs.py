@@ -11,9 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support import reliability

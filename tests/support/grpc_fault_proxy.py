@@ -112,7 +112,7 @@ def stall(seconds: float) -> GrpcFault:
 def _decodes(data: bytes) -> bool:
     try:
         asset_v1.ListAssetsResponse.pb().FromString(data)
-    except Exception:  # noqa: BLE001  (any decoding failure is what we look for)
+    except Exception:  # any decoding failure is what we look for
         return False
     return True
 
@@ -152,7 +152,7 @@ def _describe(method: str, request: bytes) -> Call:
         return Call(method)
     try:
         decoded = asset_v1.ListAssetsRequest.deserialize(request)
-    except Exception:  # noqa: BLE001  (an undecodable request is forwarded as it is)
+    except Exception:  # an undecodable request is forwarded as it is
         return Call(method)
     return Call(
         method,
@@ -196,9 +196,7 @@ class _Forwarder(grpc.GenericRpcHandler):
 
         return grpc.unary_unary_rpc_method_handler(handle)
 
-    def _forward(
-        self, upstream: Any, request: bytes, context: grpc.ServicerContext
-    ) -> bytes:
+    def _forward(self, upstream: Any, request: bytes, context: grpc.ServicerContext) -> bytes:
         remaining = context.time_remaining()
         try:
             return bytes(upstream(request, timeout=remaining if remaining else 30.0))

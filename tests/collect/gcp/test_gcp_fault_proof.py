@@ -67,7 +67,9 @@ KINDS: dict[str, Callable[[], GrpcFault]] = {
 # Which calls a fault hits: the groups the collector lists, and one asset type inside them.
 TARGETS: dict[str, Callable[[Call], bool]] = {
     "hierarchy": lambda c: bool(set(c.asset_types) & HIERARCHY_TYPES),
-    "resources": lambda c: c.content_type == "RESOURCE" and not set(c.asset_types) & HIERARCHY_TYPES,
+    "resources": lambda c: (
+        c.content_type == "RESOURCE" and not set(c.asset_types) & HIERARCHY_TYPES
+    ),
     "iam policies": lambda c: c.content_type == "IAM_POLICY",
     "one asset type": lambda c: BUCKET in c.asset_types,
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -101,6 +102,27 @@ A child process was killed with SIGKILL while writing. What held: no half snapsh
 version was ever visible, the store and every visible report version verified, and the next run
 completed.
 
+"""
+
+
+PROOFS = """
+## Which test proves what
+
+Each defect found while hardening, and the tests that failed before its fix and pass since.
+
+| defect | proved by |
+|---|---|
+| a truncated, malformed or partial 200 answer became evidence | `tests/collect/aws/test_aws_malformed.py`, `tests/collect/aws/test_response_validation.py`, `tests/collect/aws/test_fault_proof.py` |
+| faults on the way to Cloud Asset Inventory; a stalled GCP call without a run deadline | `tests/collect/gcp/test_gcp_fault_proof.py` |
+| secrets stored in plaintext; secrets in tags and labels passed | `tests/collect/aws/test_secret_corpus.py`, `tests/collect/test_redact.py`, `tests/collect/test_redact_prefilter.py`, `tests/collect/gcp/test_gcp_label_secrets.py`, the ML-GOV-016 and ML-GOV-051 fixtures (`tests/test_control_fixtures.py`) |
+| a 527-byte auditor.yaml exhausted memory (alias expansion) | `tests/test_hardening.py`, `tests/fuzz/test_fuzz_inputs.py` |
+| `verify` read symlinks, devices and FIFOs; aborted with exit 134 | `tests/evidence/test_store_tamper.py` |
+| terminal escapes, bidi and control characters in outputs | `tests/test_hardening.py` |
+| bad input reported as an internal error (exit 3); disk full, read-only store | `tests/test_hardening.py`, `tests/fuzz/test_fuzz_inputs.py` |
+| huge or deep export lines; duplicate keys and NaN; a record naming two assets | `tests/collect/gcp/test_gcp_absence.py`, `tests/fuzz/test_fuzz_export.py` |
+| one malformed STS answer aborted the run | `tests/collect/aws/test_aws_sts_faults.py` |
+| no overall deadline | `tests/collect/aws/test_aws_deadline.py`, `tests/collect/gcp/test_gcp_fault_proof.py` |
+| a killed run leaving half a snapshot or report | `tests/evidence/test_store_crash.py`, `tests/fuzz/test_kill_outputs.py` |
 """
 
 
@@ -219,9 +241,15 @@ def render_kills() -> str:
     for record in records:
         by_kind[record["kind"]].append(str(record["at"]))
     for kind in sorted(by_kind):
-        points = sorted(set(by_kind[kind]), key=lambda p: (len(p), p))
+        points = sorted(set(by_kind[kind]), key=_natural)
         lines.append(f"| {kind} | {', '.join(points)} | {len(by_kind[kind])} | yes |")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _natural(text: str) -> list[tuple[int, float, str]]:
+    """Sort key reading numbers as numbers: "step 2" before "step 10", "0.5 s" before "2 s"."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", text)
+    return [(1, float(p), "") if i % 2 else (0, 0.0, p) for i, p in enumerate(parts)]
 
 
 def render() -> str:
@@ -232,6 +260,7 @@ def render() -> str:
         + render_export_fuzz()
         + render_inputs()
         + render_kills()
+        + PROOFS
     )
 
 

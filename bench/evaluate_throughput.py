@@ -13,7 +13,8 @@ Either way: 10 weekly snapshots in which 2% of the resources change each week (s
 distinct documents among 1,000,000); a shipped-catalog resource changes by switching to the other
 variant of its fixture pair (the fields the rule reads) plus a version counter. Evaluations are
 (documents x applicable controls): PASS + FAIL + ERROR + WAIVED verdicts. Measures audit() over all
-10 snapshots (verdicts, period-end findings, effectiveness, roll-ups and pandas summaries), in
+10 snapshots (verdicts, period-end findings, effectiveness, roll-ups; the pandas summary tables
+are built on demand, not by audit()), in
 separate processes so each peak RSS is its own:
 
   fast+cache, sha from store   the production path: the store knows each document's sha256
@@ -41,18 +42,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/, shared with the tests
+
 from auditor.evaluate import VerdictCache, audit, evaluate_snapshot
 from auditor.models import (
     Catalog,
-    Control,
     EvidenceDoc,
     Framework,
     Requirement,
-    Severity,
     Snapshot,
-    SnapshotManifest,
-    Stage,
 )
+from devtools.factories import control, snapshot
 
 ACCOUNT = "123456789012"
 REGIONS = ("us-east-1", "eu-west-1")
@@ -127,20 +127,14 @@ def build_catalog() -> Catalog:
     controls = []
     for index, (resource_type, rule, applies_if) in enumerate(RULES, start=1):
         controls.append(
-            Control(
-                id=f"ML-BENCH-{index:03d}",
+            control(
+                f"ML-BENCH-{index:03d}",
                 title=f"Bench control {index}",
-                stage=Stage.DATA,
-                severity=Severity.HIGH,
-                rationale="",
-                resource_types=(resource_type,),
+                types=(resource_type,),
                 rule=rule,
                 applies_if=applies_if,
                 pass_reason=f"{{{NAME_FIELD[resource_type]}}} meets control {index}.",
                 fail_reason=f"{{{NAME_FIELD[resource_type]}}} does not meet control {index}; fix it.",
-                remediation="",
-                remediation_snippet="",
-                references=(),
                 maps_to={"gdpr": ("Art. 32(1)(a)",)},
                 digest=f"digest-{index}",
             )
@@ -401,12 +395,9 @@ def _weekly(
                 doc.__dict__["sha256"] = shas[key]
             docs.append(doc)
         taken = T0 + timedelta(days=7 * week)
-        manifest = SnapshotManifest(
-            id=f"snap-{week:02d}", provider="aws", scope={}, started_at=taken, finished_at=taken,
-            tool_version="bench", catalog_sha256="bench", counts={}, stats={}, errors=(), files={},
-            previous_sha256=None,
-        )  # fmt: skip
-        result.append(Snapshot(manifest, tuple(docs)))
+        result.append(
+            snapshot(f"snap-{week:02d}", docs, taken_at=taken, took=timedelta(0), scope={})
+        )
     return result
 
 

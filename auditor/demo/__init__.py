@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -18,8 +17,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from auditor import pipeline
+from auditor.demo.moto import aws_env, local_moto
 from auditor.errors import UserError
-from auditor.models import AuditResult, Period
+from auditor.files import write_atomic
+from auditor.models import AuditResult, Catalog, Period
 from auditor.resources import data_dir
 
 DEMO_REGIONS = ("eu-west-1", "us-east-1")
@@ -42,36 +43,8 @@ class DemoOutcome:
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on a free loopback port, with botocore pointed at it; env restored after."""
-    import requests  # moto's own dependency, like moto itself only needed by the demo
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto keeps its state per process: start every demo from an empty estate.
-    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
-    overrides = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": DEMO_REGIONS[0],
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    saved = {key: os.environ.get(key) for key in [*overrides, "AWS_PROFILE"]}
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update(overrides)
-    try:
+    with local_moto() as endpoint, aws_env(endpoint, DEMO_REGIONS[0]):
         yield endpoint
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.stop()
 
 
 @contextlib.contextmanager
@@ -104,8 +77,45 @@ def _fresh_store(out: Path) -> Path:
             raise UserError(f"{store} exists and was not made by the demo; choose another --out")
         shutil.rmtree(store)
     out.mkdir(parents=True, exist_ok=True)
-    marker.write_text("created by `auditor demo`; safe to delete with this folder\n")
+    write_atomic(marker, b"created by `auditor demo`; safe to delete with this folder\n")
     return store
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What both demos start from: a fresh store, the catalog with the demo's approved regions,
+    and the simulated quarter."""
+
+    out: Path
+    store_path: Path
+    store: pipeline.evidence.EvidenceStore
+    catalog: Catalog
+    period: Period
+
+    @classmethod
+    def start(cls, out: Path, today: date | None) -> _Run:
+        out = out.resolve()
+        store_path = _fresh_store(out)
+        return cls(
+            out=out,
+            store_path=store_path,
+            store=pipeline.open_store(str(store_path)),
+            catalog=pipeline.load_catalog(params={"approved_regions": _approved_regions()}),
+            period=simulated_quarter(today),
+        )
+
+    def metadata(self, organisation: str, scope: str) -> dict[str, object]:
+        return {
+            **pipeline.report_metadata(None),
+            "organisation": organisation,
+            "auditor": "Example Assurance LLP",
+            "scope": scope,
+            "demo": True,
+        }
+
+    def outcome(self, report_dir: Path, result: AuditResult, changes: list[str]) -> DemoOutcome:
+        files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
+        return DemoOutcome(report_dir, files, self.store_path, self.period, result, tuple(changes))
 
 
 def run_demo(
@@ -114,11 +124,8 @@ def run_demo(
     """Seed, snapshot fortnightly over the quarter, evaluate the period, write the report."""
     from auditor.demo import aws_estate, gcp_estate
 
-    out = out.resolve()
-    store_path = _fresh_store(out)
-    store = pipeline.open_store(str(store_path))
-    catalog = pipeline.load_catalog(params={"approved_regions": _approved_regions()})
-    period = simulated_quarter(today)
+    run = _Run.start(out, today)
+    out, store, catalog, period = run.out, run.store, run.catalog, run.period
     changes: list[str] = []
     progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
 
@@ -157,27 +164,22 @@ def run_demo(
         period=period,
         waivers_path=policy / "waivers.yaml",
         attestations_path=policy / "attestations.yaml",
-        metadata={
-            **pipeline.report_metadata(None),
-            "organisation": "Acme Health Analytics (demo)",
-            "auditor": "Example Assurance LLP",
-            "scope": "AWS account 123456789012 (moto, seeded sample estate), regions "
+        metadata=run.metadata(
+            "Acme Health Analytics (demo)",
+            "AWS account 123456789012 (moto, seeded sample estate), regions "
             + ", ".join(DEMO_REGIONS)
             + "; GCP organization 'acme' from the bundled sample Cloud Asset export",
-            "demo": True,
-        },
+        ),
     )
     progress("rendering HTML and PDF")
-    report_dir = pipeline.write_report(result, out / "reports", store=store)
-    files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
-    return DemoOutcome(report_dir, files, store_path, period, result, tuple(changes))
+    return run.outcome(pipeline.write_report(result, out / "reports", store=store), result, changes)
 
 
 def run_compliant_demo(
     out: Path,
     progress: Progress = pipeline.no_progress,
     today: date | None = None,
-    formats: tuple[str, ...] = ("html", "pdf"),
+    formats: tuple[str, ...] | None = None,  # None: every report format
 ) -> DemoOutcome:
     """The same pipeline on the compliant twin of both clouds: one snapshot each at the end of
     the simulated quarter, the default catalog with the demo's approved regions and no scope, and
@@ -185,11 +187,8 @@ def run_compliant_demo(
     MANUAL until attested)."""
     from auditor.demo import aws_estate, gcp_estate
 
-    out = out.resolve()
-    store_path = _fresh_store(out)
-    store = pipeline.open_store(str(store_path))
-    catalog = pipeline.load_catalog(params={"approved_regions": _approved_regions()})
-    period = simulated_quarter(today)
+    run = _Run.start(out, today)
+    out, store, catalog, period = run.out, run.store, run.catalog, run.period
     taken_at = datetime.combine(period.end.date() - timedelta(days=2), time(6, 0), tzinfo=UTC)
     progress(f"catalog: {len(catalog.controls)} controls; compliant twin, {period.label}")
     with _quiet_moto_logs(), moto_server() as endpoint:
@@ -218,19 +217,14 @@ def run_compliant_demo(
         snapshots,
         frameworks=("gdpr", "hipaa", "pci-dss-4.0.1"),
         period=period,
-        metadata={
-            **pipeline.report_metadata(None),
-            "organisation": "Acme Health Analytics (demo, compliant twin)",
-            "auditor": "Example Assurance LLP",
-            "scope": f"compliant twin of the sample estate ({clouds}); AWS regions "
+        metadata=run.metadata(
+            "Acme Health Analytics (demo, compliant twin)",
+            f"compliant twin of the sample estate ({clouds}); AWS regions "
             + ", ".join(aws_estate.COMPLIANT_REGIONS),
-            "demo": True,
-        },
+        ),
     )
     progress("rendering the report")
-    report_dir = pipeline.write_report(result, out / "reports", formats=formats)
-    files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
-    return DemoOutcome(report_dir, files, store_path, period, result, ())
+    return run.outcome(pipeline.write_report(result, out / "reports", formats=formats), result, [])
 
 
 _RELATIVE_DATE = re.compile(r"\{\{(start|end)([+-]\d+)\}\}")
@@ -250,7 +244,7 @@ def _policy_files(period: Period, target: Path) -> Path:
         text = _RELATIVE_DATE.sub(
             lambda m: (anchors[m.group(1)] + timedelta(days=int(m.group(2)))).isoformat(), text
         )
-        (target / name).write_text(text, encoding="utf-8")
+        write_atomic(target / name, text.encode("utf-8"))
     return target
 
 

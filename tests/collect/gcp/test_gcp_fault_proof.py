@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fake_asset_service import FakeAssetService, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.grpc_fault_proxy import (
@@ -42,6 +41,7 @@ from support.verdicts import assert_only_errors_changed, verdicts
 from auditor.collect.gcp.assets import HIERARCHY_TYPES
 from auditor.collect.gcp.live import DEADLINE, GcpAssetCollector
 from auditor.models import MemorySink, Status
+from devtools.asset_service import FakeAssetService, serve
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -206,8 +206,10 @@ def gcp_collector(
     endpoint: str | None = None,
     impersonate: str | None = None,
     limits: Mapping[str, int] | None = None,
+    collection: CollectionSettings | None = None,
 ) -> Collector:
-    """`limits`: max_line_bytes and max_depth of one export record (auditor.yaml collection)."""
+    """`limits`: max_line_bytes and max_depth of one export record (auditor.yaml collection);
+    `collection`: the run deadline and per-call timeout of a live collection."""
     if asset_export is not None:
         if not asset_export.is_file():
             raise UserError("asset export file not found", file=str(asset_export))
@@ -221,6 +223,8 @@ def gcp_collector(
         endpoint=endpoint or os.environ.get("AUDITOR_GCP_ASSET_ENDPOINT"),
         impersonate_service_account=impersonate,
         salt=store.redaction_salt(),
+        timeout=(collection or CollectionSettings()).read_timeout,
+        deadline_seconds=(collection or CollectionSettings()).deadline_seconds,
     )
 
 
@@ -574,6 +578,7 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
                     scope=scope,
                     endpoint=config.gcp.asset_api_endpoint,
                     impersonate=config.gcp.impersonate_service_account,
+                    collection=config.collection,
                 )
             )
     if not collectors:
@@ -1391,14 +1396,16 @@ def collect_gcp(
     scope: str | None = None,
     asset_export: Path | None = None,
     impersonate: str | None = None,
+    limits: CollectionSettings | None = None,
 ) -> SnapshotManifest:
-    """`auditor collect gcp`: one GCP snapshot, live from a scope or from an export file."""
+    """`auditor collect gcp`: one GCP snapshot, live from a scope or from an export file.
+    `limits`: the run deadline and per-call timeout of a live collection."""
     if scope:
         preflight_gcp([scope], None)
     store = open_store(store_url)
     catalog = load_catalog(extra_dirs)
     collector = gcp_collector(
-        store, scope=scope, asset_export=asset_export, impersonate=impersonate
+        store, scope=scope, asset_export=asset_export, impersonate=impersonate, collection=limits
     )
     return take_snapshot(store, collector, catalog.sha256)
 

@@ -172,6 +172,26 @@ def corrupt(kind: str = "garbage") -> Fault:
     return Fault(f"malformed_{kind}", mangle=mangle)
 
 
+def drop_member(member: str) -> Fault:
+    """moto's 200 answer without one top-level member (JSON key or XML element), the rest
+    intact: a partial answer that still parses."""
+
+    def mangle(reply: Reply) -> tuple[Reply, int | None]:
+        status, headers, body = reply
+        if status >= 300:
+            return reply, None
+        if body.lstrip().startswith(b"{"):
+            data = json.loads(body)
+            data.pop(member, None)
+            new = json.dumps(data).encode()
+        else:
+            pattern = rb"<%s(\s[^>]*)?>.*?</%s>|<%s\s*/>" % ((member.encode(),) * 3)
+            new = re.sub(pattern, b"", body, count=1, flags=re.DOTALL)
+        return (status, headers, new), None
+
+    return Fault(f"dropped_{member}", mangle=mangle)
+
+
 def reset_connection() -> Fault:
     return Fault("reset", reset=True)
 

@@ -106,12 +106,20 @@ def collect_aws(
     help="A `gcloud asset export` NDJSON file or `gcloud asset list --format=json` output.",
 )
 @click.option("--impersonate-service-account", help="Service account to impersonate (live only).")
+@click.option(
+    "--deadline-seconds",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Live only: calls still running after this are recorded as collection errors (ERROR).",
+)
 @pass_context
 def collect_gcp(
     ctx: Context,
     scope: str | None,
     asset_export: Path | None,
     impersonate_service_account: str | None,
+    deadline_seconds: float = 3600.0,
 ) -> None:
     """One GCP evidence snapshot (endpoint override: env AUDITOR_GCP_ASSET_ENDPOINT)."""
     if bool(scope) == bool(asset_export):
@@ -122,6 +130,7 @@ def collect_gcp(
         scope=scope,
         asset_export=asset_export,
         impersonate=impersonate_service_account,
+        limits=CollectionSettings(deadline_seconds=deadline_seconds),
     )
     _print_snapshot(ctx, manifest)
 

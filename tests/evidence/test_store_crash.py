@@ -14,11 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from store_support import bucket, write
+from support import reliability
 from support.faulty_store import InjectedFault, faulty_store
 
 from auditor.evidence import open_store
@@ -36,6 +38,16 @@ def child(root: Path, documents: int, version: int, fault_after: int | None) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _records_and_doc() -> Iterator[None]:
+    """Fresh records; when these and the report/evaluate kill cases all ran, the doc must
+    show them."""
+    reliability.fresh("kill-store")
+    yield
+    if reliability.count("kill-store") == 19 and reliability.count("kill-outputs") == 5:
+        reliability.assert_current(reliability.report.render_kills())
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +101,8 @@ def test_kill_at_every_write_step(template: Path, tmp_path: Path) -> None:
     visible = {k: n for k, _code, n in outcomes}
     assert visible[1] == 1 and visible[max(killed) - 1] == 1
     assert visible[max(killed)] == 2
+    for k in points:
+        reliability.record("kill-store", "collect (snapshot write)", at=f"step {k}")
 
 
 def test_a_fault_raised_at_every_write_step(template: Path, tmp_path: Path) -> None:
@@ -121,3 +135,4 @@ def test_kill_after_a_delay_while_streaming(template: Path, tmp_path: Path, dela
     out, _err = process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL and b"committed" not in out  # killed mid-run
     assert check_after_crash(root, documents=5000) == 1
+    reliability.record("kill-store", "collect (streaming 5,000 documents)", at=f"{delay:g} s")

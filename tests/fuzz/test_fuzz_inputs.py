@@ -10,13 +10,17 @@ runs the same examples every time.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import reliability
 
 from auditor.catalog import load_catalog
 from auditor.config import STARTER, load_config
@@ -109,12 +113,44 @@ def _alias_bomb(levels: int) -> str:
     return "\n".join(out) + f"\nunknown_key: *a{levels - 1}\n"
 
 
+RECORDS = "inputs-fuzz"
+# cases per input when every test of this module ran (the examples are derandomized)
+EXPECTED = {
+    "auditor.yaml": 50,
+    "waivers": 50,
+    "attestations": 50,
+    "control catalog": 15,
+    "control rule (hostile)": 3,
+    "auditor.yaml alias bomb": 1,
+}
+_INPUTS = {
+    "auditor.yaml": "auditor.yaml",
+    "waivers.yaml": "waivers",
+    "attestations.yaml": "attestations",
+    "acme.yaml": "control catalog",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _records_and_doc() -> Iterator[None]:
+    """Fresh records; when every case ran, docs/RELIABILITY.md must show them."""
+    reliability.fresh(RECORDS)
+    yield
+    path = reliability.RECORDS / f"{RECORDS}.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    if Counter(json.loads(line)["kind"] for line in lines) == EXPECTED:
+        reliability.assert_current(reliability.report.render_inputs())
+
+
 def _assert_refused_or_accepted(call: object, path_name: str) -> None:
+    outcome = "accepted"
     try:
         call()  # type: ignore[operator]
     except UserError as exc:
         assert path_name in str(exc), f"the message does not name the file: {exc}"
         assert len(str(exc)) < 2000, "a rejected value was rendered whole"
+        outcome = "refused"
+    reliability.record(RECORDS, _INPUTS[path_name], outcome=outcome)
 
 
 @FUZZ
@@ -206,6 +242,7 @@ def test_hostile_rules_are_refused_at_load(tmp_path: Path, rule: str) -> None:
     )
     with pytest.raises(UserError, match=r"acme\.yaml"):
         load_catalog([tmp_path])
+    reliability.record(RECORDS, "control rule (hostile)", outcome="refused")
 
 
 @pytest.mark.parametrize("levels", [9])
@@ -226,3 +263,4 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path, levels: int) -> None:
     assert "auditor.yaml" in done.stderr
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     assert len(done.stderr) < 4000
+    reliability.record(RECORDS, "auditor.yaml alias bomb", outcome="refused")

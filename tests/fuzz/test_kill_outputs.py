@@ -11,9 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import reliability
 
 from auditor.cli import run
 from auditor.report.verify import verify_report
@@ -29,6 +31,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run(["--quiet", "--store", str(root), "collect", "gcp", "--asset-export", str(SAMPLE)]) == 0
     )
     return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _records_and_doc() -> Iterator[None]:
+    """Fresh records; when these and the store's kill cases all ran, the doc must show them."""
+    reliability.fresh("kill-outputs")
+    yield
+    if reliability.count("kill-outputs") == 5 and reliability.count("kill-store") == 19:
+        reliability.assert_current(reliability.report.render_kills())
 
 
 def _child(args: list[str]) -> subprocess.Popen[bytes]:
@@ -71,6 +82,7 @@ def test_report_killed_leaves_only_whole_versions(
     assert len(after) == before + 1
     assert verify_report(after[-1]).ok
     assert run(["--quiet", "verify", str(store)]) == 0
+    reliability.record("kill-outputs", "report", at=f"{delay:g} s ({formats})")
 
 
 @pytest.mark.parametrize("delay", [0.3, 1.5])
@@ -86,3 +98,4 @@ def test_evaluate_killed_leaves_no_partial_findings(
         assert json.loads(target.read_text())["schema"] == "auditor.findings/v1"
     assert run(args) == 0
     assert json.loads(target.read_text())["findings"]
+    reliability.record("kill-outputs", "evaluate", at=f"{delay:g} s")

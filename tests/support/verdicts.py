@@ -17,15 +17,17 @@ from auditor.pipeline import load_catalog
 from devtools.factories import snapshot
 
 
-def findings(docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError]) -> list[Finding]:
-    taken = snapshot("s1", docs, errors=errors, taken_at=utcnow(), scope={})
+def findings(
+    docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError], provider: str = "aws"
+) -> list[Finding]:
+    taken = snapshot("s1", docs, errors=errors, taken_at=utcnow(), scope={}, provider=provider)
     return evaluate_snapshot(load_catalog(), taken, frameworks=None, on=date(2026, 12, 1))
 
 
 def verdicts(
-    docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError]
+    docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError], provider: str = "aws"
 ) -> dict[tuple[str, str], Status]:
-    return {(f.control_id, f.resource_id): f.status for f in findings(docs, errors)}
+    return {(f.control_id, f.resource_id): f.status for f in findings(docs, errors, provider)}
 
 
 def assert_only_errors_changed(

@@ -77,6 +77,9 @@ class Call:
     service: str | None = None  # another service than the resource type's (s3control)
     region: str | None = None  # JMESPath naming the region to call (S3: the bucket's region)
     share: str | None = None  # "account" | "region": same answer for all items, called once
+    # Response members the API always returns that its botocore model does not mark required
+    # (KMS GetKeyRotationStatus's KeyRotationEnabled): a 2xx answer without one is malformed.
+    required: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,11 @@ def enforce_deadline(client: Any, deadline: float, seconds: float) -> Any:
     return client
 
 
-def validate_responses(client: Any, max_attempts: int | None = None) -> Any:
+def validate_responses(
+    client: Any,
+    max_attempts: int | None = None,
+    required: Mapping[str, Iterable[str]] | None = None,
+) -> Any:
     """Make every 2xx answer of `client` prove it is its operation's answer before it is used.
 
     botocore reads a body shorter than its Content-Length without complaint and turns JSON it
@@ -351,13 +358,15 @@ def validate_responses(client: Any, max_attempts: int | None = None) -> Any:
     marked answer with backoff like any transient fault; `after-call` raises the last one as a
     ClientError, which the engine records as a CollectionError (controls ERROR, not PASS/FAIL).
     Members the local botocore does not know are tolerated beside known ones: AWS adds response
-    fields, and an older botocore must not turn every such call into an error.
+    fields, and an older botocore must not turn every such call into an error. `required`
+    names, per operation, members the declarations (`Call.required`) add to the model's.
     """
     retries = client.meta.config.retries or {}
     total = max_attempts if max_attempts is not None else retries.get("max_attempts", 4)
     total = int(retries.get("total_max_attempts", total + 1))
     events = client.meta.events
-    events.register_first("before-parse", _check_response)
+    declared = {op: tuple(members) for op, members in (required or {}).items()}
+    events.register_first("before-parse", functools.partial(_check_response, declared))
     events.register_first("needs-retry", functools.partial(_retry_malformed, total))
     events.register_first("after-call", _raise_malformed)
     return client
@@ -367,6 +376,7 @@ _MARK = "__auditor_malformed__"
 
 
 def _check_response(
+    declared: Mapping[str, tuple[str, ...]],
     operation_model: Any,
     response_dict: dict[str, Any],
     customized_response_dict: dict[str, Any],
@@ -377,7 +387,9 @@ def _check_response(
     body = response_dict.get("body")
     if not isinstance(body, bytes | bytearray):
         return  # streaming output: not used by the collectors
-    problem = response_problem(operation_model, response_dict)
+    problem = response_problem(
+        operation_model, response_dict, declared.get(operation_model.name, ())
+    )
     if problem is None:
         return
     # the parser reads an error in the protocol's own format instead of the broken body
@@ -404,8 +416,20 @@ def _raise_malformed(http_response: Any, parsed: dict[str, Any], model: Any, **_
     raise ClientError(parsed, model.name)  # type: ignore[arg-type]
 
 
-def response_problem(operation_model: Any, response_dict: Mapping[str, Any]) -> str | None:
-    """Why a 2xx response is not a valid answer of `operation_model`, or None when it is."""
+# Members an output shape marks required that the moto server the test suite runs against
+# omits (AWS itself returns them). Not enforced, so that a run against moto is not all errors;
+# no control reads them. Every other required member is.
+_OMITTED_BY_TEST_SERVER: Mapping[str, frozenset[str]] = {
+    "DescribeModelPackage": frozenset({"ModelPackageName"}),
+    "DescribeModelPackageGroup": frozenset({"CreatedBy"}),
+}
+
+
+def response_problem(
+    operation_model: Any, response_dict: Mapping[str, Any], declared: Iterable[str] = ()
+) -> str | None:
+    """Why a 2xx response is not a valid answer of `operation_model`, or None when it is.
+    `declared`: members beyond the model's required ones that the answer must carry."""
     from botocore.parsers import ResponseParserError, create_parser
 
     body = bytes(response_dict.get("body") or b"")
@@ -450,11 +474,15 @@ def response_problem(operation_model: Any, response_dict: Mapping[str, Any]) -> 
         if set(unknown) & _ERROR_KEYS:
             return f"{name}: the body carries error members {unknown}"
     # Every required member missing: not this operation's answer (an empty or foreign body).
-    # One missing member is left to the declarations' `required` keys (that key ERROR): API
-    # models mark some members required that servers omit in practice.
+    # One missing: a partial answer (an intermediary dropped it, a body cut at an element
+    # boundary) that would read as a setting switched off.
     required = list(shape.required_members)
     if required and not any(m in parsed for m in required):
         return f"{name}: the response lacks every required member ({', '.join(required)})"
+    omitted = _OMITTED_BY_TEST_SERVER.get(name, frozenset())
+    missing = [m for m in (*required, *declared) if m not in parsed and m not in omitted]
+    if missing:
+        return f"{name}: the response lacks the required member(s) {', '.join(missing)}"
     return _broken_document(name, parsed)
 
 
@@ -573,6 +601,7 @@ class Engine:
         self.deadline_grace_s = 1.0  # how long past the deadline in-flight calls may finish
         self._retained: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._failed_types: set[tuple[str, str]] = set()  # (account, type) with any error
+        self._required = declared_required(self.specs)
 
     # ------------------------------------------------------------ public
 
@@ -1047,7 +1076,7 @@ class Engine:
                 client = target.session.client(service, region_name=region, config=self.config)
                 if service == "s3control":
                     allow_local_s3control(client)
-                validate_responses(client, self.max_attempts)
+                validate_responses(client, self.max_attempts, self._required.get(service))
                 if self.deadline_seconds is not None:
                     enforce_deadline(client, self._deadline, self.deadline_seconds)
                 self._clients[key] = client
@@ -1095,6 +1124,25 @@ def _index(elements: Iterable[Any], key: str) -> dict[Any, list[Any]]:
         if isinstance(element, Mapping):
             index.setdefault(element.get(key), []).append(element)
     return index
+
+
+def declared_required(specs: Iterable[ResourceSpec]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """service -> operation -> the response members its `Call.required` declares."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for spec in specs:
+        stack: list[Join] = list(spec.joins)
+        calls = [spec.list] if spec.list is not None else []
+        while stack:
+            join = stack.pop()
+            calls.append(join.call)
+            stack.extend(join.each)
+        for call in calls:
+            if call.required:
+                members = out.setdefault(call.service or spec.service, {})
+                members[call.operation] = tuple(
+                    dict.fromkeys((*members.get(call.operation, ()), *call.required))
+                )
+    return out
 
 
 def declared_operations(specs: Iterable[ResourceSpec]) -> frozenset[tuple[str, str]]:

@@ -240,13 +240,22 @@ SPECS: tuple[ResourceSpec, ...] = (
         name="KeyId",
         list=Call("ListKeys", result="Keys", paginate=True, page_size=1000),
         joins=(
-            Join(None, Call("DescribeKey", {"KeyId": "KeyId"}, result="KeyMetadata")),
+            Join(
+                None,
+                Call(
+                    "DescribeKey",
+                    {"KeyId": "KeyId"},
+                    result="KeyMetadata",
+                    required=("KeyMetadata",),
+                ),
+            ),
             Join(
                 "KeyRotationEnabled",
                 Call(
                     "GetKeyRotationStatus",
                     {"KeyId": "KeyId"},
                     result="KeyRotationEnabled",
+                    required=("KeyRotationEnabled",),
                     absent={
                         "UnsupportedOperationException": "",
                         "KMSInvalidStateException": "",

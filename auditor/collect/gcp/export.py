@@ -93,19 +93,20 @@ _NAME_RE = re.compile(r'"name"\s*:\s*' + _STRING)
 _TYPE_RE = re.compile(r'"(?:asset_type|assetType)"\s*:\s*' + _STRING)
 
 
-def _recover(head: str, raw: Any = None) -> tuple[str | None, str | None]:
-    """The asset name and type an unreadable record still states, if any."""
+def _recover(head: str, raw: Any = None) -> tuple[tuple[str, ...], str | None]:
+    """The asset names and type an unreadable record still states, if any. A record naming
+    two assets (a duplicate "name" key) could be either: both are named."""
     if isinstance(raw, dict):
         name, asset_type = raw.get("name"), raw.get("asset_type", raw.get("assetType"))
         if isinstance(name, str) and isinstance(asset_type, str) and name and asset_type:
-            return name, asset_type
-    name_match = _NAME_RE.search(head)
-    type_match = _TYPE_RE.search(head)
-    name = name_match.group(1) if name_match else None
-    asset_type = type_match.group(1) if type_match else None
-    if name is not None and not name.startswith("//"):
-        name = None  # a nested "name", not the asset's full resource name
-    return name, asset_type
+            return (name,), asset_type
+    # full resource names start with "//"; a nested "name" is not the asset's
+    names = tuple(dict.fromkeys(m.group(1) for m in _NAME_RE.finditer(head)))
+    names = tuple(n for n in names if n.startswith("//"))[:8]
+    types = {m.group(1) for m in _TYPE_RE.finditer(head)}
+    if len(types) != 1:
+        return names, None  # no type, or two: which one the record is cannot be told
+    return names, types.pop()
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -209,7 +210,7 @@ class GcpExportCollector:
                 if record.asset_type in HIERARCHY_TYPES or record.resource is None:
                     continue
                 resources_by_type[record.asset_type] += 1
-                asm.emit(replace(record, iam_policy=None))
+                asm.emit(record if record.iam_policy is None else replace(record, iam_policy=None))
             # last: every LogSink has been indexed. Cloud Asset exports every project's built-in
             # _Required and _Default sinks, so a file without any LogSink record was exported
             # without that type: the sinks are unknown (ERROR), not absent (FAIL).
@@ -256,8 +257,8 @@ class GcpExportCollector:
         """A record that cannot be read is not a resource that does not exist: an error for the
         resource it names (its controls give ERROR), or for the export when it names none."""
         head = bad.head if isinstance(bad, _Unreadable) else ""
-        name, asset_type = _recover(head, raw)
-        if name and asset_type:
+        names, asset_type = _recover(head, raw)
+        for name in names if asset_type else ():
             asm.error(
                 "MalformedExportLine",
                 f"line {line_no} of {self.path.name} could not be read ({bad}), so this "
@@ -271,7 +272,7 @@ class GcpExportCollector:
                 f"reading {self.path.name} stopped at line {line_no} ({bad}); whatever the rest "
                 "of the file described is unknown, not absent",
             )
-        elif not (name and asset_type):
+        elif not (names and asset_type):
             unidentified.append(line_no)
 
     def _report_gaps(

@@ -38,6 +38,7 @@ _SCOPE = re.compile(
     r"^(projects/[a-z][a-z0-9.:-]{3,61}[a-z0-9]|projects/\d+|folders/\d+|organizations/\d+)$"
 )
 _RETRYABLE = frozenset({"RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED"})
+DEADLINE = "DeadlineExceeded"  # the error code of calls the run's deadline cut off (as on AWS)
 
 
 class _CallFailed(Exception):
@@ -155,6 +156,9 @@ class GcpAssetCollector:
     Calls are grouped (hierarchy types, then all other types, per content type) to spend few
     requests of the 100/min/project quota; a PERMISSION_DENIED on a group's first page is retried
     per asset type, so a denial is attributed to the exact types and the others are kept.
+    With `deadline_seconds`, no call (or retry, or backoff) runs past the run's deadline: each
+    attempt's timeout is cut to the time left, and calls after it fail as `DeadlineExceeded`
+    collection errors, so a stalling API ends in ERROR, never in a hang.
     """
 
     provider = "gcp"
@@ -176,6 +180,7 @@ class GcpAssetCollector:
         requests_per_minute: float | None = 100.0,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        deadline_seconds: float | None = None,
     ) -> None:
         self.scope_name = validate_scope(scope)
         self.endpoint = endpoint
@@ -189,6 +194,8 @@ class GcpAssetCollector:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.timeout = timeout
+        self.deadline_seconds = deadline_seconds
+        self._deadline = float("inf")
         self._sleep = sleep
         self._limiter = _RateLimiter(requests_per_minute, sleep)
         self._stats: Counter[str] = Counter()
@@ -210,6 +217,8 @@ class GcpAssetCollector:
                 self.endpoint, self.credentials, self.impersonate_service_account
             )
         self._stats = Counter()
+        if self.deadline_seconds is not None:
+            self._deadline = time.monotonic() + self.deadline_seconds
         asm = Assembler(sink, self.salt, self.scope_name, "ListAssets")
         try:
             hierarchy = [t for t in self.asset_types if t in HIERARCHY_TYPES]
@@ -305,16 +314,26 @@ class GcpAssetCollector:
 
         for attempt in range(self.max_attempts):
             self._limiter.acquire()
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise _CallFailed(
+                    DEADLINE,
+                    f"the collection deadline of {self.deadline_seconds:g} s passed before this "
+                    "call could be made",
+                )
             self._stats["calls"] += 1
             try:
-                return self._client.list_assets(request=request, retry=None, timeout=self.timeout)
+                return self._client.list_assets(
+                    request=request, retry=None, timeout=min(self.timeout, left)
+                )
             except exceptions.GoogleAPICallError as error:
                 code = _status_name(error)
                 if code not in _RETRYABLE or attempt == self.max_attempts - 1:
                     raise _CallFailed(code, error.message or str(error)) from error
                 self._stats["retries"] += 1
                 cap = min(self.backoff_max, self.backoff_initial * 2**attempt)
-                self._sleep(cap / 2 + random.uniform(0, cap / 2))
+                pause = cap / 2 + random.uniform(0, cap / 2)
+                self._sleep(max(0.0, min(pause, self._deadline - time.monotonic())))
         raise AssertionError("unreachable")
 
     def _fetch_outside_ancestors(self, asm: Assembler) -> dict[str, str]:

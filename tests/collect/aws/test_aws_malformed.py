@@ -17,7 +17,7 @@ from support.verdicts import assert_only_errors_changed, verdicts
 from auditor.collect.aws.scope import AwsCollector
 from auditor.collect.aws.specs import SPECS
 from auditor.models import Status
-from devtools.aws_proxy import Fault, corrupt, cut_short
+from devtools.aws_proxy import Fault, corrupt, cut_short, drop_member
 
 TYPES = (
     "AWS::KMS::Key",
@@ -86,6 +86,16 @@ CASES = {
         _on("DescribeNotebookInstance", corrupt("empty")),
         "ML-TRAIN-013",
         lambda e: f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:notebook-instance/research",
+    ),
+    "rotation status: KeyRotationEnabled dropped": (
+        _on("GetKeyRotationStatus", drop_member("KeyRotationEnabled")),
+        "ML-STORE-003",
+        lambda e: e["key_arn"],
+    ),
+    "training job: required TrainingJobStatus dropped": (
+        _on("DescribeTrainingJob", drop_member("TrainingJobStatus")),
+        "ML-TRAIN-001",
+        lambda e: f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/churn-train",
     ),
     "bucket policy: cut short, length admits it": (
         _policy(cut_short(0.6, admit=True)),

@@ -66,3 +66,46 @@ def test_answers_that_do_not_fit_are_named(
 ) -> None:
     problem = response_problem(_op(service, operation), answer)
     assert problem is not None and words in problem and operation in problem
+
+
+TRAINING_JOB = {
+    "TrainingJobName": "churn",
+    "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/churn",
+    "ModelArtifacts": {"S3ModelArtifacts": "s3://m/churn.tar.gz"},
+    "TrainingJobStatus": "Completed",
+    "SecondaryStatus": "Completed",
+    "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    "CreationTime": 1767225600,
+    "EnableNetworkIsolation": True,
+}
+
+
+def test_an_answer_missing_one_required_member_is_partial() -> None:
+    """One required member of the output shape gone (an intermediary dropped it) is not the
+    operation's answer: it would read as that setting absent."""
+    whole = _answer(json.dumps(TRAINING_JOB).encode())
+    assert response_problem(_op("sagemaker", "DescribeTrainingJob"), whole) is None
+    for member in ("TrainingJobStatus", "StoppingCondition", "ModelArtifacts"):
+        partial = {k: v for k, v in TRAINING_JOB.items() if k != member}
+        problem = response_problem(
+            _op("sagemaker", "DescribeTrainingJob"), _answer(json.dumps(partial).encode())
+        )
+        assert problem is not None and member in problem and "lacks the required" in problem
+
+
+def test_members_the_declarations_require_are_enforced_too() -> None:
+    """GetKeyRotationStatus's KeyRotationEnabled is not `required` in the botocore model, but
+    the API always returns it: declared by `Call.required`, an answer without it is partial."""
+    op = _op("kms", "GetKeyRotationStatus")
+    partial = _answer(b'{"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"}')
+    assert response_problem(op, partial) is None  # the model alone cannot tell
+    problem = response_problem(op, partial, ("KeyRotationEnabled",))
+    assert problem is not None and "KeyRotationEnabled" in problem
+    assert response_problem(op, _answer(ROTATION), ("KeyRotationEnabled",)) is None
+
+
+def test_the_declared_members_cover_the_rotation_status() -> None:
+    from auditor.collect.aws.engine import declared_required
+    from auditor.collect.aws.specs import SPECS
+
+    assert "KeyRotationEnabled" in declared_required(SPECS)["kms"]["GetKeyRotationStatus"]

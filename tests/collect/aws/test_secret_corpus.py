@@ -266,5 +266,12 @@ def test_no_planted_secret_reaches_anything_the_tool_writes(
         if f["status"] == "FAIL" and "plaintext secrets" in f["reason"]
     }
     assert failing >= {"research", "churn", "churn-train"}
+    # tags keyed as secrets fail the tag control on the bucket and the model that carry them
+    tagged = {
+        f["resource_id"]
+        for f in findings
+        if f["control_id"] == "ML-GOV-016" and f["status"] == "FAIL"
+    }
+    assert "arn:aws:s3:::ml-secrets" in tagged and any(r.endswith(":model/churn") for r in tagged)
     [notebook] = [f for f in findings if f["control_id"] == "ML-TRAIN-013"]
     assert "LifecycleConfig.OnStart[0].Content" in notebook["reason"]

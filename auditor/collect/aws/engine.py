@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
-import itertools
 import json
 import os
 import queue
@@ -27,7 +26,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -190,9 +189,6 @@ class _Context:
             "_regions": list(self.regions),
             "_partition": self.target.partition,
         }
-
-
-_DONE = object()
 
 
 # ---------------------------------------------------------------- helpers
@@ -608,11 +604,9 @@ class Engine:
         self._client_lock = threading.Lock()
         self._shared = _Shared()
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._pending = 0
         self._pending_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: dict[int, tuple[Any, ...]] = {}  # task number -> its arguments
-        self._tasks = itertools.count()
+        self._inflight: dict[Future[None], tuple[Any, ...]] = {}  # task -> its arguments
         self._abandoned = 0  # tasks still running when the deadline's grace ran out
         self.deadline_grace_s = 1.0  # how long past the deadline in-flight calls may finish
         self._retained: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -688,13 +682,11 @@ class Engine:
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         assert self._pool is not None
-        task = next(self._tasks)
-        with self._pending_lock:
-            self._pending += 1
-            self._inflight[task] = args
-        self._pool.submit(self._guard, task, fn, *args)
+        with self._pending_lock:  # a task may submit more (items of a listed type)
+            future = self._pool.submit(self._guard, fn, *args)
+            self._inflight[future] = args
 
-    def _guard(self, task: int, fn: Callable[..., None], *args: Any) -> None:
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except Exception as error:  # a bug must not hang or kill the run: record it
@@ -713,46 +705,43 @@ class Engine:
                     resource_type=spec.resource_type if spec else None,
                 )
             )
-        finally:
-            with self._pending_lock:
-                mine = self._inflight.pop(task, None) is not None
-            if mine:  # an abandoned task was already counted out and reported
-                self._queue.put(_DONE)
+
+    def _queued(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self._queue.get_nowait()
+            except queue.Empty:
+                return
 
     def _drain(self) -> Iterator[Any]:
+        """Hand on what the tasks produce until every task (and those they submitted) is done,
+        waiting with `concurrent.futures.wait`; past the deadline and its grace, `_abandon`."""
         while True:
+            yield from self._queued()
             with self._pending_lock:
-                if self._pending == 0 and self._queue.empty():
-                    return
-            wait = None
+                pending = set(self._inflight)
+            if not pending:
+                yield from self._queued()  # the last task's messages
+                return
+            timeout = None
             if self._deadline != float("inf"):
-                wait = max(0.05, self._deadline + self.deadline_grace_s - time.monotonic())
-            try:
-                message = self._queue.get(timeout=wait)
-            except queue.Empty:
+                timeout = max(0.05, self._deadline + self.deadline_grace_s - time.monotonic())
+            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            if not done:
                 yield from self._abandon()
                 return
-            if message is _DONE:
-                with self._pending_lock:
-                    self._pending -= 1
-                continue
-            yield message
+            with self._pending_lock:
+                for future in done:
+                    self._inflight.pop(future, None)
 
     def _abandon(self) -> Iterator[Any]:
         """Past the deadline and its grace: what is still queued is handed on, every task still
         running or waiting becomes a DeadlineExceeded CollectionError, and the run moves on."""
         with self._pending_lock:
-            tasks = list(self._inflight.values())
+            tasks = [args for future, args in self._inflight.items() if not future.done()]
             self._inflight.clear()
-            self._pending = 0
             self._abandoned += len(tasks)
-        while True:
-            try:
-                message = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if message is not _DONE:
-                yield message
+        yield from self._queued()
         seconds = self.deadline_seconds or 0
         for args in tasks:
             spec = next(a for a in args if isinstance(a, ResourceSpec))

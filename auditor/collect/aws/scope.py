@@ -119,6 +119,22 @@ class _Given(CredentialProvider):
         return self._given
 
 
+_LOADER_LOCK = threading.Lock()
+_LOADERS: list[Any] = []
+
+
+def botocore_session(profile: str | None) -> botocore.session.Session:
+    """A botocore session sharing one data loader per process: every unit builds its own
+    sessions, and each would otherwise parse the same service models again (CPU and ~10 MB per
+    service per session)."""
+    session = botocore.session.Session(profile=profile)
+    with _LOADER_LOCK:
+        if not _LOADERS:
+            _LOADERS.append(session.get_component("data_loader"))
+        session.register_component("data_loader", _LOADERS[0])
+    return session
+
+
 def assumed_session(
     access: RoleAccess,
     region: str,
@@ -134,7 +150,7 @@ def assumed_session(
     default chain); the fetcher sends ExternalId, SerialNumber (prompting for the MFA code),
     DurationSeconds and caches per process. Credentials are fetched on first use, on the
     machine that uses them."""
-    source = botocore.session.Session(profile=access.source_profile or profile)
+    source = botocore_session(access.source_profile or profile)
     source.set_config_variable("region", region)
 
     def sts_client(service: str, **kwargs: Any) -> Any:
@@ -153,7 +169,7 @@ def assumed_session(
     credentials = DeferredRefreshableCredentials(
         refresh_using=fetcher.fetch_credentials, method="assume-role"
     )
-    target = botocore.session.Session(profile=access.source_profile or profile)
+    target = botocore_session(access.source_profile or profile)
     target.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
     target.set_config_variable("region", region)
     return boto3.Session(botocore_session=target)
@@ -206,8 +222,8 @@ class AwsUnit:
     def session(self) -> Any:
         home = self.regions[0]
         if self.role is None:
-            return boto3.Session(profile_name=self.profile)
-        source = botocore.session.Session(profile=self.role.source_profile or self.profile)
+            return boto3.Session(botocore_session=botocore_session(self.profile))
+        source = botocore_session(self.role.source_profile or self.profile)
         config = Config(
             retries=retry_settings(source, self.options.max_attempts),
             connect_timeout=self.options.connect_timeout,

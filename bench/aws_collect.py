@@ -100,6 +100,34 @@ def wait_for(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def start_servers(latency_ms: float) -> tuple[int, int, list[subprocess.Popen[bytes]]]:
+    """moto and the latency proxy in front of it, each its own process; both listening."""
+    moto_port, proxy_port = free_port(), free_port()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "latency_proxy.py"),
+                "--upstream",
+                f"127.0.0.1:{moto_port}",
+                "--port",
+                str(proxy_port),
+                "--latency-ms",
+                str(latency_ms),
+            ],
+            stdout=subprocess.DEVNULL,
+        ),
+    ]
+    wait_for(moto_port)
+    wait_for(proxy_port)
+    return moto_port, proxy_port, processes
+
+
 def proxy_stats(port: int, reset: bool = False) -> dict[str, Any]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.request("POST" if reset else "GET", "/__bench/stats")
@@ -279,30 +307,8 @@ def main() -> int:
         AWS_CONFIG_FILE="/nonexistent",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
     )
-    moto_port, proxy_port = free_port(), free_port()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "latency_proxy.py"),
-                "--upstream",
-                f"127.0.0.1:{moto_port}",
-                "--port",
-                str(proxy_port),
-                "--latency-ms",
-                str(args.latency_ms),
-            ],
-            stdout=subprocess.DEVNULL,
-        ),
-    ]
+    moto_port, proxy_port, processes = start_servers(args.latency_ms)
     try:
-        wait_for(moto_port)
-        wait_for(proxy_port)
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
         per_region, global_ = plan(args.resources)
         began = time.perf_counter()

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +26,11 @@ from typing import Any
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aws_collect import free_port, proxy_stats, wait_for  # noqa: E402
+from aws_collect import proxy_stats, start_servers
 
-from auditor import pipeline  # noqa: E402
-from auditor.executors import parse_executor  # noqa: E402
+from auditor import pipeline
+from auditor.executors import parse_executor
 
-HERE = Path(__file__).resolve().parent
 REGIONS = ("us-east-1", "eu-west-1")
 FIRST_ACCOUNT = 100000000000
 
@@ -142,31 +140,9 @@ def main() -> int:
         AWS_EC2_METADATA_DISABLED="true",
         NO_PROXY="127.0.0.1,localhost",
     )
-    moto_port, proxy_port = free_port(), free_port()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "latency_proxy.py"),
-                "--upstream",
-                f"127.0.0.1:{moto_port}",
-                "--port",
-                str(proxy_port),
-                "--latency-ms",
-                str(args.latency_ms),
-            ],
-            stdout=subprocess.DEVNULL,
-        ),
-    ]
+    moto_port, proxy_port, processes = start_servers(args.latency_ms)
     runs: list[dict[str, Any]] = []
     try:
-        wait_for(moto_port)
-        wait_for(proxy_port)
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
         ids = accounts(args.accounts)
         began = time.perf_counter()
@@ -201,17 +177,21 @@ def main() -> int:
             f"{run['errors']:>6} {run['calls']:>6} {run['cpu_s']:>7.1f} "
             f"{run['cpu_s_per_1000_calls']:>14.2f} {run['peak_rss_mb_per_worker']:>13}"
         )
-    by = {run["executor"].split(":")[0] + (":1" if run["executor"] == "threads:1" else ""): run for run in runs}
-    cluster, pool = runs[0], runs[1]
-    pool_cpu_share = pool["cpu_s"] / pool["wall_s"]
+    by = {run["executor"]: run for run in runs}
+    cluster, threaded = runs[0], runs[1]
+    pool_cpu_share = threaded["cpu_s"] / threaded["wall_s"]
     print(
         f"thread pool: {pool_cpu_share:.2f} CPU s per wall s "
         f"({'CPU-bound' if pool_cpu_share > 0.8 else 'not CPU-bound'} on one process)"
     )
-    print(f"LocalCluster vs thread pool: {pool['wall_s'] / cluster['wall_s']:.2f}x (target 1.6x)")
+    print(
+        f"LocalCluster vs thread pool: {threaded['wall_s'] / cluster['wall_s']:.2f}x (target 1.6x)"
+    )
     if "threads:1" in by:
         single = by["threads:1"]
-        print(f"thread pool vs one worker: {single['wall_s'] / pool['wall_s']:.1f}x (target 10x)")
+        print(
+            f"thread pool vs one worker: {single['wall_s'] / threaded['wall_s']:.1f}x (target 10x)"
+        )
     return 0
 
 

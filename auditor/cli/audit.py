@@ -320,13 +320,6 @@ def report(
 @click.option(
     "--skip-collect", is_flag=True, help="Evaluate and report what is already in the store."
 )
-@click.option(
-    "--workers",
-    "max_workers",
-    default=None,
-    type=click.IntRange(1, 1024),
-    help="Work units at once (default: aws.max_workers, else 16).",
-)
 @executor_options
 @_report_run_options
 @pass_context

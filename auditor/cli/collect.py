@@ -15,7 +15,15 @@ from auditor.progress import unit_progress, wanted
 
 
 def executor_options(func: Any) -> Any:
-    """`--executor` and `--progress`, shared by the commands that collect."""
+    """`--workers`, `--executor` and `--progress`, shared by the commands that collect."""
+    func = click.option(
+        "--workers",
+        "--max-workers",
+        "max_workers",
+        default=None,
+        type=click.IntRange(1, 1024),
+        help="Work units at once (default: aws.max_workers, else 16; --max-workers is an alias).",
+    )(func)
     func = click.option(
         "--progress/--no-progress",
         default=None,
@@ -76,14 +84,6 @@ def collect() -> None:
 @click.option("--org-role-name", help="Assume this role in every account of the AWS Organization.")
 @click.option(
     "--regions", help="Comma-separated regions, or 'all' (default: the session's region)."
-)
-@click.option(
-    "--workers",
-    "--max-workers",
-    "max_workers",
-    default=None,
-    type=click.IntRange(1, 1024),
-    help="Work units at once (default: aws.max_workers, else 16; --max-workers is an alias).",
 )
 @executor_options
 @click.option(
@@ -166,13 +166,6 @@ def collect_gcp(
 
 @main.command()
 @config_option
-@click.option(
-    "--workers",
-    "max_workers",
-    default=None,
-    type=click.IntRange(1, 1024),
-    help="Work units at once (default: aws.max_workers, else 16).",
-)
 @executor_options
 @pass_context
 def snapshot(

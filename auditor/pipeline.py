@@ -19,12 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from auditor import catalog as catalog_stage
-from auditor import collect, distribute, evidence
+from auditor import collect, distribute, evidence, settings, yamlfile
 from auditor import evaluate as evaluate_stage
 from auditor import report as report_stage
-from auditor.config import AwsSettings, CollectionSettings, Config
+from auditor.catalog import formats as catalog_formats
+from auditor.config import (
+    DEFAULT_ASSERTION_NOTE,
+    AwsSettings,
+    CollectionSettings,
+    Config,
+    Organisation,
+)
 from auditor.errors import RunError, UserError
 from auditor.executors import ExecutorSpec, open_executor, parse_executor
+from auditor.files import write_atomic
+
+# Re-exported (`X as X`) for the CLI, which imports nothing but the pipeline, the configuration
+# and the errors (tests/test_cli_layering.py).
+from auditor.models import FRAMEWORKS as FRAMEWORKS
 from auditor.models import (
     SCOPE_ROLES,
     Attestation,
@@ -47,14 +59,65 @@ from auditor.models import (
     Waiver,
     isoformat,
     parse_time,
+    sha256_hex,
     utcnow,
 )
+from auditor.models import Stage as Stage
+from auditor.models import neutralise_text as neutralise_text
+from auditor.progress import unit_progress as unit_progress
+from auditor.progress import wanted as wanted
 
 Progress = Callable[[str], None]
 
 
 def no_progress(_: str) -> None:
     """The default progress callback: say nothing."""
+
+
+# ---------------------------------------------------------------- settings
+
+
+def chosen_settings(
+    config: Config | None,
+    options: Mapping[str, tuple[str, Any]],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, settings.Setting]:
+    """Every setting by the one precedence rule (option given > environment > auditor.yaml >
+    default). `options` maps a setting path to (option name, value as parsed): None (click's
+    "not given") or settings.NOT_GIVEN leave the setting to the environment, file or default."""
+    given = {path: (name, settings.given(value)) for path, (name, value) in options.items()}
+    return settings.effective(config, given, environ)
+
+
+def store_url_for(option: str | None, config: Config | None = None) -> str:
+    """The evidence store: --store > AUDITOR_STORE > store.url in auditor.yaml > default."""
+    setting = settings.resolve(
+        "store.url", config=config, option=settings.given(option), option_name="--store"
+    )
+    return settings.store_url(setting, config)
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    """What `auditor config show` prints: every effective setting with its source."""
+
+    config_file: str | None
+    store: str  # the store in use, resolved like any path setting
+    settings: tuple[settings.Setting, ...]
+
+
+def settings_view(config: Config | None, store_option: str | None) -> SettingsView:
+    resolved = chosen_settings(config, {"store.url": ("--store", store_option)})
+    return SettingsView(
+        config.source_file() if config else None,
+        settings.store_url(resolved["store.url"], config),
+        tuple(resolved.values()),
+    )
+
+
+def settings_reference() -> str:
+    """docs/configuration.md: every setting auditor.yaml accepts."""
+    return settings.schema_markdown()
 
 
 # ---------------------------------------------------------------- catalog
@@ -86,6 +149,11 @@ def config_catalog(config: Config, extra_dirs: Iterable[Path] = ()) -> Catalog:
     """The catalog as auditor.yaml configures it: its folders and parameter values."""
     dirs = [*extra_dirs, *(p for p in map(config.path, config.controls.extra_dirs) if p)]
     return load_catalog(dirs, config.controls.params, config=config)
+
+
+def catalog_for(config: Config | None, extra_dirs: Iterable[Path] = ()) -> Catalog:
+    """The configured catalog with an auditor.yaml, else the shipped one plus `extra_dirs`."""
+    return config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
 
 
 # ---------------------------------------------------------------- collect
@@ -621,17 +689,7 @@ def period_for(
         if label not in (None, "", "current"):
             raise UserError("give --period or --from/--to, not both", field="--period")
         return evaluate_stage.parse_period(start=start, end=end)
-    today = today or utcnow().date()
-    if label in (None, "", "current"):
-        label = quarter_label(today)
-    elif label == "previous":
-        first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        label = quarter_label(first - timedelta(days=1))
-    return evaluate_stage.parse_period(label)
-
-
-def quarter_label(day: date) -> str:
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    return evaluate_stage.parse_period(label or "current", today=today or utcnow().date())
 
 
 @dataclass(frozen=True)
@@ -787,8 +845,9 @@ def run_evaluation(
 ) -> AuditResult:
     """`interval` is the expected snapshot cadence (auditor.yaml schedule.interval, default 7
     days) that evidence coverage of the period is judged by."""
+    now = utcnow()  # the one clock read of an evaluation: evaluate itself never reads it
     if on is None:
-        on = utcnow().date()
+        on = now.date()
         if period is not None and period.end.date() <= on:
             on = (period.end - timedelta(seconds=1)).date()  # a closed period is judged at its end
     return evaluate_stage.audit(
@@ -802,6 +861,7 @@ def run_evaluation(
         metadata=dict(metadata or {}),
         scope=scope,
         interval=interval if interval is not None else evaluate_stage.DEFAULT_INTERVAL,
+        now=now,
     )
 
 
@@ -843,7 +903,7 @@ def scope_view(
     extra_dirs: Iterable[Path] = (),
 ) -> ScopeView:
     """Scope and lineage of the latest snapshot per provider (or one snapshot), as configured."""
-    catalog = config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
+    catalog = catalog_for(config, extra_dirs)
     store = open_store(store_url or (config or Config()).store_url(), config)
     snapshots = select_snapshots(store, Selection(snapshot=snapshot))
     frameworks = tuple(config.frameworks) if config else tuple(catalog.frameworks)
@@ -865,19 +925,6 @@ def findings_files(result: AuditResult) -> tuple[bytes, bytes]:
     as_json = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
     as_csv = evaluate_stage.findings_csv(result.findings).encode("utf-8")
     return as_json, as_csv
-
-
-def write_findings(result: AuditResult, out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    as_json, as_csv = findings_files(result)
-    written = []
-    for name, data in (("findings.json", as_json), ("findings.csv", as_csv)):
-        target = out_dir / name
-        temporary = target.with_name(f".{name}.tmp")
-        temporary.write_bytes(data)
-        temporary.replace(target)
-        written.append(target)
-    return written
 
 
 def export_context(catalog: Catalog, generated_at: datetime) -> Any:
@@ -904,12 +951,7 @@ def export_files(result: AuditResult, names: Sequence[str]) -> dict[str, bytes]:
 
 def publish_securityhub(folder: Path, catalog: Catalog, region: str | None = None) -> Any:
     """Send a verified report version's failing AWS findings to Security Hub as ASFF."""
-    outcome = report_stage.verify_report(folder)
-    if not outcome.ok:
-        raise UserError(
-            f"refusing to publish a report that does not verify: {outcome.problems[0]}",
-            file=str(folder),
-        )
+    report_stage.require_publishable(folder)
     document = load_findings_document(folder)
     findings = [Finding.from_dict(raw) for raw in document.get("findings", [])]
     context = export_context(catalog, parse_time(document["generated_at"]))
@@ -949,7 +991,7 @@ def write_report(
     result: AuditResult,
     out_dir: Path,
     *,
-    formats: Sequence[str] = ("html", "pdf"),
+    formats: Sequence[str] | None = None,  # None: every format of the report registry
     sign: Any = None,
     store: evidence.EvidenceStore | None = None,
 ) -> Path:
@@ -974,7 +1016,7 @@ def write_report(
         out_dir,
         findings_json=as_json,
         findings_csv=as_csv,
-        formats=tuple(formats),
+        formats=None if formats is None else tuple(formats),
         sign=sign,
         diff=diff,
         previous_findings=previous_doc,
@@ -1062,12 +1104,14 @@ def previous_period_report(out_dir: Path, period: Period | None) -> Path | None:
 def _period_of_folder(name: str) -> Period | None:
     """A report period folder's name read back as a Period (labels, or FROM_TO ranges)."""
     try:
-        if "_" in name:
-            start, _, end = name.partition("_")
-            return evaluate_stage.parse_period(start=start, end=end)
         return evaluate_stage.parse_period(name)
     except UserError:
         return None
+
+
+def report_formats() -> tuple[str, ...]:
+    """The report formats' names (the report registry's one list), for --formats."""
+    return tuple(report_stage.available_formats())
 
 
 def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = None) -> Any:
@@ -1077,12 +1121,15 @@ def sign_options(key: Path | None, cert: Path | None, passphrase: str | None = N
 
 
 def report_metadata(config: Config | None, *, scope: str | None = None) -> dict[str, Any]:
-    """Cover-page facts for the report: organisation, title, scope in words, sign-off parties."""
+    """Cover-page facts for the report: organisation, title, scope in words, sign-off parties.
+    Title and assertion come from config (its defaults without auditor.yaml): the one place."""
     org = config.organisation if config else None
+    defaults = org or Organisation()
     return {
         "organisation": org.name if org else "",
-        "title": org.report_title if org else "Machine-learning workloads: compliance audit report",
-        "management_assertion": _assertion(org.management_assertion) if org else {},
+        "title": defaults.report_title,
+        "management_assertion": _assertion(defaults.management_assertion),
+        "assertion_note": DEFAULT_ASSERTION_NOTE,
         "classification": config.report.classification if config else "",
         "auditor": org.auditor if org else "",
         "contact": org.contact if org else "",
@@ -1158,14 +1205,14 @@ def plan_report(
     date_from: str | None = None,
     date_to: str | None = None,
     environ: Mapping[str, str] | None = None,
+    only: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> ReportPlan:
     """Resolve every report setting (option given > environment > auditor.yaml > default).
 
-    `options` maps a setting path to (option name, value or settings.NOT_GIVEN)."""
-    from auditor import settings
-
+    `options` maps a setting path to (option name, value); None or settings.NOT_GIVEN: not given."""
     environ = os.environ if environ is None else environ
-    chosen = settings.effective(config, options, environ)
+    chosen = chosen_settings(config, options, environ)
     label = None if (date_from or date_to) else chosen["report.period"].value
     key = settings.as_path(chosen["report.sign.key"], config)
     passphrase_env = chosen["report.sign.passphrase_env"].value or "AUDITOR_SIGN_PASSPHRASE"
@@ -1181,6 +1228,8 @@ def plan_report(
             key, settings.as_path(chosen["report.sign.cert"], config), environ.get(passphrase_env)
         ),
         fail_on=chosen["report.fail_on"].value,
+        only=tuple(only),
+        exclude=tuple(exclude),
     )
 
 
@@ -1199,37 +1248,22 @@ def produce_report(
         preflight(config)  # operator mistakes before anything is collected or written
     prepare_output_folder(plan.out, "--out")
     store = open_store(plan.store_url, config)
-    catalog = config_catalog(config, extra_dirs) if config else load_catalog(extra_dirs)
+    catalog = catalog_for(config, extra_dirs)
     taken: list[SnapshotManifest] = []
     if collect_first:
         if config is None:
             raise UserError("collecting needs an auditor.yaml naming the scope", field="--config")
-        threshold = config.collection.completeness_threshold
-        for collector in configured_collectors(config, store, executor):
-            manifest = take_snapshot(
-                store,
-                collector,
-                catalog.sha256,
-                completeness_threshold=threshold,
-                executor=executor,
-                on_progress=on_progress,
-                units_per_key=config.collection.units_per_key,
-            )
-            taken.append(manifest)
-            if on_snapshot is not None:
-                on_snapshot(manifest)
-    selection = Selection(period=plan.period, only=plan.only, exclude=plan.exclude)
-    snapshots = select_snapshots(store, selection)
-    result = run_evaluation(
+        taken = collect_configured(
+            config, store, catalog, on_snapshot, executor=executor, on_progress=on_progress
+        )
+    result = evaluate_selected(
         catalog,
-        snapshots,
+        store,
+        Selection(period=plan.period, only=plan.only, exclude=plan.exclude),
+        config=config,
         frameworks=plan.frameworks,
-        period=plan.period,
-        waivers_path=plan.waivers,
-        attestations_path=plan.attestations,
-        metadata=report_metadata(config) | {"set_aside": set_aside(store, selection)},
-        scope=scope_definition(config),
-        interval=schedule_interval(config),
+        waivers=plan.waivers,
+        attestations=plan.attestations,
     )
     folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign, store=store)
     return ReportOutcome(result, folder, tuple(taken), failed_gate(result, plan.fail_on))
@@ -1246,3 +1280,571 @@ def prepare_output_folder(path: Path, option: str) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot create the output folder {path}: {exc.strerror or exc}") from None
+
+
+def collect_configured(
+    config: Config,
+    store: evidence.EvidenceStore,
+    catalog: Catalog,
+    on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+    *,
+    executor: ExecutorSpec | None = None,
+    on_progress: distribute.OnProgress | None = None,
+) -> list[SnapshotManifest]:
+    """One snapshot per configured collector (`auditor snapshot`, `auditor run`); with an
+    `executor`, as work units there."""
+    threshold = config.collection.completeness_threshold
+    taken = []
+    for collector in configured_collectors(config, store, executor):
+        manifest = take_snapshot(
+            store,
+            collector,
+            catalog.sha256,
+            completeness_threshold=threshold,
+            executor=executor,
+            on_progress=on_progress,
+            units_per_key=config.collection.units_per_key,
+        )
+        taken.append(manifest)
+        if on_snapshot is not None:
+            on_snapshot(manifest)
+    return taken
+
+
+def evaluate_selected(
+    catalog: Catalog,
+    store: evidence.EvidenceStore,
+    selection: Selection,
+    *,
+    config: Config | None,
+    frameworks: Sequence[str],
+    waivers: Path | None = None,
+    attestations: Path | None = None,
+) -> AuditResult:
+    """The snapshots a selection picks, evaluated with what auditor.yaml adds (cover facts, scope,
+    cadence) and the snapshots set aside listed: the one evaluation `evaluate`, `report` and `run`
+    share."""
+    snapshots = select_snapshots(store, selection)
+    return run_evaluation(
+        catalog,
+        snapshots,
+        frameworks=frameworks,
+        period=selection.period,
+        waivers_path=waivers,
+        attestations_path=attestations,
+        metadata=report_metadata(config) | {"set_aside": set_aside(store, selection)},
+        scope=scope_definition(config),
+        interval=schedule_interval(config),
+    )
+
+
+# ---------------------------------------------------------------- auditor evaluate, auditor diff
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    result: AuditResult
+    written: tuple[Path, ...]
+    gate_failed: bool
+
+
+def produce_evaluation(
+    config: Config | None,
+    options: Mapping[str, tuple[str, Any]],
+    *,
+    extra_dirs: Iterable[Path] = (),
+    selection: Selection | None = None,
+    formats: Sequence[str] = ("findings",),
+) -> EvaluationOutcome:
+    """`auditor evaluate`: the selected snapshots evaluated, their findings (and the summaries,
+    OSCAL or exports asked for) written into the output folder. `options` as `plan_report`."""
+    chosen = chosen_settings(config, options)
+    target_dir = settings.as_path(chosen["report.out"], config) or Path("reports")
+    prepare_output_folder(target_dir, "--out")
+    catalog = catalog_for(config, extra_dirs)
+    store = open_store(settings.store_url(chosen["store.url"], config), config)
+    result = evaluate_selected(
+        catalog,
+        store,
+        selection or Selection(),
+        config=config,
+        frameworks=chosen["frameworks"].value,
+        waivers=settings.as_path(chosen["waivers"], config),
+        attestations=settings.as_path(chosen["attestations"], config),
+    )
+    written = write_evaluation(result, target_dir, formats)
+    return EvaluationOutcome(
+        result, tuple(written), failed_gate(result, chosen["report.fail_on"].value)
+    )
+
+
+def evaluation_formats() -> tuple[str, ...]:
+    """`auditor evaluate --format` names: findings, the summary tables (`csv` is the old name),
+    OSCAL, and each export of the report stage's registry."""
+    return ("findings", "summaries", "csv", "oscal", *report_stage.EXPORT_FORMATS)
+
+
+def evaluation_files(result: AuditResult, formats: Sequence[str]) -> dict[str, bytes]:
+    """File name -> bytes for each `auditor evaluate --format` asked for, in a stable order."""
+    found: dict[str, bytes] = {}
+    if "findings" in formats:
+        found["findings.json"], found["findings.csv"] = findings_files(result)
+    if "summaries" in formats or "csv" in formats:
+        for name, text in evaluate_stage.summaries_csv(result).items():
+            found[f"summary-{name}"] = text.encode("utf-8")
+    if "oscal" in formats:
+        document = evaluate_stage.oscal_assessment_results(result)
+        found["assessment-results.json"] = json.dumps(document, indent=2).encode("utf-8")
+    exports = [f for f in formats if f in report_stage.EXPORT_FORMATS]
+    found.update(export_files(result, exports))
+    return found
+
+
+def write_evaluation(result: AuditResult, out_dir: Path, formats: Sequence[str]) -> list[Path]:
+    """Each file of `evaluation_files`, written atomically: never half a findings.json."""
+    written = []
+    for name, data in evaluation_files(result, formats).items():
+        write_atomic(out_dir / name, data)
+        written.append(out_dir / name)
+    return written
+
+
+def findings_for(
+    label: str,
+    *,
+    store_url: str,
+    extra_dirs: Iterable[Path] = (),
+    frameworks: Sequence[str] = FRAMEWORKS,
+) -> dict[str, Any]:
+    """The findings document `auditor diff` compares: a report version folder, a findings.json,
+    or a period evaluated from the store now."""
+    path = Path(label)
+    if path.exists():
+        return load_findings_document(path)
+    try:
+        selected = period_for(label)
+    except UserError:
+        raise UserError(
+            f"{label!r} is neither a report version folder, a findings.json, nor a period"
+        ) from None
+    catalog = load_catalog(extra_dirs)
+    snapshots = select_snapshots(open_store(store_url), Selection(period=selected))
+    result = run_evaluation(catalog, snapshots, frameworks=frameworks, period=selected)
+    document: dict[str, Any] = json.loads(findings_files(result)[0])
+    return document
+
+
+def diff_text(
+    old: str,
+    new: str,
+    *,
+    output_format: str,
+    store_url: str,
+    extra_dirs: Iterable[Path] = (),
+    frameworks: Sequence[str] = FRAMEWORKS,
+) -> str:
+    """`auditor diff`: json for scripts; text for people, control characters shown as \\uXXXX."""
+    documents = [
+        findings_for(label, store_url=store_url, extra_dirs=extra_dirs, frameworks=frameworks)
+        for label in (old, new)
+    ]
+    changes = evaluate_stage.diff_findings(documents[0], documents[1], old, new)
+    if output_format == "json":
+        return json.dumps(evaluate_stage.diff_to_dict(changes), indent=2)
+    return neutralise_text(evaluate_stage.diff_to_text(changes))
+
+
+# ---------------------------------------------------------------- auditor collect, auditor snapshot
+
+
+def collect_aws(
+    store_url: str,
+    *,
+    extra_dirs: Iterable[Path] = (),
+    profile: str | None = None,
+    role_arns: Sequence[str] = (),
+    org_role_name: str | None = None,
+    regions: str | None = None,
+    max_workers: int | None = None,
+    limits: CollectionSettings | None = None,
+    executor: str | None = None,
+    on_progress: distribute.OnProgress | None = None,
+) -> SnapshotManifest:
+    """`auditor collect aws`: one AWS snapshot. `regions` as typed: `a,b`, `all` or None;
+    `executor` as typed (`--executor`), else AUDITOR_EXECUTOR, else threads."""
+    spec = collection_executor(None, executor=executor, workers=max_workers)
+    region_list: list[str] | str | None = None
+    if regions:
+        region_list = (
+            "all"
+            if regions.strip() == "all"
+            else [r.strip() for r in regions.split(",") if r.strip()]
+        )
+    preflight_aws(profile, None if region_list == "all" else region_list)
+    store = open_store(store_url)
+    catalog = load_catalog(extra_dirs)
+    collector = aws_collector(
+        store,
+        profile=profile,
+        role_arns=role_arns,
+        org_role_name=org_role_name,
+        regions=region_list,
+        max_workers=spec.workers,
+        limits=limits,
+        executor=spec,
+    )
+    return take_snapshot(store, collector, catalog.sha256, executor=spec, on_progress=on_progress)
+
+
+def collect_gcp(
+    store_url: str,
+    *,
+    extra_dirs: Iterable[Path] = (),
+    scope: str | None = None,
+    asset_export: Path | None = None,
+    impersonate: str | None = None,
+) -> SnapshotManifest:
+    """`auditor collect gcp`: one GCP snapshot, live from a scope or from an export file."""
+    if scope:
+        preflight_gcp([scope], None)
+    store = open_store(store_url)
+    catalog = load_catalog(extra_dirs)
+    collector = gcp_collector(
+        store, scope=scope, asset_export=asset_export, impersonate=impersonate
+    )
+    return take_snapshot(store, collector, catalog.sha256)
+
+
+def snapshot_configured(
+    config: Config,
+    store_url: str,
+    *,
+    extra_dirs: Iterable[Path] = (),
+    on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    on_progress: distribute.OnProgress | None = None,
+) -> list[SnapshotManifest]:
+    """`auditor snapshot`: the configured scope into the store, operator mistakes found first."""
+    preflight(config)
+    spec = collection_executor(config, executor=executor, workers=workers)
+    store = open_store(store_url, config)
+    return collect_configured(
+        config,
+        store,
+        catalog_for(config, extra_dirs),
+        on_snapshot,
+        executor=spec,
+        on_progress=on_progress,
+    )
+
+
+def permissions_policy(provider: str) -> dict[str, Any]:
+    """`auditor permissions aws|gcp`: the read-only permissions derived from the declarations."""
+    policy = collect.aws_permissions_policy() if provider == "aws" else collect.gcp_permissions()
+    return dict(policy)
+
+
+# ---------------------------------------------------------------- auditor controls
+
+
+def parse_params(pairs: Iterable[str]) -> dict[str, Any]:
+    """`--param NAME=VALUE`, VALUE read as YAML through yamlfile like every YAML the tool reads
+    (bounded aliases, checked scalars)."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"expected NAME=VALUE, got {pair!r}", field="--param")
+        params[name.strip()] = _plain(yamlfile.load_text(raw, f"--param {name.strip()}"))
+    return params
+
+
+def _plain(value: Any) -> Any:
+    """yamlfile's line-aware mappings and lists as plain ones."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def read_catalog(
+    extra_dirs: Iterable[Path] = (), params: Mapping[str, Any] | None = None
+) -> Catalog:
+    """The catalog as written, to read it (list, show, matrix): resource types not checked."""
+    return catalog_stage.load_catalog(tuple(extra_dirs), params=dict(params or {}))
+
+
+@dataclass(frozen=True)
+class CatalogCheck:
+    catalog: Catalog
+    types_checked: bool  # False: the collectors could not be imported, so types went unchecked
+
+
+def validate_catalog(
+    extra_dirs: Iterable[Path] = (),
+    params: Mapping[str, Any] | None = None,
+    *,
+    warn: Progress = no_progress,
+) -> CatalogCheck:
+    """`auditor controls validate`: the catalog checked, resource types against what the
+    collectors produce. A half-installed collector never blocks checking the rest: the types go
+    unchecked, with a warning."""
+    try:
+        known: frozenset[str] | None = collect.resource_types()
+    except Exception as exc:
+        warn(
+            f"warning: resource types not checked: collectors unavailable "
+            f"({type(exc).__name__}: {exc})"
+        )
+        known = None
+    catalog = catalog_stage.load_catalog(
+        tuple(extra_dirs), params=dict(params or {}), known_resource_types=known
+    )
+    return CatalogCheck(catalog, known is not None)
+
+
+def controls_listing(
+    catalog: Catalog,
+    *,
+    frameworks: Sequence[str] = (),
+    stage: str | None = None,
+    output_format: str = "table",
+) -> tuple[str, int]:
+    """`auditor controls list`: (text, how many controls), mapped to any of `frameworks` (all
+    when none) and of `stage`, as a table, CSV or JSON."""
+    formats = catalog_formats
+    wanted: list[str | None] = [*frameworks] or [None]  # None: every framework
+    picked = {
+        c.id for f in wanted for c in formats.select_controls(catalog, framework=f, stage=stage)
+    }
+    chosen = [c for c in catalog.controls if c.id in picked]
+    render = {"csv": formats.controls_csv, "json": formats.controls_json}.get(
+        output_format, formats.controls_table
+    )
+    return render(chosen), len(chosen)
+
+
+def control_document(catalog: Catalog, control_id: str, output_format: str = "text") -> str:
+    """`auditor controls show`: one control as text or JSON; an unknown ID names similar ones."""
+    control = catalog.control(control_id)
+    if control is None:
+        near = [c.id for c in catalog.controls if c.id.startswith(control_id[:7])][:5]
+        hint = f"; similar: {', '.join(near)}" if near else ""
+        raise UserError(f"no control '{control_id}' in the catalog{hint}", field="ID")
+    if output_format == "json":
+        return catalog_formats.controls_json([control]).strip() + "\n"
+    return catalog_formats.control_text(control)
+
+
+@dataclass(frozen=True)
+class CatalogDocument:
+    """A document made from the catalog: its text, and the requirements it covers."""
+
+    text: str
+    rows: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def uncovered(self) -> int:
+        return sum(1 for r in self.rows if r["coverage"] == "none")
+
+
+def _frameworks_of(catalog: Catalog, frameworks: Sequence[str]) -> list[str]:
+    return list(frameworks) or [f for f in FRAMEWORKS if f in catalog.frameworks]
+
+
+def coverage_document(
+    catalog: Catalog,
+    frameworks: Sequence[str] = (),
+    output_format: str = "csv",
+    out: Path | None = None,
+) -> CatalogDocument:
+    """`auditor controls matrix`: requirement x control coverage as CSV or a standalone HTML
+    page, written atomically to `out` when given."""
+    rows = catalog_stage.coverage_matrix(catalog, _frameworks_of(catalog, frameworks))
+    formats = catalog_formats
+    text = (
+        formats.matrix_csv(rows) if output_format == "csv" else formats.matrix_html(catalog, rows)
+    )
+    if out is not None:
+        _write_document(out, text)
+    return CatalogDocument(text, tuple(rows))
+
+
+def _write_document(out: Path, text: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, text.encode("utf-8"))
+
+
+def mappings_document(
+    catalog: Catalog, frameworks: Sequence[str] = (), out: Path | None = None
+) -> CatalogDocument:
+    """`auditor controls mappings`: framework -> requirement -> controls -> why, in Markdown
+    (docs/mappings.md), written atomically to `out` when given."""
+    text = catalog_formats.mappings_markdown(catalog, _frameworks_of(catalog, frameworks))
+    if out is not None:
+        _write_document(out, text)
+    return CatalogDocument(text)
+
+
+# ---------------------------------------------------------------- auditor demo, auditor evidence
+
+
+def run_demo(out: Path, *, compliant: bool = False, progress: Progress = no_progress) -> Any:
+    """`auditor demo`: the embedded demo (a moto server, so the `demo` extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("moto") is None:  # the demo extra
+        raise UserError("the demo needs moto: pip install 'auditor[demo]'")
+    from auditor import demo
+
+    run = demo.run_compliant_demo if compliant else demo.run_demo
+    return run(out, progress=progress)
+
+
+def show_evidence(store_url: str, key: str, *, snapshot: str | None = None) -> list[dict[str, Any]]:
+    """`auditor evidence show`: `evidence_document` in the store at `store_url`."""
+    return evidence_document(open_store(store_url), key, snapshot=snapshot)
+
+
+# ---------------------------------------------------------------- auditor verify, auditor publish
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `auditor verify` found: a report version's or an evidence store's integrity."""
+
+    what: str  # "report version" | "evidence store"
+    ok: bool
+    problems: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def is_report_version(path: Path) -> bool:
+    """A folder whose manifest.json is a report manifest (or is damaged: verify_report says so)."""
+    manifest = path / "manifest.json"
+    if not manifest.is_file():
+        return False
+    try:
+        return str(json.loads(manifest.read_text(encoding="utf-8")).get("schema", "")).startswith(
+            "auditor.report/"
+        )
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return True
+
+
+def verify(
+    target: str, *, trust_roots: Sequence[Path] = (), report_dir: Path | None = None
+) -> Verification:
+    """`auditor verify`: a report version folder, or an evidence store's chain; with
+    `report_dir`, also that every snapshot that report version used is unchanged in the store."""
+    local = not target.startswith("s3://")
+    if local and not Path(target).exists():
+        raise UserError("no such report folder or store", file=target)
+    roots = tuple(p.read_bytes() for p in trust_roots)
+    if local and is_report_version(Path(target)):
+        outcome = report_stage.verify_report(Path(target), trust_roots=roots)
+        return Verification(
+            "report version", outcome.ok, tuple(outcome.problems), tuple(outcome.notes)
+        )
+    store = open_store(target)
+    chain = store.verify(trust_roots=roots)
+    ok, problems, notes = chain.ok, list(chain.problems), list(chain.notes)
+    if report_dir is not None:
+        used = snapshots_used_by(report_dir)
+        behind = evidence_behind_report(store, used)
+        problems += behind
+        ok = ok and not behind
+        notes.append(f"{len(used)} snapshot(s) used by {report_dir} checked against the store")
+    return Verification("evidence store", ok, tuple(problems), tuple(notes))
+
+
+def snapshots_used_by(report_dir: Path) -> list[tuple[str, str]]:
+    """(snapshot ID, manifest sha256) pairs a report version's manifest.json records."""
+    outcome = report_stage.verify_report(report_dir)
+    if not outcome.ok:
+        raise UserError(
+            f"the report version does not verify: {outcome.problems[0]}", file=str(report_dir)
+        )
+    manifest = json.loads((report_dir / "manifest.json").read_text(encoding="utf-8"))
+    return [(str(s["id"]), str(s["manifest_sha256"])) for s in manifest.get("snapshots", [])]
+
+
+def evidence_behind_report(
+    store: evidence.EvidenceStore, used: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Problems: a snapshot the report used that is gone, or whose manifest changed since.
+    A pruned snapshot counts as present when its tombstone records the same manifest hash."""
+    tombstones = {str(t.get("id")): str(t.get("manifest_sha256")) for t in store.list_tombstones()}
+    live = {m.id: m.sha256 for m in store.list_snapshots()}
+    problems = []
+    for snapshot_id, expected in used:
+        found = live.get(snapshot_id) or tombstones.get(snapshot_id)
+        if found is None:
+            problems.append(f"snapshot {snapshot_id} used by the report is not in the store")
+        elif found != expected:
+            problems.append(
+                f"snapshot {snapshot_id} differs from the one the report used "
+                f"(manifest sha256 {found[:12]}..., report recorded {expected[:12]}...)"
+            )
+    return problems
+
+
+def publish_link(folder: Path, destination: str, *, expires_seconds: int) -> str:
+    """`auditor publish --to s3://...`: upload a report version (the report stage refuses one
+    that does not verify); an expiring link."""
+    return str(report_stage.publish(folder, destination, expires_seconds=expires_seconds))
+
+
+# ---------------------------------------------------------------- auditor store
+
+
+@dataclass(frozen=True)
+class StoreListing:
+    """`auditor store list`: every snapshot in chain order, with void records and tombstones."""
+
+    url: str
+    manifests: tuple[SnapshotManifest, ...]
+    voided: Mapping[str, Mapping[str, Any]]
+    pruned: int
+
+
+def store_listing(store_url: str) -> StoreListing:
+    store = open_store(store_url)
+    return StoreListing(
+        store.url, tuple(store.list_snapshots()), store.voided(), len(store.list_tombstones())
+    )
+
+
+@dataclass(frozen=True)
+class SnapshotDetails:
+    """`auditor store show`: a snapshot's manifest, its place in the chain and its own hash."""
+
+    manifest: SnapshotManifest
+    position: int
+    manifest_sha256: str
+    voided: Mapping[str, Any] | None
+
+
+def snapshot_details(store_url: str, snapshot_id: str) -> SnapshotDetails:
+    store = open_store(store_url)
+    entry = store.resolve(snapshot_id)
+    manifest = store.manifest(entry.id)
+    digest = sha256_hex(store.backend.read(entry.manifest_key or ""))
+    return SnapshotDetails(manifest, entry.sequence, digest, store.voided().get(manifest.id))
+
+
+def prune_store(store_url: str, older_than_days: int) -> tuple[str, list[str]]:
+    """`auditor store prune`: (the store's URL, the snapshots pruned; tombstones keep the chain)."""
+    store = open_store(store_url)
+    return store.url, list(store.prune(older_than_days))
+
+
+def void_snapshot(
+    store_url: str, snapshot_id: str, reason: str, config: Config | None = None
+) -> tuple[str, dict[str, Any]]:
+    """`auditor store void`: (the store's URL, the chained void record; signed when auditor.yaml
+    has `store.sign`)."""
+    store = open_store(store_url, config)
+    return store.url, dict(store.void(snapshot_id, reason))

@@ -28,7 +28,8 @@ from jmespath import functions as jp_functions
 from jmespath.parser import ParsedResult
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
+# A reason placeholder: `{expression}`, but not `${param}` (the one pattern; evaluate reuses it).
+PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
 
 
 class RuleError(ValueError):
@@ -136,7 +137,7 @@ def _check_functions(tree: Mapping[str, Any]) -> None:
 
 def check_placeholders(template: str) -> None:
     """Compile every `{expression}` in a reason template, so a typo fails at load time."""
-    for match in _PLACEHOLDER.finditer(template):
+    for match in PLACEHOLDER.finditer(template):
         compile_rule(match.group(1).strip())
 
 
@@ -168,7 +169,7 @@ def render_reason(template: str, data: Mapping[str, Any]) -> str:
             return "?"
         return show_value(value)
 
-    return _PLACEHOLDER.sub(fill, template)
+    return PLACEHOLDER.sub(fill, template)
 
 
 def show_value(value: Any) -> str:
@@ -183,7 +184,7 @@ def show_value(value: Any) -> str:
 def failed_placeholders(template: str, data: Mapping[str, Any]) -> list[str]:
     """The `{expression}` placeholders of a template that raise on this document."""
     failed = []
-    for match in _PLACEHOLDER.finditer(template):
+    for match in PLACEHOLDER.finditer(template):
         try:
             evaluate(match.group(1).strip(), data)
         except (jp_exc.JMESPathError, RuleError, TypeError, ValueError):

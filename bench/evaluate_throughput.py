@@ -13,7 +13,8 @@ Either way: 10 weekly snapshots in which 2% of the resources change each week (s
 distinct documents among 1,000,000); a shipped-catalog resource changes by switching to the other
 variant of its fixture pair (the fields the rule reads) plus a version counter. Evaluations are
 (documents x applicable controls): PASS + FAIL + ERROR + WAIVED verdicts. Measures audit() over all
-10 snapshots (verdicts, period-end findings, effectiveness, roll-ups and pandas summaries), in
+10 snapshots (verdicts, period-end findings, effectiveness, roll-ups; the pandas summary tables
+are built on demand, not by audit()), in
 separate processes so each peak RSS is its own:
 
   fast+cache, sha from store   the production path: the store knows each document's sha256

@@ -41,7 +41,12 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
             "store.object_lock_days",
             "greater than or equal to 1",
         ),
-        ("report:\n  formats: [html, docx]\n", 2, "report.formats.1", "'html' or 'pdf'"),
+        (
+            "report:\n  formats: [html, docx]\n",
+            2,
+            "report.formats",
+            "'docx'; expected 'html' or 'pdf'",
+        ),
         ("aws:\n  role_arns: [arn:aws:iam::1:user/x]\n", 2, "aws.role_arns", "IAM role ARN"),
     ],
 )

@@ -17,7 +17,7 @@ import jinja2
 from rich.console import Console
 from rich.table import Table
 
-from auditor.models import Catalog, Control
+from auditor.models import Catalog, Control, neutralise_cell
 
 CONTROL_COLUMNS = ("id", "title", "stage", "severity", "kind", "resource_types", "maps_to")
 MATRIX_COLUMNS = (
@@ -30,7 +30,6 @@ MATRIX_COLUMNS = (
     "supporting_controls",
     "why",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def select_controls(
@@ -264,11 +263,10 @@ def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
 
 
 def safe_cell(value: Any) -> str:
-    """Text a spreadsheet shows as text: a leading = + - @ tab or CR would start a formula."""
+    """Text a spreadsheet shows as text (`models.neutralise_cell`); None is empty, booleans lower."""
     if value is None:
         return ""
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return neutralise_cell(str(value).lower() if isinstance(value, bool) else str(value))
 
 
 def _requirements_text(maps_to: Mapping[str, Iterable[str]]) -> str:

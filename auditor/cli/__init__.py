@@ -19,14 +19,12 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from auditor import __version__
+from auditor import __version__, pipeline
 from auditor.config import StoreSettings
-from auditor.errors import AuditorError
-from auditor.models import neutralise_text
+from auditor.errors import AuditorError, UserError
 
 if TYPE_CHECKING:
     from auditor.config import Config
-    from auditor.settings import Setting
 
 DEFAULT_STORE = StoreSettings.model_fields["url"].default  # the one default: config.py
 
@@ -40,18 +38,9 @@ class Context:
     verbosity: int
     console: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
 
-    def store_setting(self, config: Config | None = None) -> Setting:
-        """The store by the one precedence rule: --store > AUDITOR_STORE > store.url > default."""
-        from auditor.settings import given, resolve
-
-        return resolve(
-            "store.url", config=config, option=given(self.store_option), option_name="--store"
-        )
-
     def store_for(self, config: Config | None = None) -> str:
-        from auditor.settings import store_url
-
-        return store_url(self.store_setting(config), config)
+        """The store by the one precedence rule: --store > AUDITOR_STORE > store.url > default."""
+        return pipeline.store_url_for(self.store_option, config)
 
     @property
     def store(self) -> str:
@@ -61,11 +50,13 @@ class Context:
     def info(self, message: str) -> None:
         """Progress to stderr; evidence-derived text in it cannot drive the terminal."""
         if self.verbosity >= 0:
-            self.console.print(neutralise_text(message), markup=False, soft_wrap=True)
+            self.console.print(pipeline.neutralise_text(message), markup=False, soft_wrap=True)
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            self.console.print(neutralise_text(message), markup=False, style="dim", soft_wrap=True)
+            self.console.print(
+                pipeline.neutralise_text(message), markup=False, style="dim", soft_wrap=True
+            )
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -73,14 +64,11 @@ pass_context = click.make_pass_decorator(Context)
 
 def parse_frameworks(text: str) -> list[str]:
     """`--frameworks a,b`: the one spelling every command accepts."""
-    from auditor.errors import UserError
-    from auditor.models import FRAMEWORKS
-
     chosen = [f.strip() for f in text.split(",") if f.strip()]
-    unknown = [f for f in chosen if f not in FRAMEWORKS]
+    unknown = [f for f in chosen if f not in pipeline.FRAMEWORKS]
     if unknown or not chosen:
         raise UserError(
-            f"unknown framework {unknown[0]!r}; expected {', '.join(FRAMEWORKS)}"
+            f"unknown framework {unknown[0]!r}; expected {', '.join(pipeline.FRAMEWORKS)}"
             if unknown
             else "no framework given",
             field="--frameworks",

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from auditor import evaluate as evaluate_stage
-from auditor import pipeline, settings
+from auditor import pipeline
 from auditor.cli import Context, config_option, main, parse_frameworks, pass_context
 from auditor.cli.collect import _print_snapshot, executor_options
 from auditor.config import Config, load_config
 from auditor.errors import UserError
-from auditor.models import FRAMEWORKS, AuditResult, neutralise_text
-from auditor.progress import unit_progress, wanted
-from auditor.settings import given
 
 _frameworks_option = click.option(
     "--frameworks",
@@ -31,11 +25,14 @@ _parse_frameworks = parse_frameworks
 
 def _parse_formats(text: str) -> list[str]:
     chosen = [f.strip() for f in text.split(",") if f.strip()]
+    known = pipeline.report_formats()
     for name in chosen:
-        if name not in ("html", "pdf"):
-            raise UserError(f"unknown format {name!r}; expected html or pdf", field="--formats")
+        if name not in known:
+            raise UserError(
+                f"unknown format {name!r}; expected {' or '.join(known)}", field="--formats"
+            )
     if not chosen:
-        raise UserError("no format given; expected html and/or pdf", field="--formats")
+        raise UserError(f"no format given; expected {' and/or '.join(known)}", field="--formats")
     return chosen
 
 
@@ -58,7 +55,7 @@ _exclude_option = click.option(
 )
 
 
-def _summary_line(ctx: Context, result: AuditResult) -> None:
+def _summary_line(ctx: Context, result: pipeline.AuditResult) -> None:
     counts = Counter(str(f.status) for f in result.findings)
     ctx.info("findings: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
@@ -82,24 +79,22 @@ def _report_options(
     sign_cert: Path | None,
     fail_on: str | None,
 ) -> dict[str, tuple[str, Any]]:
-    """Options as given, by setting path; settings.NOT_GIVEN where the user gave none."""
+    """Options as parsed, by setting path; None where the user gave none (the pipeline applies
+    the precedence rule)."""
     return {
-        "store.url": ("--store", given(store)),
+        "store.url": ("--store", store),
         "frameworks": (
             "--frameworks",
-            given(None if frameworks is None else _parse_frameworks(frameworks)),
+            None if frameworks is None else _parse_frameworks(frameworks),
         ),
-        "report.out": ("--out", given(_out_path(out))),
-        "report.formats": (
-            "--formats",
-            given(None if formats is None else _parse_formats(formats)),
-        ),
-        "report.period": ("--period", given(period)),
-        "waivers": ("--waivers", given(waivers)),
-        "attestations": ("--attestations", given(attestations)),
-        "report.sign.key": ("--sign-key", given(sign_key)),
-        "report.sign.cert": ("--sign-cert", given(sign_cert)),
-        "report.fail_on": ("--fail-on", given(fail_on)),
+        "report.out": ("--out", _out_path(out)),
+        "report.formats": ("--formats", None if formats is None else _parse_formats(formats)),
+        "report.period": ("--period", period),
+        "waivers": ("--waivers", waivers),
+        "attestations": ("--attestations", attestations),
+        "report.sign.key": ("--sign-key", sign_key),
+        "report.sign.cert": ("--sign-cert", sign_cert),
+        "report.fail_on": ("--fail-on", fail_on),
     }
 
 
@@ -191,7 +186,7 @@ def _report_run_options(func: Any) -> Any:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(["findings", "summaries", "csv", "oscal", "asff", "ocsf", "junit"]),
+    type=click.Choice(pipeline.evaluation_formats()),
     default=("findings",),
     show_default=True,
     help="findings: findings.json + findings.csv; summaries (or csv): the summary tables as CSV; oscal: OSCAL assessment results; asff: AWS Security Hub findings; ocsf: OCSF Compliance Findings; junit: JUnit XML for CI.",
@@ -231,54 +226,19 @@ def evaluate(
         waivers=waivers, attestations=attestations, sign_key=None, sign_cert=None,
         fail_on=fail_on,
     )  # fmt: skip
-    chosen = settings.effective(config, options)
-    target_dir = settings.as_path(chosen["report.out"], config) or Path("reports")
-    pipeline.prepare_output_folder(target_dir, "--out")
-    catalog = (
-        pipeline.config_catalog(config, ctx.controls)
-        if config
-        else pipeline.load_catalog(ctx.controls)
-    )
-    store = pipeline.open_store(settings.store_url(chosen["store.url"], config), config)
-    selected_period = pipeline.period_for(period, start=date_from, end=date_to) if ranged else None
     selection = pipeline.Selection(
-        snapshot_id, selected_period, pipeline.parse_ids(only), pipeline.parse_ids(exclude)
+        snapshot_id,
+        pipeline.period_for(period, start=date_from, end=date_to) if ranged else None,
+        pipeline.parse_ids(only),
+        pipeline.parse_ids(exclude),
     )
-    snapshots = pipeline.select_snapshots(store, selection)
-    result = pipeline.run_evaluation(
-        catalog,
-        snapshots,
-        frameworks=chosen["frameworks"].value,
-        period=selected_period,
-        waivers_path=settings.as_path(chosen["waivers"], config),
-        attestations_path=settings.as_path(chosen["attestations"], config),
-        metadata=pipeline.report_metadata(config)
-        | {"set_aside": pipeline.set_aside(store, selection)},
-        scope=pipeline.scope_definition(config),
-        interval=pipeline.schedule_interval(config),
+    outcome = pipeline.produce_evaluation(
+        config, options, extra_dirs=ctx.controls, selection=selection, formats=formats
     )
-    written: list[Path] = []
-    if "findings" in formats:
-        written += pipeline.write_findings(result, target_dir)
-    if "summaries" in formats or "csv" in formats:
-        for name, text in evaluate_stage.summaries_csv(result).items():
-            target = target_dir / f"summary-{name}"
-            target.write_text(text, encoding="utf-8")
-            written.append(target)
-    if "oscal" in formats:
-        target = target_dir / "assessment-results.json"
-        document = evaluate_stage.oscal_assessment_results(result)
-        target.write_text(json.dumps(document, indent=2), encoding="utf-8")
-        written.append(target)
-    exports = [f for f in formats if f in ("asff", "ocsf", "junit")]
-    for name, data in pipeline.export_files(result, exports).items():
-        target = target_dir / name
-        target.write_bytes(data)
-        written.append(target)
-    _summary_line(ctx, result)
-    for path in written:
+    _summary_line(ctx, outcome.result)
+    for path in outcome.written:
         click.echo(str(path))
-    if pipeline.failed_gate(result, chosen["report.fail_on"].value):
+    if outcome.gate_failed:
         raise click.exceptions.Exit(1)
 
 
@@ -301,13 +261,11 @@ def report(
     (voided snapshots skipped and listed). Each option overrides its auditor.yaml setting only
     when given."""
     config = _optional_config(config_path)
-    plan = replace(
-        pipeline.plan_report(
-            config,
-            _report_options(store=ctx.store_option, **given_options),
-            date_from=date_from,
-            date_to=date_to,
-        ),
+    plan = pipeline.plan_report(
+        config,
+        _report_options(store=ctx.store_option, **given_options),
+        date_from=date_from,
+        date_to=date_to,
         only=pipeline.parse_ids(only),
         exclude=pipeline.parse_ids(exclude),
     )
@@ -343,7 +301,7 @@ def run(
         date_from=date_from,
         date_to=date_to,
     )
-    with unit_progress(wanted(progress, ctx.verbosity), ctx.console) as on_progress:
+    with pipeline.unit_progress(pipeline.wanted(progress, ctx.verbosity), ctx.console) as shown:
         outcome = pipeline.produce_report(
             plan,
             config=config,
@@ -351,7 +309,7 @@ def run(
             collect_first=not skip_collect,
             on_snapshot=lambda manifest: _print_snapshot(ctx, manifest),
             executor=spec,
-            on_progress=on_progress,
+            on_progress=shown,
         )
     _finish(ctx, outcome)
 
@@ -378,30 +336,13 @@ def _finish(ctx: Context, outcome: pipeline.ReportOutcome) -> None:
 @pass_context
 def diff(ctx: Context, old: str, new: str, fmt: str, frameworks: str | None) -> None:
     """What changed between two report versions (folders or findings.json) or two periods."""
-    documents = []
-    for label in (old, new):
-        path = Path(label)
-        if path.exists():
-            documents.append(pipeline.load_findings_document(path))
-            continue
-        try:
-            selected = pipeline.period_for(label)
-        except UserError:
-            raise UserError(
-                f"{label!r} is neither a report version folder, a findings.json, nor a period"
-            ) from None
-        catalog = pipeline.load_catalog(ctx.controls)
-        store = pipeline.open_store(ctx.store)
-        snapshots = pipeline.select_snapshots(store, pipeline.Selection(period=selected))
-        result = pipeline.run_evaluation(
-            catalog,
-            snapshots,
-            frameworks=_parse_frameworks(frameworks) if frameworks is not None else FRAMEWORKS,
-            period=selected,
+    click.echo(
+        pipeline.diff_text(
+            old,
+            new,
+            output_format=fmt,
+            store_url=ctx.store,
+            extra_dirs=ctx.controls,
+            frameworks=pipeline.FRAMEWORKS if frameworks is None else _parse_frameworks(frameworks),
         )
-        documents.append(json.loads(pipeline.findings_files(result)[0]))
-    changes = evaluate_stage.diff_findings(documents[0], documents[1], old, new)
-    if fmt == "json":
-        click.echo(json.dumps(evaluate_stage.diff_to_dict(changes), indent=2))
-    else:
-        click.echo(neutralise_text(evaluate_stage.diff_to_text(changes)))
+    )

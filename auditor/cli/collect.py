@@ -9,9 +9,7 @@ import click
 
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
-from auditor.config import CollectionSettings, Config, load_config
-from auditor.models import SnapshotManifest
-from auditor.progress import unit_progress, wanted
+from auditor.config import CollectionSettings, load_config
 
 
 def executor_options(func: Any) -> Any:
@@ -38,7 +36,7 @@ def executor_options(func: Any) -> Any:
     )(func)
 
 
-def _print_snapshot(ctx: Context, manifest: SnapshotManifest) -> None:
+def _print_snapshot(ctx: Context, manifest: pipeline.SnapshotManifest) -> None:
     documents = sum(manifest.counts.values())
     ctx.info(
         f"snapshot {manifest.id}: {manifest.provider}, {documents} documents, "
@@ -106,30 +104,18 @@ def collect_aws(
     progress: bool | None,
 ) -> None:
     """One AWS evidence snapshot (endpoints follow botocore: AWS_ENDPOINT_URL, profiles)."""
-    spec = pipeline.collection_executor(None, executor=executor, workers=max_workers)
-    pipeline.preflight_aws(profile, regions if regions and regions.strip() != "all" else None)
-    store = pipeline.open_store(ctx.store)
-    catalog = pipeline.load_catalog(ctx.controls)
-    region_list: list[str] | str | None = None
-    if regions:
-        region_list = (
-            "all"
-            if regions.strip() == "all"
-            else [r.strip() for r in regions.split(",") if r.strip()]
-        )
-    collector = pipeline.aws_collector(
-        store,
-        profile=profile,
-        role_arns=role_arns,
-        org_role_name=org_role_name,
-        regions=region_list,
-        max_workers=spec.workers,
-        limits=CollectionSettings(deadline_seconds=deadline_seconds),
-        executor=spec,
-    )
-    with unit_progress(wanted(progress, ctx.verbosity), ctx.console) as on_progress:
-        manifest = pipeline.take_snapshot(
-            store, collector, catalog.sha256, executor=spec, on_progress=on_progress
+    with pipeline.unit_progress(pipeline.wanted(progress, ctx.verbosity), ctx.console) as shown:
+        manifest = pipeline.collect_aws(
+            ctx.store,
+            extra_dirs=ctx.controls,
+            profile=profile,
+            role_arns=role_arns,
+            org_role_name=org_role_name,
+            regions=regions,
+            max_workers=max_workers,
+            limits=CollectionSettings(deadline_seconds=deadline_seconds),
+            executor=executor,
+            on_progress=shown,
         )
     _print_snapshot(ctx, manifest)
 
@@ -154,14 +140,14 @@ def collect_gcp(
     """One GCP evidence snapshot (endpoint override: env AUDITOR_GCP_ASSET_ENDPOINT)."""
     if bool(scope) == bool(asset_export):
         raise click.UsageError("give exactly one of --scope or --asset-export")
-    if scope:
-        pipeline.preflight_gcp([scope], None)
-    store = pipeline.open_store(ctx.store)
-    catalog = pipeline.load_catalog(ctx.controls)
-    collector = pipeline.gcp_collector(
-        store, scope=scope, asset_export=asset_export, impersonate=impersonate_service_account
+    manifest = pipeline.collect_gcp(
+        ctx.store,
+        extra_dirs=ctx.controls,
+        scope=scope,
+        asset_export=asset_export,
+        impersonate=impersonate_service_account,
     )
-    _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
+    _print_snapshot(ctx, manifest)
 
 
 @main.command()
@@ -177,25 +163,13 @@ def snapshot(
 ) -> None:
     """Collect the configured scope into the store (for schedulers: cron, systemd, Kubernetes)."""
     config = load_config(config_path)
-    pipeline.preflight(config)
-    spec = pipeline.collection_executor(config, executor=executor, workers=max_workers)
-    store = pipeline.open_store(_store_url(ctx, config), config)
-    catalog = pipeline.config_catalog(config, ctx.controls)
-    threshold = config.collection.completeness_threshold
-    for collector in pipeline.configured_collectors(config, store, spec):
-        with unit_progress(wanted(progress, ctx.verbosity), ctx.console) as on_progress:
-            manifest = pipeline.take_snapshot(
-                store,
-                collector,
-                catalog.sha256,
-                completeness_threshold=threshold,
-                executor=spec,
-                on_progress=on_progress,
-                units_per_key=config.collection.units_per_key,
-            )
-        _print_snapshot(ctx, manifest)
-
-
-def _store_url(ctx: Context, config: Config) -> str:
-    """The store by the one precedence rule (auditor.settings)."""
-    return ctx.store_for(config)
+    with pipeline.unit_progress(pipeline.wanted(progress, ctx.verbosity), ctx.console) as shown:
+        pipeline.snapshot_configured(
+            config,
+            ctx.store_for(config),
+            extra_dirs=ctx.controls,
+            on_snapshot=lambda manifest: _print_snapshot(ctx, manifest),
+            executor=executor,
+            workers=max_workers,
+            on_progress=shown,
+        )

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from auditor import yamlfile
-from auditor.catalog import coverage_matrix, load_catalog
-from auditor.catalog import formats as fmt
+from auditor import pipeline
 from auditor.cli import Context, main, parse_frameworks, pass_context
-from auditor.errors import UserError
-from auditor.models import FRAMEWORKS, Catalog, Stage
 
 _param_option = click.option(
     "--param",
@@ -37,17 +29,17 @@ def controls_group() -> None:
 @pass_context
 def validate_command(ctx: Context, dirs: tuple[Path, ...], param_pairs: tuple[str, ...]) -> None:
     """Validate the shipped catalog plus --controls folders plus DIRS (exit 2 when invalid)."""
-    known = _known_resource_types(ctx)
-    catalog = load_catalog(
-        [*ctx.controls, *dirs], params=_parse_params(param_pairs), known_resource_types=known
+    check = pipeline.validate_catalog(
+        [*ctx.controls, *dirs], pipeline.parse_params(param_pairs), warn=ctx.info
     )
+    catalog = check.catalog
     automated = sum(1 for c in catalog.controls if not c.manual)
     manual = len(catalog.controls) - automated
     requirements = sum(len(f.requirements) for f in catalog.frameworks.values())
     click.echo(
         f"catalog OK: {len(catalog.controls)} controls ({automated} automated, {manual} manual), "
         f"{len(catalog.frameworks)} frameworks with {requirements} requirements"
-        + ("" if known is not None else " (resource types not checked)")
+        + ("" if check.types_checked else " (resource types not checked)")
     )
     click.echo(f"sha256 {catalog.sha256}")
 
@@ -59,7 +51,9 @@ def validate_command(ctx: Context, dirs: tuple[Path, ...], param_pairs: tuple[st
     "framework",
     help="Comma-separated: only controls mapped to one of these (gdpr, hipaa, pci-dss-4.0.1).",
 )
-@click.option("--stage", type=click.Choice([s.value for s in Stage]), help="Only this stage.")
+@click.option(
+    "--stage", type=click.Choice([s.value for s in pipeline.Stage]), help="Only this stage."
+)
 @click.option(
     "--format",
     "output_format",
@@ -73,17 +67,15 @@ def list_command(
     ctx: Context, framework: str | None, stage: str | None, output_format: str
 ) -> None:
     """List controls, optionally of one framework and/or stage."""
-    catalog = _load(ctx)
-    wanted = parse_frameworks(framework) if framework else [None]
-    picked = {c.id for f in wanted for c in fmt.select_controls(catalog, framework=f, stage=stage)}
-    chosen = [c for c in catalog.controls if c.id in picked]
-    if output_format == "csv":
-        click.echo(fmt.controls_csv(chosen), nl=False)
-    elif output_format == "json":
-        click.echo(fmt.controls_json(chosen), nl=False)
-    else:
-        click.echo(fmt.controls_table(chosen), nl=False)
-        ctx.info(f"{len(chosen)} controls")
+    text, count = pipeline.controls_listing(
+        pipeline.read_catalog(ctx.controls),
+        frameworks=parse_frameworks(framework) if framework else (),
+        stage=stage,
+        output_format=output_format,
+    )
+    click.echo(text, nl=False)
+    if output_format == "table":
+        ctx.info(f"{count} controls")
 
 
 @controls_group.command("show")
@@ -102,16 +94,8 @@ def show_command(
     ctx: Context, control_id: str, output_format: str, param_pairs: tuple[str, ...]
 ) -> None:
     """Show one control: rule, reasons, parameters, mappings, remediation."""
-    catalog = _load(ctx, params=_parse_params(param_pairs))
-    control = catalog.control(control_id)
-    if control is None:
-        near = [c.id for c in catalog.controls if c.id.startswith(control_id[:7])][:5]
-        hint = f"; similar: {', '.join(near)}" if near else ""
-        raise UserError(f"no control '{control_id}' in the catalog{hint}", field="ID")
-    if output_format == "json":
-        click.echo(fmt.controls_json([control]).strip())
-    else:
-        click.echo(fmt.control_text(control), nl=False)
+    catalog = pipeline.read_catalog(ctx.controls, pipeline.parse_params(param_pairs))
+    click.echo(pipeline.control_document(catalog, control_id, output_format), nl=False)
 
 
 _catalog_frameworks_option = click.option(
@@ -123,9 +107,9 @@ _catalog_frameworks_option = click.option(
 )
 
 
-def _chosen_frameworks(catalog: Catalog, frameworks: tuple[str, ...]) -> list[str]:
-    named = [f for text in frameworks for f in parse_frameworks(text)]
-    return named or [f for f in FRAMEWORKS if f in catalog.frameworks]
+def _chosen_frameworks(frameworks: tuple[str, ...]) -> list[str]:
+    """Every --frameworks given, each comma-separated; none: all the catalog has."""
+    return [f for text in frameworks for f in parse_frameworks(text)]
 
 
 @controls_group.command("matrix")
@@ -144,16 +128,13 @@ def matrix_command(
     ctx: Context, frameworks: tuple[str, ...], output_format: str, out: Path | None
 ) -> None:
     """Requirement x control coverage (automated / manual / none)."""
-    catalog = _load(ctx)
-    chosen = _chosen_frameworks(catalog, frameworks)
-    rows = coverage_matrix(catalog, chosen)
-    text = fmt.matrix_csv(rows) if output_format == "csv" else fmt.matrix_html(catalog, rows)
+    document = pipeline.coverage_document(
+        pipeline.read_catalog(ctx.controls), _chosen_frameworks(frameworks), output_format, out
+    )
     if out is None:
-        click.echo(text, nl=False)
+        click.echo(document.text, nl=False)
         return
-    _write_atomically(out, text)
-    uncovered = sum(1 for r in rows if r["coverage"] == "none")
-    ctx.info(f"wrote {out} ({len(rows)} requirements, {uncovered} not covered)")
+    ctx.info(f"wrote {out} ({len(document.rows)} requirements, {document.uncovered} not covered)")
 
 
 @controls_group.command("mappings")
@@ -172,66 +153,10 @@ def mappings_command(
     ctx: Context, frameworks: tuple[str, ...], output_format: str, out: Path | None
 ) -> None:
     """Framework -> requirement -> controls -> why (docs/mappings.md is this for the shipped catalog)."""
-    catalog = _load(ctx)
-    chosen = _chosen_frameworks(catalog, frameworks)
-    text = fmt.mappings_markdown(catalog, chosen)
+    document = pipeline.mappings_document(
+        pipeline.read_catalog(ctx.controls), _chosen_frameworks(frameworks), out
+    )
     if out is None:
-        click.echo(text, nl=False)
+        click.echo(document.text, nl=False)
         return
-    _write_atomically(out, text)
     ctx.info(f"wrote {out}")
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _load(ctx: Context, params: dict[str, Any] | None = None) -> Catalog:
-    return load_catalog(list(ctx.controls), params=params)
-
-
-def _known_resource_types(ctx: Context) -> frozenset[str] | None:
-    """Resource types the collectors produce; None (with a warning) if they cannot be imported,
-    so a half-installed collector never blocks checking the rest of the catalog."""
-    try:
-        from auditor import collect
-
-        return collect.resource_types()
-    except Exception as exc:
-        ctx.info(
-            f"warning: resource types not checked: collectors unavailable "
-            f"({type(exc).__name__}: {exc})"
-        )
-        return None
-
-
-def _parse_params(pairs: Iterable[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name.strip():
-            raise UserError(f"expected NAME=VALUE, got {pair!r}", field="--param")
-        # through yamlfile like every YAML the tool reads: bounded aliases, checked scalars
-        params[name.strip()] = _plain(yamlfile.load_text(raw, f"--param {name.strip()}"))
-    return params
-
-
-def _plain(value: Any) -> Any:
-    """yamlfile's line-aware mappings and lists as plain ones."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file next to `path`, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

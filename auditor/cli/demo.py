@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from auditor import pipeline
 from auditor.cli import Context, main, pass_context
 
 
@@ -25,12 +26,6 @@ from auditor.cli import Context, main, pass_context
 @pass_context
 def demo(ctx: Context, out: Path | None, compliant: bool) -> None:
     """Seed a local moto server and a sample GCP export, snapshot a simulated quarter, report."""
-    try:
-        from auditor.demo import run_compliant_demo, run_demo
-    except ImportError as exc:  # moto is the demo extra
-        raise click.ClickException(
-            f"the demo needs moto: pip install 'auditor[demo]' ({exc})"
-        ) from None
     started = time.monotonic()
     with ctx.console.status("starting", spinner="dots") as status:
 
@@ -38,10 +33,8 @@ def demo(ctx: Context, out: Path | None, compliant: bool) -> None:
             status.update(message)
             ctx.info(f"[{time.monotonic() - started:5.1f}s] {message}")
 
-        if compliant:
-            outcome = run_compliant_demo(out or Path("./demo-compliant-output"), progress=progress)
-        else:
-            outcome = run_demo(out or Path("./demo-output"), progress=progress)
+        default = Path("./demo-compliant-output" if compliant else "./demo-output")
+        outcome = pipeline.run_demo(out or default, compliant=compliant, progress=progress)
     counts: dict[str, int] = {}
     for finding in outcome.result.findings:
         counts[str(finding.status)] = counts.get(str(finding.status), 0) + 1

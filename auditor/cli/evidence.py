@@ -27,8 +27,7 @@ def evidence() -> None:
 def show(ctx: Context, key: str, snapshot_id: str | None) -> None:
     """Print the stored (redacted) document with this sha256 (a finding's evidence_sha256),
     or the document(s) of this resource ID, as JSON."""
-    store = pipeline.open_store(ctx.store)
-    found = pipeline.evidence_document(store, key, snapshot=snapshot_id)
+    found = pipeline.show_evidence(ctx.store, key, snapshot=snapshot_id)
     for entry in found:
         where = f" in snapshot {entry['snapshot_id']}" if entry["snapshot_id"] else ""
         ctx.info(f"evidence document sha256 {entry['sha256']}{where}")

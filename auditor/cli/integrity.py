@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from auditor import pipeline
-from auditor import report as report_stage
 from auditor.cli import Context, main, pass_context
 from auditor.errors import UserError
-from auditor.evidence import EvidenceStore
-
-
-def _is_report_version(path: Path) -> bool:
-    manifest = path / "manifest.json"
-    if not manifest.is_file():
-        return False
-    try:
-        return str(json.loads(manifest.read_text(encoding="utf-8")).get("schema", "")).startswith(
-            "auditor.report/"
-        )
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return True  # a report folder with a damaged manifest: verify_report says so
 
 
 @main.command()
@@ -45,64 +30,15 @@ def _is_report_version(path: Path) -> bool:
 @pass_context
 def verify(ctx: Context, path: str, trust_roots: tuple[Path, ...], report_dir: Path | None) -> None:
     """Check a report version folder, or an evidence store's snapshot chain (exit 1 if tampered)."""
-    target = Path(path)
-    if not path.startswith("s3://") and not target.exists():
-        raise UserError("no such report folder or store", file=path)
-    notes: list[str] = []
-    if not path.startswith("s3://") and _is_report_version(target):
-        outcome = report_stage.verify_report(
-            target, trust_roots=tuple(p.read_bytes() for p in trust_roots)
-        )
-        ok, problems, what = outcome.ok, list(outcome.problems), "report version"
-        notes = list(outcome.notes)
-    else:
-        store = pipeline.open_store(path)
-        chain = store.verify(trust_roots=tuple(p.read_bytes() for p in trust_roots))
-        ok, problems, what = chain.ok, list(chain.problems), "evidence store"
-        notes = list(chain.notes)
-        if report_dir is not None:
-            used = snapshots_used_by(report_dir)
-            behind = evidence_behind_report(store, used)
-            problems += behind
-            ok = ok and not behind
-            notes.append(f"{len(used)} snapshot(s) used by {report_dir} checked against the store")
-    for note in notes:
+    outcome = pipeline.verify(path, trust_roots=trust_roots, report_dir=report_dir)
+    for note in outcome.notes:
         click.echo(note)
-    for problem in problems:
+    for problem in outcome.problems:
         click.echo(f"TAMPERED: {problem}", err=True)
-    if not ok:
-        click.echo(f"{what} {path}: verification FAILED", err=True)
-        raise click.exceptions.Exit(1)
-    click.echo(f"{what} {path}: intact")
-
-
-def snapshots_used_by(report_dir: Path) -> list[tuple[str, str]]:
-    """(snapshot ID, manifest sha256) pairs a report version's manifest.json records."""
-    outcome = report_stage.verify_report(report_dir)
     if not outcome.ok:
-        raise UserError(
-            f"the report version does not verify: {outcome.problems[0]}", file=str(report_dir)
-        )
-    manifest = json.loads((report_dir / "manifest.json").read_text(encoding="utf-8"))
-    return [(str(s["id"]), str(s["manifest_sha256"])) for s in manifest.get("snapshots", [])]
-
-
-def evidence_behind_report(store: EvidenceStore, used: list[tuple[str, str]]) -> list[str]:
-    """Problems: a snapshot the report used that is gone, or whose manifest changed since.
-    A pruned snapshot counts as present when its tombstone records the same manifest hash."""
-    tombstones = {str(t.get("id")): str(t.get("manifest_sha256")) for t in store.list_tombstones()}
-    live = {m.id: m.sha256 for m in store.list_snapshots()}
-    problems = []
-    for snapshot_id, expected in used:
-        found = live.get(snapshot_id) or tombstones.get(snapshot_id)
-        if found is None:
-            problems.append(f"snapshot {snapshot_id} used by the report is not in the store")
-        elif found != expected:
-            problems.append(
-                f"snapshot {snapshot_id} differs from the one the report used "
-                f"(manifest sha256 {found[:12]}..., report recorded {expected[:12]}...)"
-            )
-    return problems
+        click.echo(f"{outcome.what} {path}: verification FAILED", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"{outcome.what} {path}: intact")
 
 
 @main.command()
@@ -135,13 +71,7 @@ def publish(ctx: Context, path: Path, destination: str, region: str | None, expi
     if not destination.startswith("s3://"):
         raise UserError(f"expected s3://bucket/prefix, got {destination!r}", field="--to")
     seconds = _duration_seconds(expires)
-    outcome = report_stage.verify_report(path)
-    if not outcome.ok:
-        raise UserError(
-            f"refusing to publish a report that does not verify: {outcome.problems[0]}",
-            file=str(path),
-        )
-    click.echo(report_stage.publish(path, destination, expires_seconds=seconds))
+    click.echo(pipeline.publish_link(path, destination, expires_seconds=seconds))
 
 
 def _duration_seconds(text: str) -> int:

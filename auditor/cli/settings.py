@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from auditor import settings
+from auditor import pipeline
 from auditor.cli import Context, main, pass_context
 from auditor.config import Config, load_config
-from auditor.models import neutralise_text as safe_text
+
+safe_text = pipeline.neutralise_text
 
 
 def config_or_none(config_path: Path | None) -> Config | None:
@@ -48,17 +48,12 @@ def show(ctx: Context, config_path: Path | None, output_format: str) -> None:
     """Every effective setting, and its source: option, environment, file:line or default.
 
     Precedence: an option given > environment > auditor.yaml > default."""
-    config = config_or_none(config_path)
-    options: dict[str, tuple[str, Any]] = {
-        "store.url": ("--store", settings.given(ctx.store_option))
-    }
-    resolved = settings.effective(config, options)
-    rows = [(s.path, s.value, s.source) for s in resolved.values()]
-    store = resolved["store.url"]
-    effective_store = settings.store_url(store, config)
+    view = pipeline.settings_view(config_or_none(config_path), ctx.store_option)
+    rows = [(s.path, s.value, s.source) for s in view.settings]
+    effective_store = view.store
     if output_format == "json":
         document = {
-            "config_file": config.source_file() if config else None,
+            "config_file": view.config_file,
             "store": effective_store,
             "settings": {p: {"value": v, "source": src} for p, v, src in rows},
         }
@@ -90,4 +85,4 @@ def schema(output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps(Config.model_json_schema(), indent=2))
     else:
-        click.echo(settings.schema_markdown(), nl=False)
+        click.echo(pipeline.settings_reference(), nl=False)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
+from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
-from auditor.config import STARTER
-from auditor.errors import UserError
+from auditor.config import write_starter
 
 
 @main.command()
@@ -18,9 +18,7 @@ from auditor.errors import UserError
 @pass_context
 def init(ctx: Context, config_path: Path, force: bool) -> None:
     """Write a commented starter auditor.yaml."""
-    if config_path.exists() and not force:
-        raise UserError("already exists; use --force to overwrite", file=str(config_path))
-    config_path.write_text(STARTER, encoding="utf-8")
+    write_starter(config_path, force=force)
     click.echo(str(config_path))
 
 
@@ -29,11 +27,4 @@ def init(ctx: Context, config_path: Path, force: bool) -> None:
 @pass_context
 def permissions(ctx: Context, provider: str) -> None:
     """Print the read-only permissions the collectors need (derived from their declarations)."""
-    if provider == "aws":
-        from auditor.collect.aws.permissions import aws_permissions_policy
-
-        click.echo(json.dumps(aws_permissions_policy(), indent=2))
-    else:
-        from auditor.collect.gcp.permissions import gcp_permissions
-
-        click.echo(json.dumps(gcp_permissions(), indent=2))
+    click.echo(json.dumps(pipeline.permissions_policy(provider), indent=2))

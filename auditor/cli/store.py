@@ -13,8 +13,6 @@ from rich.table import Table
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
 from auditor.config import load_config
-from auditor.evidence import open_store
-from auditor.models import isoformat, neutralise_text, sha256_hex
 
 
 def _out() -> Console:
@@ -42,13 +40,12 @@ def store() -> None:
 @pass_context
 def list_snapshots(ctx: Context) -> None:
     """Every snapshot in chain order, oldest first."""
-    evidence = open_store(ctx.store)
-    manifests = evidence.list_snapshots()
+    listing = pipeline.store_listing(ctx.store)
+    manifests, voided = listing.manifests, listing.voided
     if not manifests:
-        click.echo(f"no snapshots in {evidence.url}")
+        click.echo(f"no snapshots in {listing.url}")
         return
-    voided = evidence.voided()
-    table = Table(title=f"Snapshots in {evidence.url}", title_justify="left")
+    table = Table(title=f"Snapshots in {listing.url}", title_justify="left")
     for column in ("id", "provider", "taken at", "documents", "errors", "voided"):
         table.add_column(column, justify="right" if column in ("documents", "errors") else "left")
     for manifest in manifests:
@@ -56,7 +53,7 @@ def list_snapshots(ctx: Context) -> None:
         table.add_row(
             manifest.id,
             manifest.provider,
-            isoformat(manifest.taken_at),
+            pipeline.isoformat(manifest.taken_at),
             str(sum(manifest.counts.values())),
             str(len(manifest.errors)),
             f"VOIDED: {record.get('reason')}" if record else "",
@@ -64,9 +61,8 @@ def list_snapshots(ctx: Context) -> None:
     _out().print(table)
     if voided:
         click.echo(f"{len(voided)} snapshot(s) voided: not evaluated (the records stay chained).")
-    pruned = evidence.list_tombstones()
-    if pruned:
-        click.echo(f"{len(pruned)} older snapshot(s) pruned; their tombstones keep the chain.")
+    if listing.pruned:
+        click.echo(f"{listing.pruned} older snapshot(s) pruned; their tombstones keep the chain.")
 
 
 @store.command("show")
@@ -74,33 +70,31 @@ def list_snapshots(ctx: Context) -> None:
 @pass_context
 def show(ctx: Context, snapshot_id: str) -> None:
     """A snapshot's manifest: scope, times, hashes, document counts and collection errors."""
-    evidence = open_store(ctx.store)
-    entry = evidence.resolve(snapshot_id)
-    manifest = evidence.manifest(entry.id)
-    manifest_sha = sha256_hex(evidence.backend.read(entry.manifest_key or ""))
+    details = pipeline.snapshot_details(ctx.store, snapshot_id)
+    manifest = details.manifest
     lines = [
         f"snapshot:        {manifest.id}",
-        f"position:        {entry.sequence}",
+        f"position:        {details.position}",
         f"provider:        {manifest.provider}",
         f"scope:           {dict(manifest.scope)}",
-        f"started at:      {isoformat(manifest.started_at)}",
-        f"finished at:     {isoformat(manifest.finished_at)}",
+        f"started at:      {pipeline.isoformat(manifest.started_at)}",
+        f"finished at:     {pipeline.isoformat(manifest.finished_at)}",
         f"tool version:    {manifest.tool_version}",
         f"catalog sha256:  {manifest.catalog_sha256}",
-        f"manifest sha256: {manifest_sha}",
+        f"manifest sha256: {details.manifest_sha256}",
         f"previous sha256: {manifest.previous_sha256 or '(first in chain)'}",
         f"documents:       {sum(manifest.counts.values())}",
     ]
-    record = evidence.voided().get(manifest.id)
+    record = details.voided
     if record is not None:
         lines.append(f"VOIDED:          {record.get('reason')} (at {record.get('voided_at')})")
-    click.echo(neutralise_text("\n".join(lines)))
+    click.echo(pipeline.neutralise_text("\n".join(lines)))
     if manifest.counts:
         table = Table(title="Documents per resource type", title_justify="left")
         table.add_column("resource type")
         table.add_column("documents", justify="right")
         for resource_type, count in sorted(manifest.counts.items()):
-            table.add_row(neutralise_text(resource_type), str(count))
+            table.add_row(pipeline.neutralise_text(resource_type), str(count))
         _out().print(table)
     if manifest.stats:
         click.echo("statistics:      " + ", ".join(f"{k}={v}" for k, v in manifest.stats.items()))
@@ -114,7 +108,7 @@ def show(ctx: Context, snapshot_id: str) -> None:
         click.echo(f"warning:         {warning.message}")
     click.echo("files:")
     for key, sha in sorted(manifest.files.items()):
-        click.echo(neutralise_text(f"  {sha}  {key}"))
+        click.echo(pipeline.neutralise_text(f"  {sha}  {key}"))
     if not manifest.errors:
         click.echo("collection errors: none")
         return
@@ -130,7 +124,7 @@ def show(ctx: Context, snapshot_id: str) -> None:
     for error in manifest.errors:
         table.add_row(
             *(
-                neutralise_text(cell)
+                pipeline.neutralise_text(cell)
                 for cell in (
                     error.account,
                     error.region,
@@ -160,14 +154,13 @@ def prune(ctx: Context, older_than: int) -> None:
     The newest snapshot of each provider, anything under S3 Object Lock retention, and change
     sets that newer snapshots build on are always kept.
     """
-    evidence = open_store(ctx.store)
-    pruned = evidence.prune(older_than)
+    url, pruned = pipeline.prune_store(ctx.store, older_than)
     if not pruned:
-        click.echo(f"nothing to prune in {evidence.url} (older than {older_than} days)")
+        click.echo(f"nothing to prune in {url} (older than {older_than} days)")
         return
     for snapshot_id in pruned:
         click.echo(f"pruned {snapshot_id}")
-    click.echo(f"{len(pruned)} snapshot(s) pruned from {evidence.url}; tombstones written")
+    click.echo(f"{len(pruned)} snapshot(s) pruned from {url}; tombstones written")
 
 
 @store.command("void")
@@ -183,6 +176,5 @@ def void(ctx: Context, snapshot_id: str, reason: str, config_path: Path) -> None
     report and run skip it; the report lists it with the reason; `store list` marks it.
     """
     config = load_config(config_path) if config_path.is_file() else None
-    evidence = pipeline.open_store(ctx.store_for(config), config)
-    record = evidence.void(snapshot_id, reason)
-    click.echo(f"voided {record['snapshot_id']} in {evidence.url}: {record['reason']}")
+    url, record = pipeline.void_snapshot(ctx.store_for(config), snapshot_id, reason, config)
+    click.echo(f"voided {record['snapshot_id']} in {url}: {record['reason']}")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from auditor.files import write_atomic
 from auditor.resources import data_dir
 
 WEEKS = 13
@@ -187,7 +188,7 @@ def export_for_week(week: int, out_dir: Path) -> Path:
     text = "".join(
         json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n" for record in records
     )
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text.encode("utf-8"))
     return path
 
 
@@ -421,5 +422,5 @@ def compliant_export(path: Path) -> Path:
         json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
         for record in compliant_records()
     )
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text.encode("utf-8"))
     return path

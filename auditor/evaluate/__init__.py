@@ -7,7 +7,6 @@ computes on the frozen types of auditor.models.
 
 from auditor.evaluate.audit import (
     DEFAULT_INTERVAL,
-    ResolvedDeviation,
     audit,
     check_references,
     evidence_coverage,
@@ -30,7 +29,6 @@ __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_INTERVAL",
     "SUMMARY_NAMES",
-    "ResolvedDeviation",
     "VerdictCache",
     "attestation_paths",
     "audit",

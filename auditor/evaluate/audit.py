@@ -49,13 +49,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from auditor.errors import RunError, UserError
 from auditor.evaluate.scope import compute_scope
-from auditor.evaluate.summaries import build_summaries
 from auditor.evaluate.verdicts import (
     ControlPlan,
     VerdictCache,
@@ -69,16 +68,17 @@ from auditor.evaluate.verdicts import (
     usable_attestation,
 )
 from auditor.models import (
+    STATUS_ORDER,
     Attestation,
     AuditResult,
     Catalog,
     CollectionError,
     ControlEffectiveness,
-    Deviation,
     EvidenceCoverage,
     Finding,
     Period,
     RequirementRollup,
+    ResolvedDeviation,
     RollupStatus,
     ScopeDefinition,
     ScopeResult,
@@ -87,25 +87,11 @@ from auditor.models import (
     Status,
     Waiver,
     isoformat,
-    utcnow,
 )
 
-STATUS_ORDER: tuple[Status, ...] = tuple(Status)
 DEFAULT_INTERVAL = timedelta(days=7)  # auditor.yaml schedule.interval
 MIN_SHARE_OF_EXPECTED = 0.5  # fewer snapshots than this share of the expected: insufficient
 MAX_GAP_INTERVALS = 3.0  # a gap longer than this many intervals: insufficient
-
-
-@dataclass(frozen=True)
-class ResolvedDeviation(Deviation):
-    """A Deviation that also says how it ended: "fixed", "removed", or None while open.
-
-    (Kept here until auditor.models.Deviation grows the field; it is a Deviation everywhere.)"""
-
-    resolution: str | None = None
-    provider: str = ""
-    account: str = ""
-    region: str = ""
 
 
 def check_references(
@@ -436,9 +422,14 @@ def audit(
     use_fast_path: bool = True,
     scope: ScopeDefinition | None = None,
     interval: timedelta = DEFAULT_INTERVAL,
+    now: datetime | None = None,
 ) -> AuditResult:
     """Evaluate every snapshot (of the period, when one is given) oldest first; see the module
     docstring for the period-end state, roll-ups and operating effectiveness.
+
+    `now` is the result's `generated_at`, given by the caller (the pipeline passes the clock):
+    evaluation never reads the clock, so the same inputs give the same result. Without it, the
+    start of day `on` (UTC).
 
     `scope` (auditor.yaml's `scope:`) narrows each framework to the resources its scope holds,
     computed once per snapshot (the period-end snapshots of both providers together, so the
@@ -524,7 +515,7 @@ def audit(
             )
     requirement_rollups = rollups(catalog, chosen, findings, attestations, on)
     result = AuditResult(
-        generated_at=utcnow(),
+        generated_at=now if now is not None else datetime.combine(on, time.min, UTC),
         period=period,
         catalog=catalog,
         frameworks=chosen,
@@ -541,8 +532,7 @@ def audit(
         evidence_coverage=coverage,
         stale_snapshots=stale_evidence(selected, period),
     )
-    summaries = build_summaries(result)
-    return replace(result, summaries=summaries)
+    return result
 
 
 def stale_evidence(snapshots: Sequence[Snapshot], period: Period | None) -> dict[str, str]:

@@ -189,6 +189,8 @@ def waiver_for(waivers: list[Waiver], resource_id: str, on: date) -> tuple[Waive
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 _HALF = re.compile(r"^(\d{4})-[Hh]([12])$")
 _YEAR = re.compile(r"^(\d{4})$")
+# How a --from/--to period is named (FROM_TO), so a report folder's name reads back as its period.
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})_(\d{4}-\d{2}-\d{2})$")
 
 
 def _midnight(day: date) -> datetime:
@@ -208,13 +210,27 @@ def _as_date(value: date | str, field: str) -> date:
         ) from None
 
 
+def _quarter(year: int, quarter: int) -> Period:
+    first = date(year, 3 * quarter - 2, 1)
+    after = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    return Period(f"{year}-Q{quarter}", _midnight(first), _midnight(after))
+
+
+def _quarter_of(day: date) -> Period:
+    return _quarter(day.year, (day.month - 1) // 3 + 1)
+
+
 def parse_period(
     text: str | None = None,
     *,
     start: date | str | None = None,
     end: date | str | None = None,
+    today: date | None = None,
 ) -> Period:
-    """`2026-Q4`, `2026-H2`, `2026`, or `start`/`end` dates (the `--from`/`--to` options).
+    """`2026-Q4`, `2026-H2`, `2026`, `current` or `previous` (the quarter holding `today`, or the
+    one before it; `today` is given, never read from the clock), or `start`/`end` dates (the
+    `--from`/`--to` options), whose label `2026-10-01_2026-12-31` reads back as the same period.
+    The one period rule: the CLI, the pipeline and report folders all name periods through it.
 
     The returned Period is UTC with an exclusive end. An explicit `end` is the last day of the
     period as people write it (`--to 2026-12-31`), so the Period ends at the following midnight.
@@ -224,11 +240,15 @@ def parse_period(
     if text is not None:
         label = text.strip()
         year: int
+        if label in ("current", "previous") and today is not None:
+            this_quarter = _quarter_of(today)
+            if label == "current":
+                return this_quarter
+            return _quarter_of(this_quarter.start.date() - timedelta(days=1))
         if match := _QUARTER.match(label):
-            year, quarter = int(match.group(1)), int(match.group(2))
-            first = date(year, 3 * quarter - 2, 1)
-            after = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
-            return Period(f"{year}-Q{quarter}", _midnight(first), _midnight(after))
+            return _quarter(int(match.group(1)), int(match.group(2)))
+        if match := _RANGE.match(label):
+            return parse_period(start=match.group(1), end=match.group(2))
         if match := _HALF.match(label):
             year, half = int(match.group(1)), int(match.group(2))
             first = date(year, 1 if half == 1 else 7, 1)

@@ -12,7 +12,7 @@ from auditor.models import (
     FINDINGS_SCHEMA,
     Finding,
     isoformat,
-    neutralise_text,
+    neutralise_cell,
     requirements_cell,
 )
 
@@ -38,18 +38,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "scope",
     "evidence_sha256",  # the stored document the verdict read: `auditor evidence show SHA256`
 )
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_cell(value: str) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading quote, so it shows as text.
-    Resource names and tags are attacker-controlled: `=HYPERLINK(...)` must stay inert, and bidi
-    overrides and control characters are shown as `\\uXXXX` (models.neutralise_text)."""
-    value = neutralise_text(value)
-    if value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def findings_document(result: AuditResult) -> dict[str, Any]:

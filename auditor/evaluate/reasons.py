@@ -9,15 +9,12 @@ the verdicts. A `ReasonTemplate` splits the template once and evaluates each pla
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from auditor.evaluate.fastpath import CompiledRule
-from auditor.rules import RuleError, show_value
+from auditor.rules import PLACEHOLDER, RuleError, show_value
 
-# The placeholder syntax of auditor.rules (`{expression}`, but not `${param}`).
-_PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
 # What `show_value`'s json.dumps(separators=(",", ":"), default=str) builds on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 _JSON_TYPES = (list, dict, int, float, bool)
@@ -32,7 +29,7 @@ class ReasonTemplate:
         self.template = template
         self.parts: list[str | CompiledRule | None] = []
         position = 0
-        for match in _PLACEHOLDER.finditer(template):
+        for match in PLACEHOLDER.finditer(template):
             self.parts.append(template[position : match.start()])
             try:
                 self.parts.append(CompiledRule(match.group(1).strip(), use_fast_path=use_fast_path))

@@ -1,6 +1,6 @@
 """Summary tables (pandas) of an audit: what the report charts and `--format csv` exports.
 
-Each table has one row per group and one integer column per status (in the order of `Status`) plus
+Each table has one row per group and one integer column per status (in `models.STATUS_ORDER`) plus
 `total`, so a chart or a CSV reader never has to pivot again.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from auditor.evaluate.outputs import neutralise_cell
-from auditor.models import Severity, Stage, Status, isoformat
+from auditor.models import SEVERITY_ORDER, STAGE_ORDER, STATUS_ORDER, isoformat, neutralise_cell
 
 # pandas is imported inside the functions: only summaries need it, not every command.
 if TYPE_CHECKING:
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
     from auditor.models import AuditResult
 
-STATUS_COLUMNS: tuple[str, ...] = tuple(str(s) for s in Status)
+STATUS_COLUMNS: tuple[str, ...] = tuple(str(s) for s in STATUS_ORDER)
 SUMMARY_NAMES: tuple[str, ...] = (
     "by_requirement",
     "by_stage",
@@ -72,8 +71,8 @@ def build_summaries(result: AuditResult) -> dict[str, pd.DataFrame]:
     import pandas as pd
 
     frame = _findings_frame(result)
-    by_stage = _counts(frame, ["stage"], [str(s) for s in Stage])
-    by_severity = _counts(frame, ["severity"], [str(s) for s in Severity])
+    by_stage = _counts(frame, ["stage"], [str(s) for s in STAGE_ORDER])
+    by_severity = _counts(frame, ["severity"], [str(s) for s in SEVERITY_ORDER])
     by_scope = _counts(frame[frame["provider"] != ""], ["provider", "account", "region"])
 
     requirement_rows = []
@@ -139,7 +138,7 @@ def build_summaries(result: AuditResult) -> dict[str, pd.DataFrame]:
             "first_seen": isoformat(d.first_seen),
             "last_seen": isoformat(d.last_seen),
             "resolved_at": isoformat(d.resolved_at) if d.resolved_at else None,
-            "resolution": getattr(d, "resolution", None),
+            "resolution": d.resolution,
             "days_to_remediate": d.days_to_remediate,
         }
         for e in result.effectiveness
@@ -191,6 +190,7 @@ def table_csv(table: pd.DataFrame) -> str:
 
 
 def summaries_csv(result: AuditResult) -> dict[str, str]:
-    """`name.csv` contents for every summary table (what `--format csv` writes)."""
-    tables = result.summaries or build_summaries(result)
+    """`name.csv` contents for every summary table (what `--format csv` writes); the tables are
+    built here, on demand: `audit()` does not build them, as most runs never ask."""
+    tables = build_summaries(result)
     return {f"{name}.csv": table_csv(tables[name]) for name in SUMMARY_NAMES if name in tables}

@@ -6,7 +6,8 @@ this table, so a new format (say, OSCAL) is one `@register_format` away.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from auditor.errors import UserError
@@ -24,6 +25,10 @@ class OutputFormat:
 
 
 _FORMATS: dict[str, OutputFormat] = {}
+# The formats this package ships, by the module whose import registers each renderer: their
+# names are known without importing WeasyPrint, so auditor.yaml and --formats are checked
+# against this registry (the one list of report formats) before anything renders.
+BUILT_IN: Mapping[str, str] = {"html": "auditor.report.html", "pdf": "auditor.report.pdf"}
 
 
 def register_format(name: str, filename: str, media_type: str) -> Callable[[Renderer], Renderer]:
@@ -37,12 +42,15 @@ def register_format(name: str, filename: str, media_type: str) -> Callable[[Rend
 
 
 def get_format(name: str) -> OutputFormat:
+    if name not in _FORMATS and name in BUILT_IN:
+        importlib.import_module(BUILT_IN[name])  # registers it
     try:
         return _FORMATS[name]
     except KeyError:
-        known = ", ".join(sorted(_FORMATS))
+        known = ", ".join(available_formats())
         raise UserError(f"unknown report format '{name}'; expected one of: {known}") from None
 
 
 def available_formats() -> tuple[str, ...]:
-    return tuple(sorted(_FORMATS))
+    """Every report format's name, sorted (what "all formats" means by default)."""
+    return tuple(sorted({*_FORMATS, *BUILT_IN}))

@@ -16,6 +16,11 @@ from typing import Any
 from markupsafe import Markup
 
 from auditor.models import (
+    ROLLUP_ORDER,
+    SEVERITY_ORDER,
+    STAGE_ORDER,
+    STATUS_ORDER,
+    STATUS_PRECEDENCE,
     AuditResult,
     CollectionError,
     Control,
@@ -30,35 +35,6 @@ from auditor.models import (
 )
 from auditor.report import charts, lineage_svg
 
-# Worst first: the status a control shows when its resources disagree.
-STATUS_PRECEDENCE: tuple[str, ...] = (
-    "FAIL",
-    "ERROR",
-    "MANUAL",
-    "WAIVED",
-    "ATTESTED",
-    "PASS",
-    "NOT_APPLICABLE",
-)
-STATUS_ORDER: tuple[str, ...] = (
-    "PASS",
-    "FAIL",
-    "ERROR",
-    "WAIVED",
-    "MANUAL",
-    "ATTESTED",
-    "NOT_APPLICABLE",
-)
-ROLLUP_ORDER: tuple[str, ...] = tuple(str(s) for s in RollupStatus)
-STAGE_ORDER: tuple[str, ...] = (
-    "data",
-    "training",
-    "storage",
-    "deployment",
-    "monitoring",
-    "governance",
-)
-SEVERITY_ORDER: tuple[str, ...] = ("critical", "high", "medium", "low", "info")
 PCI_FRAMEWORK = "pci-dss-4.0.1"
 # The PCI DSS v4.0.1 Report on Compliance response terms beside our roll-up statuses (one table).
 # NOT_COVERED whose only findings are NOT_APPLICABLE becomes "Not Applicable" (see `pci_roc_term`).
@@ -84,6 +60,8 @@ def pci_roc_term(status: str, counts: Mapping[str, int] | None = None) -> str:
 
 
 FAILING_STATUSES = frozenset({"FAIL", "ERROR"})
+# What the trend chart stacks per snapshot (verdicts on resources), in STATUS_ORDER.
+TREND_STATUSES = frozenset({"PASS", "FAIL", "ERROR", "WAIVED"})
 
 # The PDF lists at most this many failing resources per control; the rest are in the
 # attached findings.csv. (10,000 rows in tables would cost WeasyPrint ~100 s and 1.3 GB.)
@@ -263,11 +241,11 @@ def finding_row(finding: Finding) -> FindingRow:
 
 def worst_status(statuses: Iterable[str], *, default: str) -> str:
     present = set(statuses)
-    return next((s for s in STATUS_PRECEDENCE if s in present), default)
+    return next((str(s) for s in STATUS_PRECEDENCE if s in present), default)
 
 
 def _ordered_counts(counter: Mapping[str, int], order: Sequence[str]) -> dict[str, int]:
-    return {key: counter.get(key, 0) for key in order}
+    return {str(key): counter.get(key, 0) for key in order}
 
 
 def _anchor(prefix: str, text: str) -> str:
@@ -625,13 +603,6 @@ def _open_exceptions(
     )
 
 
-DEFAULT_ASSERTION = (
-    "Management asserts that the scope described in this report is complete, that the evidence "
-    "was collected by the tool as described, and that the waivers and attestations listed were "
-    "approved by the persons named."
-)
-
-
 def management_assertion(
     configured: Any,
     *,
@@ -640,11 +611,13 @@ def management_assertion(
     exceptions_section: str,
     sufficient: bool,
     effectiveness_section: str,
+    default_note: str = "",
 ) -> Mapping[str, Any]:
     """Management's assertion, which may not claim more than the results show: with open
     exceptions it is made "except for" them (naming their section), and without sufficient
     evidence over the period it does not assert operation over the period. Configured wording
-    that would say more is replaced by wording that does not, and the report says so."""
+    that would say more is replaced by wording that does not, and the report says so.
+    `default_note` (config's, through the metadata) follows wording the report made itself."""
     if isinstance(configured, Mapping):
         name = str(configured.get("name") or "")
         title = str(configured.get("title") or "")
@@ -677,14 +650,17 @@ def management_assertion(
         notes.append(
             "The configured wording is not used because " + " and ".join(why) + f": “{wording}”"
         )
-    elif not wording:
-        notes.append(DEFAULT_ASSERTION)
+    elif not wording and default_note:
+        notes.append(default_note)
     return {"name": name, "title": title, "text": text, "notes": tuple(notes)}
 
 
 def evidence_index(
-    result: AuditResult, snapshot_hashes: Mapping[str, str]
+    result: AuditResult, snapshot_hashes: Mapping[str, str], *, detail: bool = False
 ) -> tuple[Mapping[str, Any], ...]:
+    """The one evidence index: each snapshot the report rests on, oldest first, as the report
+    shows it (appendix B), the report manifest lists it and evidence-index.json (attached to the
+    PDF) records it. `detail` adds per-type counts and the collection errors themselves."""
     return tuple(
         {
             "id": m.id,
@@ -703,6 +679,11 @@ def evidence_index(
             "stale": result.stale_snapshots.get(m.id, ""),
             "incomplete": m.incomplete,
             "warnings": len(m.warnings),
+            **(
+                {"counts": dict(m.counts), "errors": [e.to_dict() for e in m.errors]}
+                if detail
+                else {}
+            ),
         }
         for m in sorted(result.snapshots, key=lambda s: (s.finished_at, s.id))
     )
@@ -753,12 +734,12 @@ def _charts(
         ),
         "stages": charts.stacked_bars(
             "Findings by status, per ML lifecycle stage",
-            [charts.Series(s, by_stage.get(s, Counter())) for s in STAGE_ORDER],
+            [charts.Series(str(s), by_stage.get(s, Counter())) for s in STAGE_ORDER],
             STATUS_ORDER,
         ),
         "severities": charts.stacked_bars(
             "Findings by status, per severity",
-            [charts.Series(s, by_severity.get(s, Counter())) for s in SEVERITY_ORDER],
+            [charts.Series(str(s), by_severity.get(s, Counter())) for s in SEVERITY_ORDER],
             STATUS_ORDER,
         ),
     }
@@ -767,7 +748,7 @@ def _charts(
         out["trend"] = charts.stacked_columns(
             "Findings per snapshot across the period",
             [charts.Series(f"{t.taken_at:%m-%d} {t.provider}", t.counts) for t in trend],
-            ("FAIL", "ERROR", "WAIVED", "PASS"),
+            [s for s in STATUS_ORDER if s in TREND_STATUSES],
         )
     previous_counts = _previous_counts(previous)
     if previous_counts is not None:
@@ -813,6 +794,7 @@ def build_view(
     control_views = _control_views(relevant, by_control, result.frameworks)
     framework_views = _framework_views(result, control_views)
     accounts, projects, regions = _scope(result)
+    index = evidence_index(result, snapshot_hashes)
     effectiveness, deviations = _effectiveness(result)
     rows = tuple(
         finding_row(f)
@@ -897,9 +879,10 @@ def build_view(
         exceptions_section=numbers.get("exceptions", ""),
         sufficient=sufficient,
         effectiveness_section=numbers.get("effectiveness", ""),
+        default_note=str(meta.get("assertion_note") or ""),
     )
     return ReportView(
-        title=str(meta.get("title") or "ML workload compliance audit report"),
+        title=str(meta.get("title") or ""),  # config's report_title, through the metadata
         organisation=str(meta.get("organisation") or meta.get("organization") or "—"),
         scope_text=str(meta.get("scope") or ""),
         period_label=period_label,
@@ -916,7 +899,7 @@ def build_view(
         projects=projects,
         regions=regions,
         collectors=collectors,
-        snapshots=evidence_index(result, snapshot_hashes),
+        snapshots=index,
         set_aside=tuple(
             {str(k): str(v) for k, v in item.items()}
             for item in meta.get("set_aside", ())
@@ -940,12 +923,12 @@ def build_view(
         effectiveness=effectiveness,
         deviations=deviations,
         coverage=coverage_rows(result),
-        evidence_index=evidence_index(result, snapshot_hashes),
+        evidence_index=index,
         findings=rows,
         filter_values={
             "framework": tuple(result.frameworks),
             "stage": tuple(sorted({r.stage for r in rows})),
-            "status": tuple(s for s in STATUS_ORDER if any(r.status == s for r in rows)),
+            "status": tuple(str(s) for s in STATUS_ORDER if any(r.status == s for r in rows)),
             "account": tuple(sorted({r.account for r in rows})),
         },
         management_assertion=str(assertion["text"]),

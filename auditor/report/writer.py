@@ -8,7 +8,6 @@ for v<N> renders again as v<N+1>. Nothing already written is ever touched.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.errors import RunError, UserError
+from auditor.files import fsync_dir, write_new
 from auditor.models import (
     AuditResult,
     FindingsDiff,
@@ -28,7 +28,7 @@ from auditor.models import (
 )
 from auditor.report import html as _html  # noqa: F401 - registers the html format
 from auditor.report import pdf as _pdf  # noqa: F401 - registers the pdf format
-from auditor.report.formats import OutputFormat, get_format
+from auditor.report.formats import OutputFormat, available_formats, get_format
 from auditor.report.sign import SignOptions, sign_pdf
 from auditor.report.versions import (
     MANIFEST,
@@ -110,14 +110,7 @@ def _evidence_index_bytes(
         "catalog_sha256": manifest.catalog_sha256,
         "supersedes": manifest.supersedes,
         "files": dict(manifest.files),
-        "snapshots": [
-            {**row, "counts": dict(m.counts), "errors": [e.to_dict() for e in m.errors]}
-            for row, m in zip(
-                evidence_index(result, hashes),
-                sorted(result.snapshots, key=lambda s: (s.finished_at, s.id)),
-                strict=True,
-            )
-        ],
+        "snapshots": list(evidence_index(result, hashes, detail=True)),
         "note": "manifest.json of the report version folder lists this PDF's own sha256, "
         "so it cannot be embedded; this index and the findings files are.",
     }
@@ -131,29 +124,15 @@ FILE_MODE = 0o640
 FOLDER_MODE = 0o750
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with open(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), FILE_MODE)  # the umask may have taken bits away; set exactly
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _formats(names: Sequence[str], sign: SignOptions | None) -> list[OutputFormat]:
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     chosen = [get_format(name) for name in dict.fromkeys(names)]
     if not chosen:
-        raise UserError("no report format chosen; expected html, pdf or both", field="formats")
+        raise UserError(
+            f"no report format chosen; expected one or more of: {', '.join(available_formats())}",
+            field="formats",
+        )
     if sign is not None and not any(f.name == "pdf" for f in chosen):
         raise UserError("signing applies to report.pdf; add the pdf format", field="sign")
     return chosen
@@ -165,7 +144,7 @@ def write_report(
     *,
     findings_json: bytes,
     findings_csv: bytes,
-    formats: Sequence[str] = ("html", "pdf"),
+    formats: Sequence[str] | None = None,  # None: every format of the registry
     sign: SignOptions | None = None,
     diff: FindingsDiff | None = None,
     previous_findings: bytes | Mapping[str, Any] | None = None,
@@ -175,7 +154,7 @@ def write_report(
 
     `evidence_documents` maps sha256 to the stored (redacted) evidence document of FAIL and
     ERROR findings; the HTML edition embeds them so each such finding opens its evidence."""
-    chosen = _formats(formats, sign)
+    chosen = _formats(available_formats() if formats is None else formats, sign)
     period = period_label(result)
     period_dir = Path(out_dir) / period
     period_dir.mkdir(parents=True, exist_ok=True)
@@ -183,8 +162,8 @@ def write_report(
     previous_doc = _json_document(previous_findings, "previous findings")
     hashes = _snapshot_hashes(result, document)
     snapshots = tuple(
-        {"id": m.id, "manifest_sha256": hashes[m.id]}
-        for m in sorted(result.snapshots, key=lambda s: (s.finished_at, s.id))
+        {"id": row["id"], "manifest_sha256": row["manifest_sha256"]}
+        for row in evidence_index(result, hashes)
     )
     generated_at = utcnow()
     data_files = {FINDINGS_JSON: findings_json, FINDINGS_CSV: findings_csv}
@@ -243,12 +222,12 @@ def write_report(
         staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=period_dir))
         try:
             for name, data in files.items():
-                _write_file(staging / name, data)
-            _write_file(staging / MANIFEST, manifest_bytes(manifest))
-            _fsync_dir(staging)
+                write_new(staging / name, data, FILE_MODE)
+            write_new(staging / MANIFEST, manifest_bytes(manifest), FILE_MODE)
+            fsync_dir(staging)
             staging.chmod(FOLDER_MODE)
             if rename_no_replace(staging, target):
-                _fsync_dir(period_dir)
+                fsync_dir(period_dir)
                 return target
         finally:
             if staging.exists():

@@ -132,7 +132,7 @@ def test_html_and_csv_neutralise_hostile_text(
 @pytest.mark.parametrize(
     ("value", "cell"),
     [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
-     ("\tx", "'\tx"), ("\rx", "'\rx"), ("plain", "plain"), (None, ""), (True, "true")],
+     ("\tx", "'\tx"), ("\rx", "\\u000dx"), ("plain", "plain"), (None, ""), (True, "true")],
 )  # fmt: skip
 def test_safe_cell(value: object, cell: str) -> None:
     assert safe_cell(value) == cell

@@ -16,7 +16,7 @@ from auditor.evaluate.fastpath import CompiledRule, Fallback, compile_fast
 from auditor.evaluate.reasons import ReasonTemplate
 from auditor.models import Control
 from auditor.pipeline import load_catalog
-from auditor.rules import _PLACEHOLDER, OPTIONS, compile_rule, holds, is_truthy, render_reason
+from auditor.rules import OPTIONS, PLACEHOLDER, compile_rule, holds, is_truthy, render_reason
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "controls"
 # Parameters only the organisation can decide get a value, as in tests/test_control_fixtures.py.
@@ -47,7 +47,7 @@ def expressions(control: Control) -> list[str]:
     if control.applies_if:
         found.append(control.applies_if)
     for template in (control.pass_reason, control.fail_reason):
-        found.extend(m.group(1).strip() for m in _PLACEHOLDER.finditer(template))
+        found.extend(m.group(1).strip() for m in PLACEHOLDER.finditer(template))
     return found
 
 

@@ -191,3 +191,24 @@ def test_bad_periods_are_user_errors(args, kwargs, words):
     with pytest.raises(UserError) as caught:
         parse_period(*args, **kwargs)
     assert words in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("label", "today", "name"),
+    [
+        ("current", date(2026, 11, 15), "2026-Q4"),
+        ("previous", date(2026, 11, 15), "2026-Q3"),
+        ("previous", date(2026, 1, 1), "2025-Q4"),
+        ("current", date(2026, 3, 31), "2026-Q1"),
+    ],
+)
+def test_current_and_previous_are_quarters_around_the_day_given(label, today, name):
+    assert parse_period(label, today=today) == parse_period(name)
+
+
+def test_a_range_period_is_named_by_a_label_that_reads_back_as_the_same_period():
+    ranged = parse_period(start="2026-10-05", end="2026-11-20")
+    assert parse_period(ranged.label) == ranged
+    with pytest.raises(UserError) as caught:
+        parse_period("current")  # no day given: evaluation does not read the clock
+    assert "like 2026-Q4" in caught.value.message

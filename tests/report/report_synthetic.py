@@ -14,7 +14,9 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from auditor.config import DEFAULT_REPORT_TITLE
 from auditor.evaluate import evidence_coverage, findings_csv, findings_document
 from auditor.models import (
     Attestation,
@@ -23,12 +25,12 @@ from auditor.models import (
     CollectionError,
     Control,
     ControlEffectiveness,
-    Deviation,
     Finding,
     Framework,
     Period,
     Requirement,
     RequirementRollup,
+    ResolvedDeviation,
     RollupStatus,
     Severity,
     SnapshotManifest,
@@ -40,6 +42,7 @@ from auditor.models import (
     canonical_json,
     sha256_hex,
 )
+from auditor.report.view import ReportView, build_view
 
 GEN_AT = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
 TODAY = GEN_AT.date()
@@ -516,6 +519,7 @@ def build(
             "scope": "Production ML platform (SageMaker, Vertex AI)",
             "auditor": "A. Auditor, Example Assurance LLP",
             "classification": "Confidential",
+            "title": DEFAULT_REPORT_TITLE,
             "management_assertion": {
                 "name": "Dana Example",
                 "title": "Chief Information Security Officer",
@@ -607,13 +611,14 @@ def _effectiveness(
             fixed = rng.random() < 0.5
             last_idx = rng.randrange(first, 12) if fixed else 12
             deviations.append(
-                Deviation(
+                ResolvedDeviation(
                     control_id=control.id,
                     resource_id=rid,
                     first_seen=snaps[first].finished_at,
                     last_seen=snaps[last_idx].finished_at,
                     resolved_at=snaps[last_idx + 1].finished_at if fixed else None,
                     days_to_remediate=float(7 * (last_idx + 1 - first)) if fixed else None,
+                    resolution="fixed" if fixed else None,
                 )
             )
         held = 13 - len({d.first_seen for d in deviations})
@@ -642,3 +647,19 @@ def evidence_documents(synthetic: Synthetic) -> dict[str, dict[str, object]]:
         for f in synthetic.result.findings
         if f.evidence_sha256 and str(f.status) in ("FAIL", "ERROR")
     }
+
+
+def view_of(result: AuditResult, **overrides: Any) -> ReportView:
+    """The view model of a result as version 1 of 2026-Q4 (what the view tests read)."""
+    options: dict[str, Any] = {
+        "report_id": "AUD-2026-Q4-v1-00000000",
+        "period_label": "2026-Q4",
+        "version": 1,
+        "generated_at": datetime(2027, 1, 2, tzinfo=UTC),
+        "tool_version": "0.1.0",
+        "supersedes": None,
+        "signed": False,
+        "history": (),
+        "snapshot_hashes": {},
+    }
+    return build_view(result, **(options | overrides))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 import report_synthetic
 from report_synthetic import Synthetic
 
 from auditor.models import FindingsDiff
-from auditor.report.view import ReportView, build_view, coverage_rows, worst_status
+from auditor.report.view import ReportView, coverage_rows, worst_status
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +25,7 @@ def view() -> tuple[Synthetic, ReportView]:
         controls_removed=(),
         controls_changed=(),
     )
-    return syn, build_view(
-        syn.result,
-        report_id="AUD-2026-Q4-v1-00000000",
-        period_label="2026-Q4",
-        version=1,
-        generated_at=datetime(2027, 1, 2, tzinfo=UTC),
-        tool_version="0.1.0",
-        supersedes=None,
-        signed=False,
-        history=(),
-        snapshot_hashes={},
-        diff=diff,
-    )
+    return syn, report_synthetic.view_of(syn.result, diff=diff)
 
 
 def test_coverage_matrix_distinguishes_automated_manual_and_none(

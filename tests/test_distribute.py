@@ -208,3 +208,26 @@ def test_objects_of_a_discarded_run_are_removed(tmp_path: Path) -> None:
         raise RuntimeError("stop")
     assert not list(store.backend.keys("objects"))
     assert store.list_snapshots() == []
+
+
+def test_the_executor_setting_follows_the_one_precedence_rule(tmp_path: Path) -> None:
+    from auditor.config import load_config
+    from auditor.errors import UserError
+
+    config_file = tmp_path / "auditor.yaml"
+    config_file.write_text(
+        "version: 1\naws: {max_workers: 4}\ncollection: {executor: dask-local:3}\n"
+    )
+    config = load_config(config_file)
+    assert str(pipeline.collection_executor(config, environ={})) == "dask-local:3"
+    chosen = pipeline.collection_executor(config, environ={"AUDITOR_EXECUTOR": "threads"})
+    assert (chosen.kind, chosen.workers) == ("threads", 4)  # aws.max_workers: the pool's size
+    given = pipeline.collection_executor(config, executor="threads:2", environ={})
+    assert str(given) == "threads:2"
+    with pytest.raises(UserError) as raised:
+        pipeline.collection_executor(config, executor="threads:0", environ={})
+    assert raised.value.field == "--executor" and "1 to" in raised.value.message
+    config_file.write_text("version: 1\ncollection: {executor: http://x:1}\n")
+    with pytest.raises(UserError) as bad:
+        load_config(config_file)
+    assert "executor" in str(bad.value) and "auditor.yaml" in str(bad.value)

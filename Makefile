@@ -13,8 +13,8 @@ test: system-deps-test $(VENV)/.installed
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check auditor tests bench
-	$(BIN)/ruff format --check auditor tests bench
+	$(BIN)/ruff check auditor tests bench devtools
+	$(BIN)/ruff format --check auditor tests bench devtools
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy

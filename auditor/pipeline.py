@@ -503,7 +503,16 @@ def _nothing_collected(
             f"the asset export {scope.get('file')} holds no evidence ({detail}); an empty or "
             "unreadable export is not an empty estate, so no snapshot was written"
         )
-    failed = f"; {len(errors)} collection error(s), first: {errors[0].sentence()}" if errors else ""
+    failed = ""
+    if errors:
+        codes = Counter(str(e.error_code) for e in errors)
+        common = sorted(codes.items(), key=lambda item: (-item[1], item[0]))[:3]
+        failed = (
+            f"; {len(errors)} collection error(s) ("
+            + ", ".join(f"{code} x{count}" for code, count in common)
+            + (", ..." if len(codes) > 3 else "")
+            + f"), first: {errors[0].sentence()}"
+        )
     return (
         f"the {provider} scope listed nothing at all{failed}; that is not evidence of an empty "
         "estate (check the credentials, regions and scope), so no snapshot was written"

@@ -1,7 +1,7 @@
 """Benchmark of the AWS collector: a ~2,000-resource estate behind 40 ms of latency per call.
 
-moto runs in its own process; bench/latency_proxy.py (another process) adds the latency and
-counts every HTTP request. The engine runs twice, with its default workers and with one worker,
+moto runs in its own process behind the shared proxy (devtools/aws_proxy.py), which adds the
+latency and counts every HTTP request. The engine runs twice, with its default workers and with one worker,
 and the script prints wall time, calls made, calls per resource, the minimum number of calls the
 APIs allow for this estate, their ratio, the speed-up and the peak memory of this process.
 
@@ -19,13 +19,13 @@ import json
 import math
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -35,7 +35,7 @@ from auditor.models import CollectionError, EvidenceDoc
 
 REGIONS = ("us-east-1", "eu-west-1")
 ACCOUNT = "123456789012"
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 
 # Per region, at --resources 2000 (scaled linearly). Counts avoid exact page multiples.
 PER_REGION = {
@@ -83,54 +83,32 @@ class CountingSink:
         self.errors.append(error)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def start_servers(latency_ms: float) -> tuple[subprocess.Popen[str], str, str]:
+    """moto and the shared proxy (devtools.aws_proxy) in their own process, so the collecting
+    process alone is measured; returns the process, moto's URL and the proxy's URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.aws_proxy", "--latency-ms", str(latency_ms)],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().split()  # "moto URL proxy URL"
+    if len(line) != 4:
+        process.kill()
+        raise RuntimeError("devtools.aws_proxy did not start")
+    return process, line[1], line[3]
 
 
-def wait_for(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def start_servers(latency_ms: float) -> tuple[int, int, list[subprocess.Popen[bytes]]]:
-    """moto and the latency proxy in front of it, each its own process; both listening."""
-    moto_port, proxy_port = free_port(), free_port()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "latency_proxy.py"),
-                "--upstream",
-                f"127.0.0.1:{moto_port}",
-                "--port",
-                str(proxy_port),
-                "--latency-ms",
-                str(latency_ms),
-            ],
-            stdout=subprocess.DEVNULL,
-        ),
-    ]
-    wait_for(moto_port)
-    wait_for(proxy_port)
-    return moto_port, proxy_port, processes
-
-
-def proxy_stats(port: int, reset: bool = False) -> dict[str, Any]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("POST" if reset else "GET", "/__bench/stats")
+def proxy_stats(proxy_url: str, reset: bool = False) -> dict[str, Any]:
+    parts = urlsplit(proxy_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    connection.request("POST" if reset else "GET", "/__proxy/reset" if reset else "/__proxy/stats")
     stats: dict[str, Any] = json.loads(connection.getresponse().read())
     connection.close()
     return stats
@@ -272,15 +250,15 @@ def minimum_calls(per_region: dict[str, int], global_: dict[str, int]) -> int:
     return pages
 
 
-def run_once(proxy_port: int, workers: int) -> dict[str, Any]:
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{proxy_port}"
-    proxy_stats(proxy_port, reset=True)
+def run_once(proxy_url: str, workers: int) -> dict[str, Any]:
+    os.environ["AWS_ENDPOINT_URL"] = proxy_url
+    proxy_stats(proxy_url, reset=True)
     sink = CountingSink()
     collector = AwsCollector(regions=list(REGIONS), max_workers=workers)
     started = time.perf_counter()
     stats = collector.collect(sink)
     wall = time.perf_counter() - started
-    observed = proxy_stats(proxy_port)
+    observed = proxy_stats(proxy_url)
     return {
         "workers": workers,
         "wall_s": wall,
@@ -307,9 +285,9 @@ def main() -> int:
         AWS_CONFIG_FILE="/nonexistent",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
     )
-    moto_port, proxy_port, processes = start_servers(args.latency_ms)
+    process, moto_url, proxy_url = start_servers(args.latency_ms)
     try:
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
+        os.environ["AWS_ENDPOINT_URL"] = moto_url
         per_region, global_ = plan(args.resources)
         began = time.perf_counter()
         resources = seed(per_region, global_)
@@ -318,15 +296,13 @@ def main() -> int:
             f"across {len(REGIONS)} regions (per region {per_region}, global {global_})"
         )
         minimum = minimum_calls(per_region, global_)
-        runs = [run_once(proxy_port, 16)]
+        runs = [run_once(proxy_url, 16)]
         if not args.skip_single:
-            runs.append(run_once(proxy_port, 1))
+            runs.append(run_once(proxy_url, 1))
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
+        process.terminate()
+        process.wait(timeout=10)
 
     print(f"latency per call: {args.latency_ms:.0f} ms; minimum calls for this estate: {minimum}")
     print(

@@ -85,9 +85,9 @@ def seed_account(account: str) -> int:
     return made
 
 
-def run_once(proxy_port: int, roles: list[str], executor: str, workers: int) -> dict[str, Any]:
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{proxy_port}"
-    proxy_stats(proxy_port, reset=True)
+def run_once(proxy_url: str, roles: list[str], executor: str, workers: int) -> dict[str, Any]:
+    os.environ["AWS_ENDPOINT_URL"] = proxy_url
+    proxy_stats(proxy_url, reset=True)
     spec = parse_executor(executor, workers)
     with tempfile.TemporaryDirectory() as folder:
         store = pipeline.open_store(str(Path(folder) / "store"))
@@ -99,7 +99,7 @@ def run_once(proxy_port: int, roles: list[str], executor: str, workers: int) -> 
         manifest = pipeline.take_snapshot(store, collector, "0" * 64, executor=spec)
         wall = time.perf_counter() - started
         cpu = _cpu() - cpu_before
-    observed = proxy_stats(proxy_port)
+    observed = proxy_stats(proxy_url)
     calls = int(manifest.stats["calls"])
     return {
         "executor": str(spec),
@@ -140,10 +140,10 @@ def main() -> int:
         AWS_EC2_METADATA_DISABLED="true",
         NO_PROXY="127.0.0.1,localhost",
     )
-    moto_port, proxy_port, processes = start_servers(args.latency_ms)
+    process, moto_url, proxy_url = start_servers(args.latency_ms)
     runs: list[dict[str, Any]] = []
     try:
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
+        os.environ["AWS_ENDPOINT_URL"] = moto_url
         ids = accounts(args.accounts)
         began = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
@@ -158,13 +158,11 @@ def main() -> int:
         if not args.skip_single:
             plan.append(("threads:1", 1))
         for executor, workers in plan:
-            runs.append(run_once(proxy_port, roles, executor, workers))
+            runs.append(run_once(proxy_url, roles, executor, workers))
             print(json.dumps(runs[-1]), flush=True)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
+        process.terminate()
+        process.wait(timeout=10)
 
     print()
     print(

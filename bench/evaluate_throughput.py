@@ -42,18 +42,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/, shared with the tests
+
 from auditor.evaluate import VerdictCache, audit, evaluate_snapshot
 from auditor.models import (
     Catalog,
-    Control,
     EvidenceDoc,
     Framework,
     Requirement,
-    Severity,
     Snapshot,
-    SnapshotManifest,
-    Stage,
 )
+from devtools.factories import control, snapshot
 
 ACCOUNT = "123456789012"
 REGIONS = ("us-east-1", "eu-west-1")
@@ -128,20 +127,14 @@ def build_catalog() -> Catalog:
     controls = []
     for index, (resource_type, rule, applies_if) in enumerate(RULES, start=1):
         controls.append(
-            Control(
-                id=f"ML-BENCH-{index:03d}",
+            control(
+                f"ML-BENCH-{index:03d}",
                 title=f"Bench control {index}",
-                stage=Stage.DATA,
-                severity=Severity.HIGH,
-                rationale="",
-                resource_types=(resource_type,),
+                types=(resource_type,),
                 rule=rule,
                 applies_if=applies_if,
                 pass_reason=f"{{{NAME_FIELD[resource_type]}}} meets control {index}.",
                 fail_reason=f"{{{NAME_FIELD[resource_type]}}} does not meet control {index}; fix it.",
-                remediation="",
-                remediation_snippet="",
-                references=(),
                 maps_to={"gdpr": ("Art. 32(1)(a)",)},
                 digest=f"digest-{index}",
             )
@@ -402,12 +395,9 @@ def _weekly(
                 doc.__dict__["sha256"] = shas[key]
             docs.append(doc)
         taken = T0 + timedelta(days=7 * week)
-        manifest = SnapshotManifest(
-            id=f"snap-{week:02d}", provider="aws", scope={}, started_at=taken, finished_at=taken,
-            tool_version="bench", catalog_sha256="bench", counts={}, stats={}, errors=(), files={},
-            previous_sha256=None,
-        )  # fmt: skip
-        result.append(Snapshot(manifest, tuple(docs)))
+        result.append(
+            snapshot(f"snap-{week:02d}", docs, taken_at=taken, took=timedelta(0), scope={})
+        )
     return result
 
 

@@ -1,7 +1,7 @@
 """GCP collection benchmark: live Cloud Asset listing of a large organization, and export import.
 
 Live: an organization of 200 projects and 100,000 assets served by the local gRPC AssetService
-(tests/collect/gcp/fake_asset_service.py, in its own process so its memory is not counted),
+(devtools/asset_service.py, in its own process so its memory is not counted),
 collected with the real AssetServiceClient at page size 1000 and the default 100 req/min pacing.
 Import: a generated 100,000-line `gcloud asset export` NDJSON file.
 Targets: peak memory < 1 GB; import >= 20,000 assets/s.  Usage: python bench/gcp_collect.py
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "collect" / "gcp"))
+sys.path.insert(0, str(ROOT))  # devtools/, shared with the tests
 
 ORG = "organizations/900000000001"
 CRM = "//cloudresourcemanager.googleapis.com/"
@@ -245,20 +245,9 @@ def peak_mb() -> float:
 
 
 def _server(projects: int, assets: int, ready: Any, stop: Any) -> None:
-    from fake_asset_service import FakeAssetService, serve
-    from google.cloud import asset_v1
-    from google.protobuf import json_format
+    from devtools.asset_service import FakeAssetService, serve
 
-    merged: dict[str, dict[str, Any]] = {}
-    for record in synthetic_records(projects, assets):
-        target = merged.setdefault(record["name"], {})
-        for key, value in record.items():
-            target.setdefault(key, value)
-    service = FakeAssetService()
-    for record in merged.values():
-        service.add_asset(
-            json_format.ParseDict(record, asset_v1.Asset.pb()(), ignore_unknown_fields=True)
-        )
+    service = FakeAssetService.from_records(synthetic_records(projects, assets))
     with serve(service, workers=2) as endpoint:
         ready.put(endpoint)
         stop.wait()

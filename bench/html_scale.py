@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "report"))
+sys.path.insert(0, str(ROOT))  # devtools/, shared with the tests
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 FILTERS = (
@@ -65,25 +65,13 @@ MEASURE_SCROLL = """async () => {
 
 
 def render(resources: int, failing: int, target: Path) -> dict[str, Any]:
-    import report_synthetic
-
     from auditor.report.html import render_html
-    from auditor.report.view import build_view
+    from devtools import report_synthetic
 
     syn = report_synthetic.build(resources, failing=failing)
     started = time.perf_counter()
-    view = build_view(
-        syn.result,
-        report_id="AUD-2026-Q4-v1-bench000",
-        period_label="2026-Q4",
-        version=1,
-        generated_at=syn.result.generated_at,
-        tool_version="bench",
-        supersedes=None,
-        signed=False,
-        history=(),
-        snapshot_hashes={},
-        evidence_documents=report_synthetic.evidence_documents(syn),
+    view = report_synthetic.view_of(
+        syn.result, evidence_documents=report_synthetic.evidence_documents(syn)
     )
     data = render_html(view)
     seconds = time.perf_counter() - started

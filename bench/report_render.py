@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "report"))
+sys.path.insert(0, str(ROOT))  # devtools/, shared with the tests
 
 
 def _child(kind: str, resources: int, failing: int, queue: Any) -> None:
-    import report_synthetic
-
-    from auditor.report.view import build_view
+    from devtools import report_synthetic
 
     started = time.perf_counter()
     syn = report_synthetic.build(resources, failing=failing)
@@ -35,19 +33,7 @@ def _child(kind: str, resources: int, failing: int, queue: Any) -> None:
         ("findings.csv", syn.findings_csv, "findings", "Data"),
     )
     started = time.perf_counter()
-    view = build_view(
-        syn.result,
-        report_id="AUD-2026-Q4-v1-bench000",
-        period_label="2026-Q4",
-        version=1,
-        generated_at=syn.result.generated_at,
-        tool_version="bench",
-        supersedes=None,
-        signed=False,
-        history=(),
-        snapshot_hashes={},
-        attachments=attachments,
-    )
+    view = report_synthetic.view_of(syn.result, attachments=attachments)
     view_seconds = time.perf_counter() - started
     started = time.perf_counter()
     if kind == "html":

@@ -28,7 +28,7 @@ by hand: run the tests named below, then the script.
 
 ## AWS faults (`tests/collect/aws/test_fault_proof.py`)
 
-A fault-injecting proxy on 127.0.0.1 (`tests/support/fault_proxy.py`) stands in front of a moto
+A fault-injecting proxy on 127.0.0.1 (`devtools/aws_proxy.py`) stands in front of a moto
 server holding one estate (KMS keys, S3 buckets, SageMaker training jobs, notebooks and models,
 log groups, IAM roles). Every run uses 1 retry, 2 s timeouts per attempt and a 30 s run deadline,
 and is compared with a clean run of the same estate. What held in every case:

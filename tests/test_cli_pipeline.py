@@ -9,6 +9,7 @@ import pytest
 
 from auditor.cli import run
 from auditor.resources import data_dir
+from devtools.certs import make_signer
 
 SAMPLE = data_dir() / "gcp" / "sample_export.ndjson"
 
@@ -135,44 +136,12 @@ def test_verify_of_a_missing_path_is_exit_2(
     assert run(["verify", str(tmp_path / "nothing")]) == 2
 
 
-def _signer(folder: Path) -> tuple[Path, Path]:
-    from datetime import UTC, datetime, timedelta
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "CLI Test Signer")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = folder / "signer.key", folder / "signer.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
-
-
 def test_signed_report_from_the_cli_verifies_and_a_flipped_byte_fails(
     tmp_path: Path, store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     collect(store, capsys)
-    key, cert = _signer(tmp_path)
+    signer = make_signer(tmp_path, "CLI Test Signer")
+    key, cert = signer.key, signer.cert
     code = run(
         ["--store", store, "report", "--from", "2019-01-01", "--to", "2099-12-31",
          "--formats", "pdf", "--frameworks", "pci-dss-4.0.1",

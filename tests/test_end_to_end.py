@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
 from auditor.cli import run
-from auditor.demo import DemoOutcome, moto_server, run_demo
+from auditor.demo import DemoOutcome, run_demo
 from auditor.demo import aws_estate as estate
+from auditor.demo.moto import reset_moto
 from auditor.resources import data_dir
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.moto(region="eu-west-1")]
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +126,10 @@ def test_demo_outputs_verify_and_tampering_is_caught(
 
 
 @pytest.fixture()
-def moto_estate() -> Iterator[str]:
-    with moto_server() as endpoint:
-        estate.seed_estate()
-        yield endpoint
+def moto_estate(aws: str) -> str:
+    reset_moto(aws)
+    estate.seed_estate()
+    return aws
 
 
 def test_run_collects_evaluates_and_reports_as_configured(

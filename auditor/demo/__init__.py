@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from auditor import pipeline
+from auditor.demo.moto import aws_env, local_moto
 from auditor.errors import UserError
 from auditor.files import write_atomic
 from auditor.models import AuditResult, Catalog, Period
@@ -43,36 +43,8 @@ class DemoOutcome:
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on a free loopback port, with botocore pointed at it; env restored after."""
-    import requests  # moto's own dependency, like moto itself only needed by the demo
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto keeps its state per process: start every demo from an empty estate.
-    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
-    overrides = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": DEMO_REGIONS[0],
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    saved = {key: os.environ.get(key) for key in [*overrides, "AWS_PROFILE"]}
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.update(overrides)
-    try:
+    with local_moto() as endpoint, aws_env(endpoint, DEMO_REGIONS[0]):
         yield endpoint
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.stop()
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ do not let an automated FAIL decide a requirement."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,8 @@ import pytest
 from auditor.catalog import load_catalog
 from auditor.errors import UserError
 from auditor.evaluate import audit
-from auditor.models import EvidenceDoc, RollupStatus, Snapshot, SnapshotManifest, Status, utcnow
+from auditor.models import RollupStatus, Snapshot, Status, utcnow
+from devtools.factories import doc, snapshot
 
 SHIPPED = load_catalog()
 
@@ -81,16 +82,10 @@ def _catalog(tmp_path: Path, params: dict[str, object] | None = None, controls: 
 
 
 def _snapshot(encrypted: bool) -> Snapshot:
-    now = utcnow()
-    manifest = SnapshotManifest(
-        id="s1", provider="aws", scope={}, started_at=now, finished_at=now, tool_version="t",
-        catalog_sha256="", counts={}, stats={}, errors=(), files={}, previous_sha256=None,
-    )  # fmt: skip
-    doc = EvidenceDoc(
-        "aws", "1", "eu-west-1", "AWS::S3::Bucket", "arn:aws:s3:::b", "b",
-        {"encrypted": encrypted, "region": "eu-west-1"},
-    )  # fmt: skip
-    return Snapshot(manifest, (doc,))
+    bucket = doc(
+        "b", {"encrypted": encrypted, "region": "eu-west-1"}, account="1", region="eu-west-1"
+    )
+    return snapshot("s1", [bucket], taken_at=utcnow(), took=timedelta(0), scope={})
 
 
 def _rollups(catalog, encrypted: bool) -> dict[str, RollupStatus]:  # type: ignore[no-untyped-def]

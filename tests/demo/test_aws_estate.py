@@ -9,74 +9,38 @@ planted faults and pass the twins.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
 from auditor.catalog import load_catalog
+from auditor.collect.aws.engine import Scope
 from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.demo import _approved_regions
 from auditor.demo import aws_estate as estate
+from auditor.demo.moto import reset_moto
 from auditor.models import EvidenceDoc, MemorySink
 from auditor.rules import holds, referenced_fields, render_reason
 
 EU, US = estate.HOME_REGION, estate.SECOND_REGION
 # Types with one document per region (or account): found by region, not by name.
 PER_REGION = {
-    "AWS::GuardDuty::Detector",
-    "AWS::Macie::Session",
-    "AWS::Bedrock::ModelInvocationLoggingConfiguration",
-    "AWS::ECR::RegistryScanningConfiguration",
-    "AWS::::Account",
+    spec.resource_type
+    for spec in SPECS
+    if spec.scope in (Scope.REGION_DOCUMENT, Scope.ACCOUNT_DOCUMENT)
 }
 
 
-def _reset(endpoint: str) -> None:
-    """moto keeps its state per process: start every estate from nothing (slow on a busy machine)."""
-    requests.post(f"{endpoint}/moto-api/reset", timeout=120).raise_for_status()
+# AWS-managed policies (AdministratorAccess) exist in moto only with this set.
+pytestmark = pytest.mark.moto(region=EU, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    overrides = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": EU,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        # AWS-managed policies (AdministratorAccess) exist in moto only with this set.
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-    }
-    saved = {key: os.environ.get(key) for key in [*overrides, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
-    os.environ.pop("AWS_PROFILE", None)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    os.environ.update(overrides, AWS_ENDPOINT_URL=url)
-    try:
-        _reset(url)
-        yield url
-    finally:
-        _reset(url)
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def info(endpoint: str) -> estate.EstateInfo:
+def info(aws: str) -> estate.EstateInfo:
     return estate.seed_estate()
 
 
@@ -378,8 +342,8 @@ def _rotating(alias: str) -> bool:
     return kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
 
 
-def test_apply_week_changes_what_it_says(endpoint: str) -> None:
-    _reset(endpoint)
+def test_apply_week_changes_what_it_says(aws: str) -> None:
+    reset_moto(aws)  # slow on a busy machine: the managed policies are loaded again
     estate.seed_estate()
     s3, sm, logs = client("s3"), client("sagemaker"), client("logs")
     checks = {

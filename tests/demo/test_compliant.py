@@ -9,16 +9,15 @@ of the same type and name, on which the controls it failed do not FAIL.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 
 from auditor.catalog import load_catalog
+from auditor.collect.aws.engine import Scope
 from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.demo import _approved_regions
 from auditor.demo import aws_estate as estate
 from auditor.evaluate import audit
@@ -28,12 +27,11 @@ from auditor.models import (
     EvidenceDoc,
     MemorySink,
     RollupStatus,
-    Snapshot,
-    SnapshotManifest,
     Status,
     provider_of_type,
     utcnow,
 )
+from devtools.factories import snapshot
 
 FRAMEWORKS = ("gdpr", "hipaa", "pci-dss-4.0.1")
 # Evidence moto cannot produce: these controls must ERROR (an error is never a verdict).
@@ -42,48 +40,17 @@ MOTO_GAPS = {
     "ML-DEPLOY-010": "moto has no Bedrock guardrails",
 }
 PER_REGION = {
-    "AWS::GuardDuty::Detector",
-    "AWS::Macie::Session",
-    "AWS::Bedrock::ModelInvocationLoggingConfiguration",
-    "AWS::ECR::RegistryScanningConfiguration",
-    "AWS::::Account",
+    spec.resource_type
+    for spec in SPECS
+    if spec.scope in (Scope.REGION_DOCUMENT, Scope.ACCOUNT_DOCUMENT)
 }
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    overrides = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": estate.HOME_REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    saved = {key: os.environ.get(key) for key in [*overrides, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
-    os.environ.pop("AWS_PROFILE", None)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    os.environ.update(overrides, AWS_ENDPOINT_URL=url)
-    try:
-        requests.post(f"{url}/moto-api/reset", timeout=120).raise_for_status()
-        yield url
-    finally:
-        requests.post(f"{url}/moto-api/reset", timeout=120).raise_for_status()
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+pytestmark = pytest.mark.moto(region=estate.HOME_REGION)
 
 
 @pytest.fixture(scope="module")
-def twin(endpoint: str) -> estate.EstateInfo:
+def twin(aws: str) -> estate.EstateInfo:
     return estate.seed_compliant_estate()
 
 
@@ -102,15 +69,13 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="module")
 def result(catalog: Catalog, sink: MemorySink) -> AuditResult:
-    now = utcnow()
-    manifest = SnapshotManifest(
-        id="compliant", provider="aws", scope={}, started_at=now, finished_at=now,
-        tool_version="test", catalog_sha256=catalog.sha256, counts={}, stats={},
-        errors=tuple(sink.errors), files={}, previous_sha256=None,
+    taken = snapshot(
+        "compliant", sink.docs, errors=sink.errors, taken_at=utcnow(), took=timedelta(0),
+        scope={}, catalog_sha256=catalog.sha256,
     )  # fmt: skip
     return audit(
         catalog,
-        [Snapshot(manifest, tuple(sink.docs))],
+        [taken],
         period=None,
         frameworks=list(FRAMEWORKS),
         on=date.today(),
@@ -158,15 +123,13 @@ def test_every_automated_aws_control_passes_somewhere(
 def test_unset_residency_question_is_manual_not_fail(sink: MemorySink) -> None:
     """With the default configuration and no approved regions, residency asks; nothing FAILs."""
     catalog = load_catalog()
-    now = utcnow()
-    manifest = SnapshotManifest(
-        id="compliant", provider="aws", scope={}, started_at=now, finished_at=now,
-        tool_version="test", catalog_sha256=catalog.sha256, counts={}, stats={},
-        errors=tuple(sink.errors), files={}, previous_sha256=None,
+    taken = snapshot(
+        "compliant", sink.docs, errors=sink.errors, taken_at=utcnow(), took=timedelta(0),
+        scope={}, catalog_sha256=catalog.sha256,
     )  # fmt: skip
     result = audit(
         catalog,
-        [Snapshot(manifest, tuple(sink.docs))],
+        [taken],
         period=None,
         frameworks=list(FRAMEWORKS),
         on=date.today(),

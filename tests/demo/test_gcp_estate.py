@@ -380,3 +380,30 @@ def test_residency_is_manual_until_the_organisation_approves_regions() -> None:
         (param,) = shipped[control_id].unset_params
         assert param.name == "approved_regions" and "approved" in (param.question or "")
         assert not gcp_controls()[control_id].unset_params
+
+
+# ---------------------------------------------------------------- the same estate, listed live
+
+
+@pytest.fixture(scope="module")
+def asset_records() -> list[dict[str, Any]]:
+    """The demo's week-1 estate, served by the local AssetService."""
+    return [json.loads(line) for line in gcp_estate.sample_path().read_text().splitlines()]
+
+
+def test_listing_the_demo_estate_live_gives_the_documents_of_its_export(
+    asset_endpoint: str,
+) -> None:
+    from auditor.collect.gcp.live import GcpAssetCollector
+
+    live, offline = MemorySink(), MemorySink()
+    GcpAssetCollector(
+        "organizations/410000000001",  # the demo organisation: every project, folder and asset
+        endpoint=asset_endpoint,
+        salt=b"s",
+        sleep=lambda _seconds: None,
+    ).collect(live)
+    GcpExportCollector(gcp_estate.sample_path(), salt=b"s").collect(offline)
+    assert live.errors == []
+    assert sorted(d.sha256 for d in live.docs) == sorted(d.sha256 for d in offline.docs)
+    assert len(live.docs) == 56

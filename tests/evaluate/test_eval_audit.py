@@ -6,7 +6,11 @@ from datetime import date, timedelta
 
 import pandas as pd
 import pytest
-from eval_factories import (
+
+from auditor.errors import RunError, UserError
+from auditor.evaluate import audit, build_summaries, parse_period, summaries_csv
+from auditor.models import Attestation, RollupStatus, Stage, Status, Waiver
+from devtools.factories import (
     BUCKET,
     ENDPOINT,
     T0,
@@ -18,10 +22,6 @@ from eval_factories import (
     snapshot,
     sse_bucket,
 )
-
-from auditor.errors import RunError, UserError
-from auditor.evaluate import audit, build_summaries, parse_period, summaries_csv
-from auditor.models import Attestation, RollupStatus, Stage, Status, Waiver
 
 ON = date(2026, 12, 20)
 ALL = ["gdpr", "hipaa", "pci-dss-4.0.1"]

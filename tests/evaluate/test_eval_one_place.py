@@ -10,11 +10,10 @@ import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from eval_factories import catalog, control, doc, kms_bucket, snapshot, sse_bucket
-
 import auditor.evaluate
 from auditor.evaluate import audit, build_summaries, summaries_csv
 from auditor.models import STATUS_ORDER
+from devtools.factories import catalog, control, doc, kms_bucket, snapshot, sse_bucket
 
 EVALUATE = Path(auditor.evaluate.__file__).parent
 ON = date(2026, 12, 20)
@@ -102,7 +101,7 @@ def test_audit_builds_no_summary_tables_until_asked() -> None:
         import sys
         from datetime import date
         sys.path[:0] = sys.argv[1:3]  # the factories, and this checkout's auditor
-        from eval_factories import catalog, control, kms_bucket, snapshot, sse_bucket
+        from devtools.factories import catalog, control, kms_bucket, snapshot, sse_bucket
         from auditor.evaluate import audit, summaries_csv
         snap = snapshot("s1", [sse_bucket("a"), kms_bucket("b")])
         result = audit(catalog(control()), [snap], period=None, frameworks=["gdpr"],

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from eval_factories import T0, catalog, control, doc, kms_bucket, snapshot, sse_bucket
 
 from auditor.errors import UserError
 from auditor.evaluate import (
@@ -23,6 +22,7 @@ from auditor.evaluate import (
     oscal_assessment_results,
 )
 from auditor.models import Finding, Status
+from devtools.factories import T0, catalog, control, doc, kms_bucket, snapshot, sse_bucket
 
 ON = date(2026, 11, 1)
 

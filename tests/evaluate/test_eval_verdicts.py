@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from eval_factories import (
+
+from auditor.evaluate import VerdictCache, evaluate_snapshot
+from auditor.evaluate.verdicts import ControlPlan
+from auditor.models import Attestation, Stage, Status, Waiver
+from devtools.factories import (
     BUCKET,
     ENDPOINT,
     GCS,
@@ -17,10 +21,6 @@ from eval_factories import (
     snapshot,
     sse_bucket,
 )
-
-from auditor.evaluate import VerdictCache, evaluate_snapshot
-from auditor.evaluate.verdicts import ControlPlan
-from auditor.models import Attestation, Stage, Status, Waiver
 
 ON = date(2026, 11, 1)
 

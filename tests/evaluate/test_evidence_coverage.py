@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from eval_factories import catalog, control, snapshot, sse_bucket
 
 from auditor.errors import UserError
 from auditor.evaluate import audit, evidence_coverage, parse_period
+from devtools.factories import catalog, control, snapshot, sse_bucket
 
 Q4 = parse_period("2026-Q4")
 END = date(2026, 12, 31)

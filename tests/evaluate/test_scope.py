@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from eval_factories import T0, catalog, control, snapshot
 from scope_estate import ACCOUNT, PROJECT, aws_estate, bucket, gcp_estate, sm_arn
 
 from auditor.evaluate import audit, compute_scope, findings_csv, findings_document, scope_dot
 from auditor.models import ScopeDefinition, Status
+from devtools.factories import T0, catalog, control, snapshot
 
 ON = date(2026, 11, 1)
 LABELS = {"gdpr": "GDPR", "hipaa": "HIPAA", "pci-dss-4.0.1": "PCI DSS"}

@@ -4,67 +4,25 @@ manifests and void records are checked against --trust-root; S3 stores void the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from store_support import bucket, write
 
 from auditor.cli import run
 from auditor.evidence import StoreSigner, open_store
+from devtools.certs import make_signer
 
-
-def make_cert(folder: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed EC key and certificate, PEM, as an organisation's signing key would be."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = folder / f"{name}.key", folder / f"{name}.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
+pytestmark = pytest.mark.moto(region="eu-west-1")
 
 
 @pytest.fixture(scope="module")
-def moto_s3() -> Iterator[Any]:
-    """boto3 unchanged, pointed at a moto server on 127.0.0.1 through AWS_ENDPOINT_URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            patch.delenv(name, raising=False)
-        yield boto3.client("s3")
-    server.stop()
+def moto_s3(aws: str) -> Any:
+    """boto3 unchanged, pointed at the moto server through AWS_ENDPOINT_URL."""
+    return boto3.client("s3")
 
 
 @pytest.fixture
@@ -115,8 +73,9 @@ def test_evaluate_skips_voided_and_selects_explicitly(
 def test_signed_manifests_and_voids_check_against_the_trust_root(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    key, cert = make_cert(tmp_path, "store-signer")
-    _other_key, other = make_cert(tmp_path, "someone-else")
+    signer = make_signer(tmp_path, "store-signer", algorithm="ec")
+    key, cert = signer.key, signer.cert
+    other = make_signer(tmp_path, "someone-else", algorithm="ec").cert
     root = tmp_path / "store"
     signed = open_store(root, signer=StoreSigner(key, cert))
     first = write(signed, [bucket(1)]).id
@@ -178,22 +137,10 @@ def test_void_on_s3(moto_s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
 def test_pkcs12_key_with_passphrase_env_and_a_missing_key_is_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import (
-        BestAvailableEncryption,
-        load_pem_private_key,
-        pkcs12,
-    )
-
-    key, cert = make_cert(tmp_path, "p12-signer")
-    bundle = pkcs12.serialize_key_and_certificates(
-        b"signer",
-        load_pem_private_key(key.read_bytes(), None),  # type: ignore[arg-type]
-        x509.load_pem_x509_certificate(cert.read_bytes()),
-        None,
-        BestAvailableEncryption(b"s3cret"),
-    )
-    (tmp_path / "signer.p12").write_bytes(bundle)
+    signer = make_signer(tmp_path, "p12-signer", algorithm="ec", p12_password=b"s3cret")
+    assert signer.p12 is not None
+    signer.p12.rename(tmp_path / "signer.p12")
+    cert = signer.cert
     root = tmp_path / "store"
     first = write(open_store(root), [bucket(1)]).id
     config = tmp_path / "auditor.yaml"

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import report_synthetic
 
 from auditor.report import write_report
+from devtools import report_synthetic
 
 
 class Listener:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_synthetic import Synthetic
+
+from devtools.report_synthetic import Synthetic
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -13,14 +12,15 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 from py_ocsf_models.events.findings.compliance_finding import ComplianceFinding
-from report_synthetic import Synthetic
 
 from auditor import pipeline
 from auditor.cli import run
-from auditor.demo import moto_server
 from auditor.models import Status
 from auditor.report.exports import ASFF_BATCH, junit_xml
 from auditor.report.securityhub import publish_to_securityhub
+from devtools.report_synthetic import Synthetic
+
+pytestmark = pytest.mark.moto(region="eu-west-1")  # as the demo points boto3
 
 
 def _aws_failures(synthetic: Synthetic) -> list[object]:
@@ -96,14 +96,8 @@ def test_junit_neutralises_characters_xml_and_terminals_misread(synthetic: Synth
     assert "\x1b" not in text and "\u202e" not in text and "\\u202e" in text
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
 def test_publish_to_securityhub_in_batches(
-    endpoint: str, synthetic: Synthetic, report_copy: Path
+    aws: str, synthetic: Synthetic, report_copy: Path
 ) -> None:
     expected = len(_aws_failures(synthetic))
     assert expected > ASFF_BATCH  # more than one batch
@@ -117,7 +111,7 @@ def test_publish_to_securityhub_in_batches(
     assert total == expected
 
 
-def test_securityhub_refusals_are_reported_per_finding(endpoint: str, synthetic: Synthetic) -> None:
+def test_securityhub_refusals_are_reported_per_finding(aws: str, synthetic: Synthetic) -> None:
     records = json.loads(pipeline.export_files(synthetic.result, ["asff"])["findings.asff.json"])
     broken = dict(records[1], Id="auditor/broken", Resources=[])
     outcome = publish_to_securityhub([records[0], broken], region="us-east-1")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
-from report_synthetic import Synthetic
+
+from devtools.report_synthetic import Synthetic
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "docs" / "findings.schema.json").read_text()

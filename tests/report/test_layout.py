@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from layout_checks import layout_problems, pdf_pages
-from report_synthetic import Synthetic
+
+from devtools.report_synthetic import Synthetic
 
 
 @pytest.fixture(scope="module")

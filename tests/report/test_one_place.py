@@ -9,12 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import report_synthetic
 
 from auditor import pipeline
 from auditor.config import DEFAULT_ASSERTION_NOTE, DEFAULT_REPORT_TITLE, Config, load_config
 from auditor.models import ROLLUP_ORDER, SEVERITY_ORDER, STAGE_ORDER, STATUS_ORDER, AuditResult
 from auditor.report.view import ReportView
+from devtools import report_synthetic
 
 SVG = "{http://www.w3.org/2000/svg}"
 STATUSES = [str(s) for s in STATUS_ORDER]

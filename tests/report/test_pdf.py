@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from report_synthetic import Synthetic
 
 from auditor.report.view import PDF_ROW_LIMIT, evidence_index
+from devtools.report_synthetic import Synthetic
 
 SECTIONS = [
     "Contents",

@@ -3,42 +3,22 @@ unchanged boto3), and a presigned link that fetches report.pdf and expires."""
 
 from __future__ import annotations
 
-import socket
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from auditor.cli import run
 from auditor.errors import RunError, UserError
 from auditor.report import publish
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    patch.delenv("AWS_PROFILE", raising=False)
+def s3_endpoint(aws: str) -> str:
     boto3.client("s3").create_bucket(Bucket="audit-delivery")
-    yield f"http://127.0.0.1:{port}"
-    patch.undo()
-    server.stop()
+    return aws
 
 
 def test_publish_uploads_every_file_and_returns_an_expiring_link(

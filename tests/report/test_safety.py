@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import weasyprint
 from pypdf import PdfReader
-from report_synthetic import HOSTILE_SCRIPT, hostile_img
 
 from auditor.report import charts
 from auditor.report.pdf import BundledAssetFetcher
 from auditor.resources import templates_dir
+from devtools.report_synthetic import HOSTILE_SCRIPT, hostile_img
 
 
 class TagCollector(HTMLParser):

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from scope_estate import ACCOUNT, aws_estate, bucket, gcp_estate
+from scope_estate import aws_estate, bucket, gcp_estate
 
 from auditor.catalog import load_catalog
 from auditor.collect import resource_types
 from auditor.evaluate import audit, findings_csv, findings_document
-from auditor.models import AuditResult, ScopeDefinition, Snapshot, SnapshotManifest
+from auditor.models import AuditResult, ScopeDefinition, Snapshot
 from auditor.report import write_report
+from devtools.factories import snapshot
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 T0 = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
@@ -29,13 +30,10 @@ DEFINITION = {
 
 
 def _snapshot(provider: str, docs: list, minutes: int) -> Snapshot:
-    finished = T0 + timedelta(minutes=minutes)
-    manifest = SnapshotManifest(
-        id=f"s-{provider}", provider=provider, scope={"accounts": [ACCOUNT]},
-        started_at=finished - timedelta(minutes=2), finished_at=finished, tool_version="test",
-        catalog_sha256="c" * 64, counts={}, stats={}, errors=(), files={}, previous_sha256=None,
-    )  # fmt: skip
-    return Snapshot(manifest, tuple(docs))
+    taken = T0 + timedelta(minutes=minutes)
+    return snapshot(
+        f"s-{provider}", docs, provider=provider, taken_at=taken, took=timedelta(minutes=2)
+    )
 
 
 def _result(definition: dict | None) -> AuditResult:

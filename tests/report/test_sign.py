@@ -6,74 +6,34 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 from pypdf import PdfReader
-from report_synthetic import Synthetic
 
 from auditor.errors import UserError
 from auditor.models import ReportManifest
 from auditor.report import SignOptions, verify_report, write_report
 from auditor.report.sign import check_signatures, sign_pdf
 from auditor.report.versions import manifest_bytes
+from devtools.certs import make_signer
+from devtools.report_synthetic import Synthetic
 
 pytest.importorskip("pyhanko")
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("keys")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Audit Signer")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
+    signer = make_signer(
+        tmp_path_factory.mktemp("keys"),
+        "Example Audit Signer",
+        signing_ca=True,
+        key_password=b"s3cret",
+        p12_password=b"p12pass",
     )
-    paths = {"key": folder / "key.pem", "cert": folder / "cert.pem", "p12": folder / "signer.p12"}
-    paths["key"].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"s3cret"),
-        )
-    )
-    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["p12"].write_bytes(
-        pkcs12.serialize_key_and_certificates(
-            b"signer", key, cert, None, serialization.BestAvailableEncryption(b"p12pass")
-        )
-    )
-    return paths
+    assert signer.p12 is not None
+    return {"key": signer.key, "cert": signer.cert, "p12": signer.p12}
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_synthetic import Synthetic
 
 from auditor.errors import UserError
 from auditor.models import ReportManifest
 from auditor.report import available_formats, verify_report, write_report
 from auditor.report.versions import manifest_bytes, rename_no_replace
+from devtools.report_synthetic import Synthetic
 
 FILES = ["report.html", "report.pdf", "findings.json", "findings.csv", "manifest.json"]
 

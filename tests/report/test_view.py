@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import report_synthetic
-from report_synthetic import Synthetic
 
 from auditor.models import FindingsDiff
 from auditor.report.view import ReportView, coverage_rows, worst_status
+from devtools import report_synthetic
+from devtools.report_synthetic import Synthetic
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,16 @@ from auditor.models import (
     CollectionError,
     EvidenceDoc,
     Finding,
-    Snapshot,
-    SnapshotManifest,
     Status,
     utcnow,
 )
 from auditor.pipeline import load_catalog
+from devtools.factories import snapshot
 
 
 def findings(docs: Sequence[EvidenceDoc], errors: Sequence[CollectionError]) -> list[Finding]:
-    now = utcnow()
-    manifest = SnapshotManifest(
-        "s1", "aws", {}, now, now, "t", "c", {}, {}, tuple(errors), {}, None
-    )
-    return evaluate_snapshot(
-        load_catalog(), Snapshot(manifest, tuple(docs)), frameworks=None, on=date(2026, 12, 1)
-    )
+    taken = snapshot("s1", docs, errors=errors, taken_at=utcnow(), scope={})
+    return evaluate_snapshot(load_catalog(), taken, frameworks=None, on=date(2026, 12, 1))
 
 
 def verdicts(

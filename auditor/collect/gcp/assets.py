@@ -28,44 +28,72 @@ LOG_SINK_TYPE = "logging.googleapis.com/LogSink"
 EFFECTIVE_FIELDS = ("effectiveAuditConfigs", "effectiveAuditLogTypes", "effectiveIamBindings")
 LOG_SINKS_FIELD = "effectiveLogSinks"
 ENCRYPTION_FIELD = "encryptionAtRest"
-# Where each data-holding type names its Cloud KMS key. Google encrypts all of them at rest by
-# default; the key name, when set, says the customer manages the key. Paths are into resource.data.
-ENCRYPTION_KEY_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
-    "storage.googleapis.com/Bucket": (("encryption", "defaultKmsKeyName"),),
-    "bigquery.googleapis.com/Dataset": (("defaultEncryptionConfiguration", "kmsKeyName"),),
-    "bigquery.googleapis.com/Table": (("encryptionConfiguration", "kmsKeyName"),),
-    "aiplatform.googleapis.com/Dataset": (("encryptionSpec", "kmsKeyName"),),
-    "aiplatform.googleapis.com/Featurestore": (("encryptionSpec", "kmsKeyName"),),
-    "aiplatform.googleapis.com/Model": (("encryptionSpec", "kmsKeyName"),),
-    "artifactregistry.googleapis.com/Repository": (("kmsKeyName",),),
-    NOTEBOOK_INSTANCE_TYPE: (("kmsKey",), ("gceSetup", "bootDisk", "kmsKey")),
-}
 _BOTH = (RESOURCE, IAM_POLICY)
 _RESOURCE_ONLY = (RESOURCE,)
+
+DataPath = tuple[str, ...]  # keys into resource.data
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """Where a data-holding type names its Cloud KMS key, as paths into resource.data. Google
+    encrypts all of them at rest by default; the key name, when set, says the customer manages the
+    key. `cmek_flags` are settings whose value `CMEK` says so even when no key is named."""
+
+    key_paths: tuple[DataPath, ...]
+    cmek_flags: tuple[DataPath, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShapeVersion:
+    """A type served in two API shapes: `field` says which, by whether `marker` is in the data."""
+
+    field: str
+    marker: str
+    with_marker: str
+    without_marker: str
 
 
 @dataclass(frozen=True)
 class AssetTypeSpec:
-    """One Cloud Asset type the collector lists, and which content types it asks for."""
+    """One Cloud Asset type the collector lists, which content types it asks for, and the fields
+    its documents derive from resource.data (run by `derived_fields`, never by type checks)."""
 
     asset_type: str
     description: str
     content_types: tuple[str, ...] = _BOTH
+    # a node of the resource hierarchy: the short-name prefix ("projects", "folders", ...); its
+    # IAM policy is inherited downwards and its documents carry EFFECTIVE_FIELDS
+    container: str | None = None
+    # the data key that names this container as the account of the assets under it
+    # (a project's ID for its number); None for a container: it is its own account
+    account_field: str | None = None
+    # the data key whose value names the resource in reports (else the last part of its name)
+    label_field: str | None = None
+    # its documents carry LOG_SINKS_FIELD: the sinks that route its logs
+    log_sinks: bool = False
+    encryption: Encryption | None = None
+    shape_version: ShapeVersion | None = None
 
     @property
     def hierarchy(self) -> bool:
         """Projects, folders and organisations: their IAM policies are inherited downwards."""
-        return self.asset_type in HIERARCHY_TYPES
+        return self.container is not None
 
 
-HIERARCHY_TYPES = frozenset({PROJECT_TYPE, FOLDER_TYPE, ORGANIZATION_TYPE})
+_KMS = Encryption((("encryptionSpec", "kmsKeyName"),))
 
 ASSET_TYPES: tuple[AssetTypeSpec, ...] = (
     AssetTypeSpec("aiplatform.googleapis.com/Endpoint", "Vertex AI online prediction endpoint"),
     AssetTypeSpec(
-        "aiplatform.googleapis.com/Model", "Vertex AI model registry entry", _RESOURCE_ONLY
+        "aiplatform.googleapis.com/Model",
+        "Vertex AI model registry entry",
+        _RESOURCE_ONLY,
+        encryption=_KMS,
     ),
-    AssetTypeSpec("aiplatform.googleapis.com/Dataset", "Vertex AI managed dataset"),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/Dataset", "Vertex AI managed dataset", encryption=_KMS
+    ),
     AssetTypeSpec(
         "aiplatform.googleapis.com/CustomJob", "Vertex AI custom training job", _RESOURCE_ONLY
     ),
@@ -78,22 +106,68 @@ ASSET_TYPES: tuple[AssetTypeSpec, ...] = (
     AssetTypeSpec(
         "aiplatform.googleapis.com/BatchPredictionJob", "Vertex AI batch prediction", _RESOURCE_ONLY
     ),
-    AssetTypeSpec("aiplatform.googleapis.com/Featurestore", "Vertex AI feature store"),
+    AssetTypeSpec(
+        "aiplatform.googleapis.com/Featurestore", "Vertex AI feature store", encryption=_KMS
+    ),
     AssetTypeSpec(
         "aiplatform.googleapis.com/NotebookRuntime", "Colab Enterprise runtime", _RESOURCE_ONLY
     ),
     AssetTypeSpec(
         "aiplatform.googleapis.com/NotebookRuntimeTemplate", "Colab Enterprise runtime template"
     ),
-    AssetTypeSpec(NOTEBOOK_INSTANCE_TYPE, "Vertex AI Workbench instance (v1 and v2 shapes)"),
-    AssetTypeSpec("storage.googleapis.com/Bucket", "Cloud Storage bucket"),
-    AssetTypeSpec("bigquery.googleapis.com/Dataset", "BigQuery dataset"),
-    AssetTypeSpec("bigquery.googleapis.com/Table", "BigQuery table"),
+    AssetTypeSpec(
+        NOTEBOOK_INSTANCE_TYPE,
+        "Vertex AI Workbench instance (v1 and v2 shapes)",
+        # v1 names its key at the top; v2 under gceSetup.bootDisk. A v1 instance that says CMEK
+        # but names no key is CUSTOMER_MANAGED with kmsKeyName null: the evidence contradicts
+        # itself, and the rules can see that.
+        encryption=Encryption(
+            key_paths=(("kmsKey",), ("gceSetup", "bootDisk", "kmsKey")),
+            cmek_flags=(("diskEncryption",), ("gceSetup", "bootDisk", "diskEncryption")),
+        ),
+        shape_version=ShapeVersion("workbenchVersion", "gceSetup", "v2", "v1"),
+    ),
+    AssetTypeSpec(
+        "storage.googleapis.com/Bucket",
+        "Cloud Storage bucket",
+        encryption=Encryption((("encryption", "defaultKmsKeyName"),)),
+    ),
+    AssetTypeSpec(
+        "bigquery.googleapis.com/Dataset",
+        "BigQuery dataset",
+        encryption=Encryption((("defaultEncryptionConfiguration", "kmsKeyName"),)),
+    ),
+    AssetTypeSpec(
+        "bigquery.googleapis.com/Table",
+        "BigQuery table",
+        encryption=Encryption((("encryptionConfiguration", "kmsKeyName"),)),
+    ),
     AssetTypeSpec("cloudkms.googleapis.com/CryptoKey", "Cloud KMS key"),
-    AssetTypeSpec("artifactregistry.googleapis.com/Repository", "Artifact Registry repository"),
-    AssetTypeSpec(PROJECT_TYPE, "Project, with inherited audit-log config and IAM bindings"),
-    AssetTypeSpec(FOLDER_TYPE, "Folder, with inherited audit-log config and IAM bindings"),
-    AssetTypeSpec(ORGANIZATION_TYPE, "Organization, with its audit-log config and IAM bindings"),
+    AssetTypeSpec(
+        "artifactregistry.googleapis.com/Repository",
+        "Artifact Registry repository",
+        encryption=Encryption((("kmsKeyName",),)),
+    ),
+    AssetTypeSpec(
+        PROJECT_TYPE,
+        "Project, with inherited audit-log config and IAM bindings",
+        container="projects",
+        account_field="projectId",
+        label_field="projectId",
+        log_sinks=True,
+    ),
+    AssetTypeSpec(
+        FOLDER_TYPE,
+        "Folder, with inherited audit-log config and IAM bindings",
+        container="folders",
+        label_field="displayName",
+    ),
+    AssetTypeSpec(
+        ORGANIZATION_TYPE,
+        "Organization, with its audit-log config and IAM bindings",
+        container="organizations",
+        label_field="displayName",
+    ),
     AssetTypeSpec(LOG_SINK_TYPE, "Cloud Logging sink", _RESOURCE_ONLY),
     AssetTypeSpec("logging.googleapis.com/LogBucket", "Cloud Logging bucket", _RESOURCE_ONLY),
     AssetTypeSpec(
@@ -106,6 +180,17 @@ ASSET_TYPES: tuple[AssetTypeSpec, ...] = (
     ),
 )
 SPECS: Mapping[str, AssetTypeSpec] = {spec.asset_type: spec for spec in ASSET_TYPES}
+HIERARCHY_TYPES = frozenset(spec.asset_type for spec in ASSET_TYPES if spec.hierarchy)
+# Where each data-holding type names its Cloud KMS key (read from the declarations above).
+ENCRYPTION_KEY_PATHS: Mapping[str, tuple[DataPath, ...]] = {
+    spec.asset_type: spec.encryption.key_paths for spec in ASSET_TYPES if spec.encryption
+}
+_CONTAINER_TYPES = {spec.container: spec.asset_type for spec in ASSET_TYPES if spec.container}
+
+
+def spec_of(asset_type: str) -> AssetTypeSpec:
+    """The declaration of a type; a type nobody declared derives nothing."""
+    return SPECS.get(asset_type) or AssetTypeSpec(asset_type, "", ())
 
 
 def resource_types() -> frozenset[str]:
@@ -273,9 +358,10 @@ class Hierarchy:
         if record.iam_policy is not None:
             self.policies_known.add(key)
         data = (merged.resource or {}).get("data") or {}
-        if merged.asset_type == PROJECT_TYPE and data.get("projectId"):
+        account_field = spec_of(merged.asset_type).account_field
+        if account_field and data.get(account_field):
             number = str(data.get("projectNumber") or key.split("/", 1)[-1])
-            self.project_ids[number] = str(data["projectId"])
+            self.project_ids[number] = str(data[account_field])
 
     def mark_policy_known(self, short_name: str, policy: Mapping[str, Any] | None) -> None:
         """An ancestor fetched from outside the scope: its policy (None = it has none)."""
@@ -357,7 +443,8 @@ class Hierarchy:
 
     def account_of(self, record: AssetRecord) -> str:
         """Project ID of the asset's project (number if the project is unknown)."""
-        if record.asset_type in (FOLDER_TYPE, ORGANIZATION_TYPE):
+        spec = spec_of(record.asset_type)
+        if spec.container and not spec.account_field:
             return record.short_name
         for ancestor in record.ancestors:
             if ancestor.startswith("projects/"):
@@ -414,8 +501,7 @@ def sink_entry(record: AssetRecord, owner: str) -> dict[str, Any]:
 
 
 def _container_type(short_name: str) -> str:
-    kind = short_name.split("/", 1)[0]
-    return {"projects": PROJECT_TYPE, "folders": FOLDER_TYPE}.get(kind, ORGANIZATION_TYPE)
+    return _CONTAINER_TYPES.get(short_name.split("/", 1)[0], ORGANIZATION_TYPE)
 
 
 # ---------------------------------------------------------------- documents
@@ -443,10 +529,8 @@ def build_document(
     data["updateTime"] = record.update_time
     if iam_collected:
         data["iamPolicy"] = dict(record.iam_policy) if record.iam_policy is not None else None
-    if record.asset_type == NOTEBOOK_INSTANCE_TYPE:
-        data["workbenchVersion"] = "v2" if "gceSetup" in data else "v1"
-    if record.asset_type in ENCRYPTION_KEY_PATHS:
-        data[ENCRYPTION_FIELD] = encryption_at_rest(record.asset_type, data)
+    spec = spec_of(record.asset_type)
+    data.update(derived_fields(spec, data))
     if effective is not None:
         data.update(effective)
     return EvidenceDoc(
@@ -455,36 +539,42 @@ def build_document(
         region=str(location) if location else "global",
         resource_type=record.asset_type,
         resource_id=record.name,
-        name=_short_label(record, data),
+        name=_short_label(record, spec, data),
         data=data,
     )
 
 
-def encryption_at_rest(asset_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+def derived_fields(spec: AssetTypeSpec, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a type's declaration derives from its resource.data, in declaration order."""
+    derived: dict[str, Any] = {}
+    if spec.shape_version:
+        shape = spec.shape_version
+        derived[shape.field] = shape.with_marker if shape.marker in data else shape.without_marker
+    if spec.encryption:
+        derived[ENCRYPTION_FIELD] = encryption_at_rest(spec.encryption, data)
+    return derived
+
+
+def _at(data: Mapping[str, Any], path: DataPath) -> Any:
+    value: Any = data
+    for part in path:
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def encryption_at_rest(encryption: Encryption, data: Mapping[str, Any]) -> dict[str, Any]:
     """How a data-holding resource is encrypted at rest: `CUSTOMER_MANAGED` with the key its own
     configuration names, or `GOOGLE_DEFAULT` (Google encrypts every such resource at rest; the
-    configuration then names no key). A Workbench v1 instance that says CMEK but names no key is
-    `CUSTOMER_MANAGED` with kmsKeyName null: the evidence contradicts itself."""
-    key = None
-    for path in ENCRYPTION_KEY_PATHS[asset_type]:
-        value: Any = data
-        for part in path:
-            value = value.get(part) if isinstance(value, Mapping) else None
-        if value:
-            key = str(value)
-            break
-    says_cmek = data.get("diskEncryption") == "CMEK" or (
-        (data.get("gceSetup") or {}).get("bootDisk", {}).get("diskEncryption") == "CMEK"
-    )
+    configuration then names no key)."""
+    key = next((str(v) for v in (_at(data, p) for p in encryption.key_paths) if v), None)
+    says_cmek = any(_at(data, path) == "CMEK" for path in encryption.cmek_flags)
     managed = "CUSTOMER_MANAGED" if key or says_cmek else "GOOGLE_DEFAULT"
     return {"keyManagement": managed, "kmsKeyName": key}
 
 
-def _short_label(record: AssetRecord, data: Mapping[str, Any]) -> str:
-    if record.asset_type == PROJECT_TYPE and data.get("projectId"):
-        return str(data["projectId"])
-    if record.asset_type in (FOLDER_TYPE, ORGANIZATION_TYPE) and data.get("displayName"):
-        return str(data["displayName"])
+def _short_label(record: AssetRecord, spec: AssetTypeSpec, data: Mapping[str, Any]) -> str:
+    if spec.label_field and data.get(spec.label_field):
+        return str(data[spec.label_field])
     return record.name.rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -518,7 +608,7 @@ def hierarchy_documents(
         missing = hierarchy.missing_ancestors(record, iam_collected=iam_collected)
         effective: dict[str, Any] = {} if missing else hierarchy.effective(record)
         missing_sinks: list[str] = []
-        is_project = record.asset_type == PROJECT_TYPE
+        is_project = spec_of(record.asset_type).log_sinks
         if is_project and sinks_collected:
             missing_sinks = hierarchy.missing_sink_owners(record)
             if not missing_sinks:

@@ -1,4 +1,4 @@
-"""Test support for the AWS collector: a sink and an estate; the proxy is `support.fault_proxy`.
+"""Test support for the AWS collector: a sink and an estate; the proxy is `devtools.aws_proxy`.
 
 The proxy forwards every request to moto unchanged unless a test installs a rule: that is how a
 test makes one service answer AccessDenied in one region, cuts a body short, or answers an
@@ -13,7 +13,11 @@ import json
 from typing import Any
 
 import boto3
-from support.fault_proxy import (  # noqa: F401  (re-exported for the tests)
+
+from auditor.collect.aws.engine import allow_local_s3control
+from auditor.models import EvidenceDoc
+from auditor.models import MemorySink as _MemorySink
+from devtools.aws_proxy import (  # noqa: F401  (re-exported for the tests)
     Fault,
     Proxy,
     Reply,
@@ -21,13 +25,9 @@ from support.fault_proxy import (  # noqa: F401  (re-exported for the tests)
     Rule,
     json_error,
     json_reply,
+    no_monitoring_schedules,
     reset,
-    start_proxy,
 )
-
-from auditor.collect.aws.engine import allow_local_s3control
-from auditor.models import EvidenceDoc
-from auditor.models import MemorySink as _MemorySink
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "111111111111"
@@ -384,12 +384,4 @@ def bedrock_guardrails(request: Request) -> Reply | None:
         return json_reply({"guardrails": items})
     if path == f"/guardrails/{GUARDRAIL['guardrailId']}":
         return json_reply(GUARDRAIL)
-    return None
-
-
-def no_monitoring_schedules(request: Request) -> Reply | None:
-    """moto has no ListMonitoringSchedules: answer AWS's empty list, as an account without
-    monitoring schedules would."""
-    if request.target == "ListMonitoringSchedules":
-        return json_reply({"MonitoringScheduleSummaries": []})
     return None

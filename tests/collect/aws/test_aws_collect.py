@@ -22,6 +22,7 @@ from aws_estate import (
 from auditor.collect import resource_types
 from auditor.collect.aws.permissions import aws_permissions_policy, iam_action
 from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
 from auditor.collect.redact import MARKER_PREFIX, REDACTED_KEY
 
 
@@ -41,8 +42,18 @@ def sink(run: tuple[MemorySink, dict[str, Any], dict[str, Any], AwsCollector]) -
     return run[0]
 
 
+# Declared types moto cannot produce, and why. Their documents on the test estate come from the
+# proxy answering the calls with AWS's documented shapes (`aws_estate.bedrock_guardrails`); the
+# test below proves moto alone still cannot, so this list shrinks when moto grows.
+MOTO_CANNOT = {
+    "AWS::Bedrock::Guardrail": "moto implements no Bedrock guardrail API (ListGuardrails)",
+}
+
+
 def test_every_declared_resource_type_is_produced(sink: MemorySink) -> None:
-    assert {d.resource_type for d in sink.docs} == resource_types("aws")
+    produced = {d.resource_type for d in sink.docs}
+    assert [spec.resource_type for spec in SPECS if spec.resource_type not in produced] == []
+    assert produced == resource_types("aws")
     assert all(d.provider == "aws" and d.account == ACCOUNT for d in sink.docs)
 
 
@@ -305,3 +316,20 @@ def test_every_call_made_is_allowed_by_the_derived_policy(run: Any) -> None:
     allowed = {a for s in aws_permissions_policy()["Statement"] for a in s["Action"]}
     made = {iam_action(r.service, r.operation) for r in collector.call_log}
     assert made <= allowed
+
+
+def test_the_types_moto_cannot_produce_are_named_and_moto_still_cannot(
+    sink: MemorySink, proxy: Proxy
+) -> None:
+    assert all(sink.of(resource_type) for resource_type in MOTO_CANNOT)
+    specs = [spec for spec in SPECS if spec.resource_type in MOTO_CANNOT]
+    assert len(specs) == len(MOTO_CANNOT)
+    rules = list(proxy.rules)
+    proxy.rules.clear()  # moto alone
+    try:
+        alone = MemorySink()
+        AwsCollector(regions=list(REGIONS), specs=specs, max_attempts=1).collect(alone)
+    finally:
+        proxy.rules[:] = rules
+    assert alone.docs == []
+    assert {e.resource_type for e in alone.errors} == set(MOTO_CANNOT)

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from aws_estate import MemorySink, Proxy, Request, reset
-from support.fault_proxy import Fault, stall
 from support.verdicts import assert_only_errors_changed, verdicts
 
 from auditor.collect.aws.scope import AwsCollector
 from auditor.collect.aws.specs import SPECS
 from auditor.models import Status
+from devtools.aws_proxy import Fault, stall
 
 TYPES = ("AWS::KMS::Key", "AWS::Logs::LogGroup")
 SPECS_HERE = tuple(s for s in SPECS if s.resource_type in TYPES)

@@ -16,8 +16,9 @@ from aws_estate import ACCOUNT, MemorySink, Proxy, reset
 from auditor.collect.aws.scope import AwsCollector
 from auditor.collect.aws.specs import SPECS
 from auditor.evaluate import evaluate_snapshot
-from auditor.models import Snapshot, SnapshotManifest, Status, utcnow
+from auditor.models import Status, utcnow
 from auditor.pipeline import load_catalog
+from devtools.factories import snapshot
 
 
 def _collect(drop: bool) -> MemorySink:
@@ -35,17 +36,16 @@ def _collect(drop: bool) -> MemorySink:
 
 
 def _verdict(sink: MemorySink, control_id: str) -> Status:
-    now = utcnow()
-    manifest = SnapshotManifest(
-        "s1", "aws", {}, now, now, "t", "c", {}, {}, tuple(sink.errors), {}, None
-    )
     catalog = load_catalog()
     control = catalog.control(control_id)
     assert control is not None
     (finding,) = [
         f
         for f in evaluate_snapshot(
-            catalog, Snapshot(manifest, tuple(sink.docs)), frameworks=None, on=date.today()
+            catalog,
+            snapshot("s1", sink.docs, errors=sink.errors, taken_at=utcnow(), scope={}),
+            frameworks=None,
+            on=date.today(),
         )
         if f.control_id == control_id
     ]

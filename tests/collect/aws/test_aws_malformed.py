@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 import boto3
 import pytest
 from aws_estate import ACCOUNT, MemorySink, Proxy, Request, reset, seed_account
-from support.fault_proxy import Fault, corrupt, cut_short
 from support.verdicts import assert_only_errors_changed, verdicts
 
 from auditor.collect.aws.scope import AwsCollector
 from auditor.collect.aws.specs import SPECS
 from auditor.models import Status
+from devtools.aws_proxy import Fault, corrupt, cut_short
 
 TYPES = (
     "AWS::KMS::Key",

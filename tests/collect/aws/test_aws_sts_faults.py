@@ -6,11 +6,11 @@ from __future__ import annotations
 import boto3
 import pytest
 from aws_estate import MemorySink, Proxy, Request, reset
-from support.fault_proxy import Fault, corrupt, cut_short, xml_error
 
 from auditor.collect.aws.scope import AwsCollector
 from auditor.collect.aws.specs import SPECS
 from auditor.errors import RunError
+from devtools.aws_proxy import Fault, corrupt, cut_short, xml_error
 
 LOGS = tuple(s for s in SPECS if s.resource_type == "AWS::Logs::LogGroup")
 

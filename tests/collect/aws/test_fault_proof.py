@@ -31,7 +31,12 @@ from aws_estate import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fault_proxy import (
+from support.verdicts import assert_only_errors_changed, verdicts
+
+from auditor.collect.aws.scope import AwsCollector
+from auditor.collect.aws.specs import SPECS
+from auditor.models import Status
+from devtools.aws_proxy import (
     Fault,
     corrupt,
     cut_short,
@@ -41,11 +46,6 @@ from support.fault_proxy import (
     stall,
     throttle,
 )
-from support.verdicts import assert_only_errors_changed, verdicts
-
-from auditor.collect.aws.scope import AwsCollector
-from auditor.collect.aws.specs import SPECS
-from auditor.models import Status
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from fake_asset_service import FakeAssetService, serve
 
 from auditor import evidence, pipeline
 from auditor.cli import run
@@ -348,24 +346,18 @@ def test_manifest_fields_round_trip_and_old_manifests_hash_unchanged(store: Path
     assert again == full and again.warnings == (warning,) and again.sha256 == full.sha256
 
 
-@pytest.fixture()
-def empty_endpoint() -> Iterator[str]:
-    with serve(FakeAssetService.from_records([])) as address:
-        yield address
-
-
 def test_a_live_scope_that_lists_nothing_is_exit_3(
-    tmp_path: Path, empty_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, asset_endpoint: str, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     folder = tmp_path / "store"
-    monkeypatch.setenv("AUDITOR_GCP_ASSET_ENDPOINT", empty_endpoint)
+    monkeypatch.setenv("AUDITOR_GCP_ASSET_ENDPOINT", asset_endpoint)
     code = run(["--store", str(folder), "collect", "gcp", "--scope", "projects/acme-empty"])
     assert code == 3
     assert "listed nothing at all" in capsys.readouterr().err
     assert not list((folder / "manifests").glob("*")) if (folder / "manifests").exists() else True
     store = evidence.open_store(str(folder))
-    collector = pipeline.gcp_collector(store, scope="projects/acme-empty", endpoint=empty_endpoint)
+    collector = pipeline.gcp_collector(store, scope="projects/acme-empty", endpoint=asset_endpoint)
     with pytest.raises(RunError, match="no snapshot was written"):
         pipeline.take_snapshot(store, collector, "c" * 64)
     assert store.list_snapshots() == []

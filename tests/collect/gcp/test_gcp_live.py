@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from fake_asset_service import FakeAssetService, Fault, serve
 
 from auditor.collect.gcp.assets import HIERARCHY_TYPES, resource_types
 from auditor.collect.gcp.export import GcpExportCollector
@@ -16,6 +14,7 @@ from auditor.collect.gcp.live import GcpAssetCollector, make_client
 from auditor.collect.gcp.permissions import gcp_permissions
 from auditor.errors import UserError
 from auditor.models import MemorySink as ListSink
+from devtools.asset_service import FakeAssetService, Fault
 
 EXPORT = Path(__file__).parents[2] / "fixtures" / "gcp" / "assets_export.ndjson"
 ORG = "organizations/678901234567"
@@ -23,25 +22,8 @@ PROD = "//cloudresourcemanager.googleapis.com/projects/111111111111"
 
 
 @pytest.fixture(scope="module")
-def service() -> FakeAssetService:
-    return FakeAssetService.from_records(
-        json.loads(line) for line in EXPORT.read_text().splitlines()
-    )
-
-
-@pytest.fixture(scope="module")
-def endpoint(service: FakeAssetService) -> Iterator[str]:
-    with serve(service) as address:
-        yield address
-
-
-@pytest.fixture(autouse=True)
-def _reset(service: FakeAssetService) -> Iterator[None]:
-    yield
-    service.faults.clear()
-    service.deny_types.clear()
-    service.deny_parents.clear()
-    service.calls.clear()
+def asset_records() -> list[dict]:
+    return [json.loads(line) for line in EXPORT.read_text().splitlines()]
 
 
 def collect(
@@ -55,8 +37,8 @@ def collect(
     return sink, collector.collect(sink), sleeps
 
 
-def test_live_documents_equal_the_import_of_the_same_assets(endpoint: str) -> None:
-    live, stats, _ = collect(endpoint)
+def test_live_documents_equal_the_import_of_the_same_assets(asset_endpoint: str) -> None:
+    live, stats, _ = collect(asset_endpoint)
     offline = ListSink()
     GcpExportCollector(EXPORT, salt=b"s").collect(offline)
     assert sorted(d.sha256 for d in live.docs) == sorted(d.sha256 for d in offline.docs)
@@ -64,33 +46,39 @@ def test_live_documents_equal_the_import_of_the_same_assets(endpoint: str) -> No
     assert live.errors == [] and stats["calls"] == stats["pages"] == 4
 
 
-def test_pagination_over_several_pages(endpoint: str, service: FakeAssetService) -> None:
-    sink, stats, _ = collect(endpoint, page_size=3)
+def test_pagination_over_several_pages(
+    asset_endpoint: str, asset_service: FakeAssetService
+) -> None:
+    sink, stats, _ = collect(asset_endpoint, page_size=3)
     assert stats["pages"] >= 10 and stats["assets"] == len(sink.docs) == 28
-    tokens = [c[3] for c in service.calls if c[2] == "RESOURCE" and len(c[1]) > 3]
+    tokens = [c[3] for c in asset_service.calls if c[2] == "RESOURCE" and len(c[1]) > 3]
     assert tokens[:4] == ["", "3", "6", "9"]
     assert len({d.resource_id for d in sink.docs}) == len(sink.docs)
 
 
-def test_resource_exhausted_then_success(endpoint: str, service: FakeAssetService) -> None:
-    service.faults.append(
+def test_resource_exhausted_then_success(
+    asset_endpoint: str, asset_service: FakeAssetService
+) -> None:
+    asset_service.faults.append(
         Fault(grpc.StatusCode.RESOURCE_EXHAUSTED, times=2, message="Quota exceeded")
     )
-    service.faults.append(
+    asset_service.faults.append(
         Fault(
             grpc.StatusCode.UNAVAILABLE,
             times=1,
             match=lambda r: r.content_type == 2 and len(r.asset_types) > 3,
         )
     )
-    sink, stats, sleeps = collect(endpoint, backoff_initial=1.0)
+    sink, stats, sleeps = collect(asset_endpoint, backoff_initial=1.0)
     assert stats["retries"] == 3 and stats["calls"] == 7 and sink.errors == []
     assert len(sink.docs) == 28
     assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # exponential, jittered
 
 
-def test_retries_exhausted_is_an_error_not_a_gap(endpoint: str, service: FakeAssetService) -> None:
-    service.faults.append(
+def test_retries_exhausted_is_an_error_not_a_gap(
+    asset_endpoint: str, asset_service: FakeAssetService
+) -> None:
+    asset_service.faults.append(
         Fault(
             grpc.StatusCode.UNAVAILABLE,
             times=100,
@@ -99,7 +87,7 @@ def test_retries_exhausted_is_an_error_not_a_gap(endpoint: str, service: FakeAss
             ),
         )
     )
-    sink, stats, sleeps = collect(endpoint, max_attempts=3)
+    sink, stats, sleeps = collect(asset_endpoint, max_attempts=3)
     type_errors = [e for e in sink.errors if e.field is None]
     failed = {e.resource_type for e in type_errors}
     assert all(e.error_code == "UNAVAILABLE" for e in type_errors)
@@ -116,9 +104,11 @@ def test_retries_exhausted_is_an_error_not_a_gap(endpoint: str, service: FakeAss
     assert stats["retries"] == 2 and len(sleeps) == 2
 
 
-def test_permission_denied_on_one_asset_type(endpoint: str, service: FakeAssetService) -> None:
-    service.deny_types.add("storage.googleapis.com/Bucket")
-    sink, _, _ = collect(endpoint)
+def test_permission_denied_on_one_asset_type(
+    asset_endpoint: str, asset_service: FakeAssetService
+) -> None:
+    asset_service.deny_types.add("storage.googleapis.com/Bucket")
+    sink, _, _ = collect(asset_endpoint)
     assert not [d for d in sink.docs if d.resource_type == "storage.googleapis.com/Bucket"]
     errors = [(e.resource_type, e.error_code, e.field) for e in sink.errors]
     assert ("storage.googleapis.com/Bucket", "PERMISSION_DENIED", None) in errors
@@ -129,18 +119,18 @@ def test_permission_denied_on_one_asset_type(endpoint: str, service: FakeAssetSe
 
 
 def test_permission_denied_for_the_scope_makes_every_type_an_error(
-    endpoint: str, service: FakeAssetService
+    asset_endpoint: str, asset_service: FakeAssetService
 ) -> None:
-    service.deny_parents.add(ORG)
-    sink, _, _ = collect(endpoint)
+    asset_service.deny_parents.add(ORG)
+    sink, _, _ = collect(asset_endpoint)
     assert sink.docs == []
     assert {e.resource_type for e in sink.errors if e.field is None} == resource_types()
 
 
 def test_project_scope_inherits_from_folder_and_organization(
-    endpoint: str, service: FakeAssetService
+    asset_endpoint: str, asset_service: FakeAssetService
 ) -> None:
-    sink, _, _ = collect(endpoint, scope="projects/ml-prod-4821")
+    sink, _, _ = collect(asset_endpoint, scope="projects/ml-prod-4821")
     prod = sink.by_id()[PROD].data
     assert [c["source"] for c in prod["effectiveAuditConfigs"]] == [
         "projects/111111111111",
@@ -154,15 +144,15 @@ def test_project_scope_inherits_from_folder_and_organization(
         ("cloudresourcemanager.googleapis.com/Folder",),
         "IAM_POLICY",
         "",
-    ) in service.calls
+    ) in asset_service.calls
     assert sink.errors == []
 
 
 def test_unreadable_ancestor_gives_errors_for_inherited_settings(
-    endpoint: str, service: FakeAssetService
+    asset_endpoint: str, asset_service: FakeAssetService
 ) -> None:
-    service.deny_parents.add(ORG)
-    sink, _, _ = collect(endpoint, scope="projects/ml-prod-4821")
+    asset_service.deny_parents.add(ORG)
+    sink, _, _ = collect(asset_endpoint, scope="projects/ml-prod-4821")
     prod = sink.by_id()[PROD].data
     assert "effectiveAuditConfigs" not in prod and prod["iamPolicy"]["bindings"]
     errors = [e for e in sink.errors if e.resource_id == PROD]
@@ -177,9 +167,9 @@ def test_unreadable_ancestor_gives_errors_for_inherited_settings(
 
 
 def test_endpoint_from_environment_and_scope_validation(
-    endpoint: str, monkeypatch: pytest.MonkeyPatch
+    asset_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AUDITOR_GCP_ASSET_ENDPOINT", endpoint)
+    monkeypatch.setenv("AUDITOR_GCP_ASSET_ENDPOINT", asset_endpoint)
     sink = ListSink()
     stats = GcpAssetCollector("folders/456789012345", salt=b"s").collect(sink)
     assert stats["assets"] > 0 and {d.account for d in sink.docs} == {

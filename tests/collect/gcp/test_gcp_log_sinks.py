@@ -5,13 +5,11 @@ ML-MON-057 verdicts it gives."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_asset_service import FakeAssetService, serve
 
 from auditor.catalog import load_catalog
 from auditor.collect.gcp.assets import LOG_SINK_TYPE, AssetRecord, sink_owner
@@ -20,6 +18,7 @@ from auditor.collect.gcp.live import GcpAssetCollector
 from auditor.models import EvidenceDoc
 from auditor.models import MemorySink as ListSink
 from auditor.rules import holds
+from devtools.asset_service import FakeAssetService
 
 CRM = "//cloudresourcemanager.googleapis.com/"
 LG = "logging.googleapis.com"
@@ -327,22 +326,8 @@ def test_sink_owner_from_the_asset_name() -> None:
 
 
 @pytest.fixture(scope="module")
-def service() -> FakeAssetService:
-    return FakeAssetService.from_records(estate(org_sink=True))
-
-
-@pytest.fixture(scope="module")
-def endpoint(service: FakeAssetService) -> Iterator[str]:
-    with serve(service) as address:
-        yield address
-
-
-@pytest.fixture(autouse=True)
-def _reset(service: FakeAssetService) -> Iterator[None]:
-    yield
-    service.deny_types.clear()
-    service.deny_parents.clear()
-    service.calls.clear()
+def asset_records() -> list[dict[str, Any]]:
+    return estate(org_sink=True)
 
 
 def collect(endpoint: str, scope: str = ORG) -> ListSink:
@@ -351,8 +336,8 @@ def collect(endpoint: str, scope: str = ORG) -> ListSink:
     return sink
 
 
-def test_live_gives_the_same_documents_as_the_import(endpoint: str, tmp_path: Path) -> None:
-    live = collect(endpoint)
+def test_live_gives_the_same_documents_as_the_import(asset_endpoint: str, tmp_path: Path) -> None:
+    live = collect(asset_endpoint)
     offline = imported(write(tmp_path, estate(org_sink=True)))
     assert live.errors == [] == offline.errors
     assert sorted(d.sha256 for d in live.docs) == sorted(d.sha256 for d in offline.docs)
@@ -360,10 +345,10 @@ def test_live_gives_the_same_documents_as_the_import(endpoint: str, tmp_path: Pa
 
 
 def test_live_log_sink_listing_denied_makes_the_key_absent_with_an_error(
-    endpoint: str, service: FakeAssetService
+    asset_endpoint: str, asset_service: FakeAssetService
 ) -> None:
-    service.deny_types.add(LOG_SINK_TYPE)
-    sink = collect(endpoint)
+    asset_service.deny_types.add(LOG_SINK_TYPE)
+    sink = collect(asset_endpoint)
     projects = [d for d in sink.docs if d.resource_type.endswith("/Project")]
     assert len(projects) == 3
     for doc in projects:
@@ -380,9 +365,9 @@ def test_live_log_sink_listing_denied_makes_the_key_absent_with_an_error(
 
 
 def test_live_project_scope_fetches_the_ancestors_sinks(
-    endpoint: str, service: FakeAssetService
+    asset_endpoint: str, asset_service: FakeAssetService
 ) -> None:
-    sink = collect(endpoint, scope="projects/p-folder-only")
+    sink = collect(asset_endpoint, scope="projects/p-folder-only")
     assert sink.errors == []
     doc = sink.by_id()[_doc_id("p-folder-only")]
     assert sinks_of(doc) == [
@@ -391,17 +376,17 @@ def test_live_project_scope_fetches_the_ancestors_sinks(
         (ORG, "org-audit"),
     ]
     assert verdict(doc) == "PASS"
-    sink_calls = {c[0] for c in service.calls if c[1] == (LOG_SINK_TYPE,)}
+    sink_calls = {c[0] for c in asset_service.calls if c[1] == (LOG_SINK_TYPE,)}
     assert sink_calls == {FOLDER, ORG}
     # the ancestors' sinks are evidence for the project only, not documents of the scope
     assert not [d for d in sink.docs if d.resource_id.startswith(f"//{LG}/{ORG}")]
 
 
 def test_live_unreadable_ancestor_sinks_give_an_error(
-    endpoint: str, service: FakeAssetService
+    asset_endpoint: str, asset_service: FakeAssetService
 ) -> None:
-    service.deny_parents.add(ORG)
-    sink = collect(endpoint, scope="projects/p-folder-only")
+    asset_service.deny_parents.add(ORG)
+    sink = collect(asset_endpoint, scope="projects/p-folder-only")
     doc = sink.by_id()[_doc_id("p-folder-only")]
     assert "effectiveLogSinks" not in doc.data
     error = next(e for e in sink.errors if e.field == "effectiveLogSinks")

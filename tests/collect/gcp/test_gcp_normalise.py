@@ -171,3 +171,86 @@ def test_policy_spellings_normalise_identically() -> None:
     }
     assert gcp_assets.normalise_policy(snake) == gcp_assets.normalise_policy(camel)
     assert gcp_assets.normalise_policy({}) == {"bindings": []}
+
+
+# ---------------------------------------------------------------- derivations declared as data
+
+
+def _document(asset_type: str, data: dict) -> dict:
+    record = gcp_assets.AssetRecord(
+        f"//x.googleapis.com/projects/p/things/{asset_type.rsplit('/', 1)[-1].lower()}",
+        asset_type,
+        {"data": data},
+        None,
+        ("projects/123",),
+        None,
+    )
+    return dict(build_document(record, Hierarchy(), iam_collected=False).data)
+
+
+@pytest.mark.parametrize("spec", gcp_assets.ASSET_TYPES, ids=lambda s: s.asset_type)
+def test_each_type_derives_exactly_what_its_declaration_says(
+    spec: gcp_assets.AssetTypeSpec,
+) -> None:
+    document = _document(spec.asset_type, {"displayName": "Shown", "projectId": "shown-id"})
+    assert (gcp_assets.ENCRYPTION_FIELD in document) is (spec.encryption is not None)
+    shape = spec.shape_version
+    assert (shape is not None and shape.field in document) is (shape is not None)
+    if spec.encryption is not None:
+        assert document[gcp_assets.ENCRYPTION_FIELD] == {
+            "keyManagement": "GOOGLE_DEFAULT",
+            "kmsKeyName": None,
+        }
+    assert (spec.asset_type in gcp_assets.HIERARCHY_TYPES) is (spec.container is not None)
+
+
+def test_encryption_reads_the_declared_key_paths_and_cmek_settings() -> None:
+    bucket = "storage.googleapis.com/Bucket"
+    notebook = gcp_assets.NOTEBOOK_INSTANCE_TYPE
+    key = "projects/p/locations/eu/keyRings/r/cryptoKeys/k"
+    named = _document(bucket, {"encryption": {"defaultKmsKeyName": key}})
+    assert named["encryptionAtRest"] == {"keyManagement": "CUSTOMER_MANAGED", "kmsKeyName": key}
+    v2 = _document(notebook, {"gceSetup": {"bootDisk": {"kmsKey": key}}})
+    assert v2["encryptionAtRest"]["kmsKeyName"] == key and v2["workbenchVersion"] == "v2"
+    # a v1 instance that says CMEK but names no key contradicts itself, visibly
+    v1 = _document(notebook, {"diskEncryption": "CMEK"})
+    assert v1["encryptionAtRest"] == {"keyManagement": "CUSTOMER_MANAGED", "kmsKeyName": None}
+    assert v1["workbenchVersion"] == "v1"
+    # a CMEK setting is read only where it is declared
+    assert _document(bucket, {"diskEncryption": "CMEK"})["encryptionAtRest"]["keyManagement"] == (
+        "GOOGLE_DEFAULT"
+    )
+
+
+def test_containers_are_named_and_accounted_by_their_declared_fields() -> None:
+    hierarchy = Hierarchy()
+    project = parse_record(
+        {
+            "name": "//cloudresourcemanager.googleapis.com/projects/123",
+            "asset_type": gcp_assets.PROJECT_TYPE,
+            "resource": {"data": {"projectId": "acme-ml", "projectNumber": "123"}},
+            "ancestors": ["projects/123", "folders/45"],
+        }
+    )
+    folder = parse_record(
+        {
+            "name": "//cloudresourcemanager.googleapis.com/folders/45",
+            "asset_type": gcp_assets.FOLDER_TYPE,
+            "resource": {"data": {"displayName": "ML"}},
+            "ancestors": ["folders/45"],
+        }
+    )
+    hierarchy.add(project)
+    hierarchy.add(folder)
+    bucket = parse_record(
+        {
+            "name": "//storage.googleapis.com/b",
+            "asset_type": "storage.googleapis.com/Bucket",
+            "resource": {"data": {"name": "b"}},
+            "ancestors": ["projects/123", "folders/45"],
+        }
+    )
+    assert build_document(project, hierarchy, iam_collected=False).name == "acme-ml"
+    assert build_document(folder, hierarchy, iam_collected=False).name == "ML"
+    assert build_document(folder, hierarchy, iam_collected=False).account == "folders/45"
+    assert build_document(bucket, hierarchy, iam_collected=False).account == "acme-ml"

@@ -8,7 +8,6 @@ asset_types, content_type, page_size and page_token, and injects faults on reque
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent import futures
@@ -18,6 +17,7 @@ from typing import Any
 
 import grpc
 from google.cloud import asset_v1
+from google.protobuf import json_format
 
 Asset = asset_v1.Asset
 
@@ -67,9 +67,17 @@ class FakeAssetService:
         service = cls()
         for record in merged.values():
             service.add_asset(
-                Asset.pb(Asset.from_json(json.dumps(record), ignore_unknown_fields=True))
+                json_format.ParseDict(record, Asset.pb()(), ignore_unknown_fields=True)
             )
         return service
+
+    def clear(self) -> None:
+        """Faults, denials and the call log cleared; the assets stay."""
+        with self._lock:
+            self.faults.clear()
+            self.deny_types.clear()
+            self.deny_parents.clear()
+            self.calls.clear()
 
     def add_asset(self, pb: Any) -> None:
         """Add one asset (a google.cloud.asset.v1.Asset protobuf message)."""

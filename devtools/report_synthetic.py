@@ -1,4 +1,4 @@
-"""A realistic synthetic AuditResult for the report tests and bench/report_render.py.
+"""A realistic synthetic AuditResult for the report tests and the report benchmarks.
 
 Built only with auditor.models constructors (the report stage reads nothing else): three
 frameworks, AWS in two accounts and two regions plus a GCP project, every status (PASS, FAIL,

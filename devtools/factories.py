@@ -1,4 +1,6 @@
-"""Builders for catalogs, documents and snapshots, straight from auditor.models constructors."""
+"""The one set of model builders shared by the tests and the benchmarks: catalogs, controls,
+evidence documents, collection errors, manifests and snapshots, straight from auditor.models
+constructors with defaults a test overrides only where it matters."""
 
 from __future__ import annotations
 
@@ -101,8 +103,12 @@ def doc(
     account: str = ACCOUNT,
     region: str = REGION,
     provider: str = "aws",
+    resource_id: str | None = None,
 ) -> EvidenceDoc:
-    if provider == "aws":
+    """One evidence document; the resource ID is made up from the name unless given."""
+    if resource_id is not None:
+        pass
+    elif provider == "aws":
         resource_id = f"arn:aws:s3:::{name}" if resource_type == BUCKET else f"arn:aws:x:::{name}"
     else:
         resource_id = f"//storage.googleapis.com/{name}"
@@ -120,30 +126,37 @@ def sse_bucket(name: str) -> EvidenceDoc:
 T0 = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
 
 
-def snapshot(
-    snapshot_id: str,
-    docs: Sequence[EvidenceDoc],
+def manifest(
+    snapshot_id: str = "s1",
     *,
     errors: Sequence[CollectionError] = (),
     provider: str = "aws",
     taken_at: datetime | None = None,
-) -> Snapshot:
+    took: timedelta = timedelta(minutes=5),
+    scope: Mapping[str, Any] | None = None,
+    catalog_sha256: str = "c" * 64,
+) -> SnapshotManifest:
+    """A snapshot's manifest: finished at `taken_at` (default T0) after `took`."""
     finished = taken_at or T0
-    manifest = SnapshotManifest(
+    return SnapshotManifest(
         id=snapshot_id,
         provider=provider,
-        scope={"accounts": [ACCOUNT]},
-        started_at=finished - timedelta(minutes=5),
+        scope=dict(scope) if scope is not None else {"accounts": [ACCOUNT]},
+        started_at=finished - took,
         finished_at=finished,
         tool_version="test",
-        catalog_sha256="c" * 64,
+        catalog_sha256=catalog_sha256,
         counts={},
         stats={},
         errors=tuple(errors),
         files={},
         previous_sha256=None,
     )
-    return Snapshot(manifest=manifest, documents=tuple(docs))
+
+
+def snapshot(snapshot_id: str, docs: Sequence[EvidenceDoc], **manifest_options: Any) -> Snapshot:
+    """A snapshot as evaluate reads it: `manifest(snapshot_id, **manifest_options)` and `docs`."""
+    return Snapshot(manifest=manifest(snapshot_id, **manifest_options), documents=tuple(docs))
 
 
 def error(

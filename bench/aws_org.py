@@ -1,7 +1,7 @@
 """Benchmark: an AWS organisation (N accounts x 2 regions, entered by assume-role) collected as
 work units on one worker, a thread pool and a Dask LocalCluster of 2 processes.
 
-moto runs in its own process; bench/latency_proxy.py (another process) adds the latency to every
+moto and the latency proxy (devtools.aws_proxy) run in their own process, adding latency to every
 call. Each run goes through the product's path: `pipeline.aws_collector(executor=...)` and
 `pipeline.take_snapshot`, into a fresh store. Printed per executor: wall time, documents, calls,
 CPU seconds per 1,000 calls (this process plus its reaped children: the Dask workers; moto and

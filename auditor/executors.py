@@ -72,8 +72,13 @@ def parse_executor(text: str, default_workers: int) -> ExecutorSpec:
 
 
 @contextmanager
-def open_executor(spec: ExecutorSpec) -> Iterator[concurrent.futures.Executor]:
-    """The executor a spec names, shut down (and a local cluster stopped) on exit."""
+def open_executor(
+    spec: ExecutorSpec, threads_per_worker: int = 1
+) -> Iterator[concurrent.futures.Executor]:
+    """The executor a spec names, shut down (and a local cluster stopped) on exit.
+
+    `threads_per_worker`: tasks one local-cluster process runs at once (more than one for
+    tasks that mostly wait on the network, like collection units)."""
     if spec.kind == "threads":
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=spec.workers, thread_name_prefix="auditor"
@@ -89,7 +94,7 @@ def open_executor(spec: ExecutorSpec) -> Iterator[concurrent.futures.Executor]:
     if spec.kind == "dask-local":
         cluster = LocalCluster(
             n_workers=spec.workers,
-            threads_per_worker=1,
+            threads_per_worker=max(1, threads_per_worker),
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,

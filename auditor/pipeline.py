@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,12 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from auditor import catalog as catalog_stage
-from auditor import collect, evidence, settings, yamlfile
+from auditor import collect, distribute, evidence, settings, yamlfile
 from auditor import evaluate as evaluate_stage
 from auditor import report as report_stage
 from auditor.catalog import formats as catalog_formats
-from auditor.config import DEFAULT_ASSERTION_NOTE, CollectionSettings, Config, Organisation
+from auditor.config import (
+    DEFAULT_ASSERTION_NOTE,
+    AwsSettings,
+    CollectionSettings,
+    Config,
+    Organisation,
+)
 from auditor.errors import RunError, UserError
+from auditor.executors import ExecutorSpec, open_executor, parse_executor
 from auditor.files import write_atomic
 
 # Re-exported (`X as X`) for the CLI, which imports nothing but the pipeline, the configuration
@@ -47,6 +55,7 @@ from auditor.models import (
     Snapshot,
     SnapshotManifest,
     Status,
+    UnitCollector,
     Waiver,
     isoformat,
     parse_time,
@@ -55,6 +64,8 @@ from auditor.models import (
 )
 from auditor.models import Stage as Stage
 from auditor.models import neutralise_text as neutralise_text
+from auditor.progress import unit_progress as unit_progress
+from auditor.progress import wanted as wanted
 
 Progress = Callable[[str], None]
 
@@ -182,8 +193,15 @@ def aws_collector(
     regions: Sequence[str] | str | None = None,
     max_workers: int = 16,
     limits: CollectionSettings | None = None,
+    aws: AwsSettings | None = None,
+    executor: ExecutorSpec | None = None,
 ) -> Collector:
+    """`aws`: the assume-role settings of auditor.yaml; `executor`: the run goes as work
+    units there, each entering its account on its worker."""
+    from auditor.collect.aws.scope import RoleAccess
+
     limits = limits or CollectionSettings()
+    aws = aws or AwsSettings()
     return collect.AwsCollector(
         profile=profile,
         role_arns=tuple(role_arns),
@@ -195,7 +213,52 @@ def aws_collector(
         connect_timeout=limits.connect_timeout,
         read_timeout=limits.read_timeout,
         deadline_seconds=limits.deadline_seconds,
+        roles=[
+            RoleAccess(role.arn, **role.model_dump(exclude={"arn"}, exclude_none=True))
+            for role in aws.roles
+        ],
+        assume=aws.assume_role.model_dump(exclude_none=True),
+        enter_on_workers=executor is not None,
+        unit_threads=1 if executor is not None and executor.workers == 1 else UNIT_THREADS,
     )
+
+
+UNIT_THREADS = 8  # concurrent calls inside one AWS unit (one thread in all with one worker)
+# Units one local Dask worker process runs at once: units mostly wait on the network, so one
+# at a time would leave a process idle; the thread pool runs `--workers` units at once.
+UNITS_PER_PROCESS = 8
+
+
+def collection_executor(
+    config: Config | None,
+    *,
+    executor: Any = None,
+    workers: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> ExecutorSpec:
+    """Where work units run: `--executor` > AUDITOR_EXECUTOR > collection.executor > threads,
+    with `--workers` > aws.max_workers as the number of workers (auditor.settings' one rule)."""
+    from auditor import settings
+
+    chosen = settings.resolve(
+        "collection.executor",
+        config=config,
+        option=settings.given(executor),
+        option_name="--executor",
+        environ=environ,
+    )
+    count = settings.resolve(
+        "aws.max_workers", config=config, option=settings.given(workers), option_name="--workers"
+    )
+    try:
+        return parse_executor(str(chosen.value), int(count.value))
+    except ValueError as error:
+        file, line = (None, None)
+        if chosen.kind == "file" and config is not None:
+            file, line = config.location("collection", "executor")
+        raise UserError(
+            str(error), file=file, line=line, field=chosen.source.removeprefix("option ")
+        ) from None
 
 
 def gcp_collector(
@@ -229,6 +292,9 @@ def gcp_collector(
 
 
 DEFAULT_COMPLETENESS_THRESHOLD = 0.5
+# Units enforce the collection deadline themselves; a unit not back this long after it (a
+# worker that hangs or vanished) is recorded as failed.
+DEADLINE_GRACE_S = 120.0
 
 
 class _TallySink:
@@ -262,6 +328,15 @@ class _TallySink:
         with self._lock:
             self.errors.append(error)
 
+    def add_entries(self, entries: Iterable[evidence.StoredDocument]) -> None:
+        """Documents a work unit already stored (see `auditor.distribute`)."""
+        entries = list(entries)
+        self.sink.add_entries(entries)  # type: ignore[attr-defined]
+        with self._lock:
+            for entry in entries:
+                self.counts[(entry.resource_type, entry.account, entry.region)] += 1
+                self._ids.setdefault(entry.resource_type, set()).add(entry.resource_id)
+
 
 def take_snapshot(
     store: evidence.EvidenceStore,
@@ -270,19 +345,40 @@ def take_snapshot(
     *,
     taken_at: datetime | None = None,
     completeness_threshold: float = DEFAULT_COMPLETENESS_THRESHOLD,
+    executor: ExecutorSpec | None = None,
+    on_progress: distribute.OnProgress | None = None,
+    units_per_key: int = distribute.DEFAULT_UNITS_PER_KEY,
 ) -> SnapshotManifest:
     """Run one collector into one new snapshot; nothing is visible unless it completes.
 
     Absence is never inferred: a run that found nothing at all writes no snapshot (RunError,
     exit 3), and evidence that vanished since the previous snapshot of the same scope without
-    an error to explain it is recorded as a completeness warning (its controls give ERROR)."""
+    an error to explain it is recorded as a completeness warning (its controls give ERROR).
+
+    With an `executor`, a collector that cuts its work into units (`UnitCollector`) runs them
+    there (`auditor.distribute`): workers store the documents, this process commits."""
     scope = collector.scope()
     previous = _previous_snapshot(store, collector.provider, scope)
     with store.begin_snapshot(
         collector.provider, scope, catalog_sha256, taken_at=taken_at
     ) as writer:
         tally = _TallySink(writer)
-        stats = dict(collector.collect(tally))
+        if executor is not None and isinstance(collector, UnitCollector):
+            seconds = getattr(collector, "deadline_seconds", None)
+            backstop = None if seconds is None else time.monotonic() + seconds + DEADLINE_GRACE_S
+            with open_executor(executor, threads_per_worker=UNITS_PER_PROCESS) as pool:
+                stats = distribute.collect_units(
+                    collector,
+                    pool,
+                    store,
+                    tally,
+                    per_key=units_per_key,
+                    deadline=backstop,
+                    on_progress=on_progress,
+                )
+            stats["executor"] = str(executor)
+        else:
+            stats = dict(collector.collect(tally))
         if not tally.listed(set(stats.get("derived_types") or ())):
             raise RunError(_nothing_collected(collector.provider, scope, stats, tally.errors))
         provenance = stats.pop("provenance", None) or {}
@@ -546,7 +642,9 @@ def preflight_gcp(scopes: Sequence[str], endpoint: str | None, where: Where | No
             )
 
 
-def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list[Collector]:
+def configured_collectors(
+    config: Config, store: evidence.EvidenceStore, executor: ExecutorSpec | None = None
+) -> list[Collector]:
     collectors: list[Collector] = []
     if config.aws.enabled:
         collectors.append(
@@ -556,8 +654,10 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
                 role_arns=config.aws.role_arns,
                 org_role_name=config.aws.organization_role_name,
                 regions=config.aws.regions,
-                max_workers=config.aws.max_workers,
+                max_workers=executor.workers if executor else config.aws.max_workers,
                 limits=config.collection,
+                aws=config.aws,
+                executor=executor,
             )
         )
     if config.gcp.enabled:
@@ -1154,6 +1254,8 @@ def produce_report(
     extra_dirs: Iterable[Path] = (),
     collect_first: bool = False,
     on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+    executor: ExecutorSpec | None = None,
+    on_progress: distribute.OnProgress | None = None,
 ) -> ReportOutcome:
     """The steps `report` and `run` share: catalog, store, (collect), select, evaluate, write."""
     if collect_first and config is not None:
@@ -1165,7 +1267,9 @@ def produce_report(
     if collect_first:
         if config is None:
             raise UserError("collecting needs an auditor.yaml naming the scope", field="--config")
-        taken = collect_configured(config, store, catalog, on_snapshot)
+        taken = collect_configured(
+            config, store, catalog, on_snapshot, executor=executor, on_progress=on_progress
+        )
     result = evaluate_selected(
         catalog,
         store,
@@ -1197,12 +1301,24 @@ def collect_configured(
     store: evidence.EvidenceStore,
     catalog: Catalog,
     on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+    *,
+    executor: ExecutorSpec | None = None,
+    on_progress: distribute.OnProgress | None = None,
 ) -> list[SnapshotManifest]:
-    """One snapshot per configured collector (`auditor snapshot`, `auditor run`)."""
+    """One snapshot per configured collector (`auditor snapshot`, `auditor run`); with an
+    `executor`, as work units there."""
     threshold = config.collection.completeness_threshold
     taken = []
-    for collector in configured_collectors(config, store):
-        manifest = take_snapshot(store, collector, catalog.sha256, completeness_threshold=threshold)
+    for collector in configured_collectors(config, store, executor):
+        manifest = take_snapshot(
+            store,
+            collector,
+            catalog.sha256,
+            completeness_threshold=threshold,
+            executor=executor,
+            on_progress=on_progress,
+            units_per_key=config.collection.units_per_key,
+        )
         taken.append(manifest)
         if on_snapshot is not None:
             on_snapshot(manifest)
@@ -1363,10 +1479,14 @@ def collect_aws(
     role_arns: Sequence[str] = (),
     org_role_name: str | None = None,
     regions: str | None = None,
-    max_workers: int = 16,
+    max_workers: int | None = None,
     limits: CollectionSettings | None = None,
+    executor: str | None = None,
+    on_progress: distribute.OnProgress | None = None,
 ) -> SnapshotManifest:
-    """`auditor collect aws`: one AWS snapshot. `regions` as typed: `a,b`, `all` or None."""
+    """`auditor collect aws`: one AWS snapshot. `regions` as typed: `a,b`, `all` or None;
+    `executor` as typed (`--executor`), else AUDITOR_EXECUTOR, else threads."""
+    spec = collection_executor(None, executor=executor, workers=max_workers)
     region_list: list[str] | str | None = None
     if regions:
         region_list = (
@@ -1383,10 +1503,11 @@ def collect_aws(
         role_arns=role_arns,
         org_role_name=org_role_name,
         regions=region_list,
-        max_workers=max_workers,
+        max_workers=spec.workers,
         limits=limits,
+        executor=spec,
     )
-    return take_snapshot(store, collector, catalog.sha256)
+    return take_snapshot(store, collector, catalog.sha256, executor=spec, on_progress=on_progress)
 
 
 def collect_gcp(
@@ -1416,11 +1537,22 @@ def snapshot_configured(
     *,
     extra_dirs: Iterable[Path] = (),
     on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    on_progress: distribute.OnProgress | None = None,
 ) -> list[SnapshotManifest]:
     """`auditor snapshot`: the configured scope into the store, operator mistakes found first."""
     preflight(config)
+    spec = collection_executor(config, executor=executor, workers=workers)
     store = open_store(store_url, config)
-    return collect_configured(config, store, catalog_for(config, extra_dirs), on_snapshot)
+    return collect_configured(
+        config,
+        store,
+        catalog_for(config, extra_dirs),
+        on_snapshot,
+        executor=spec,
+        on_progress=on_progress,
+    )
 
 
 def permissions_policy(provider: str) -> dict[str, Any]:

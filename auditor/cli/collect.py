@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
 from auditor.config import CollectionSettings, load_config
+
+
+def executor_options(func: Any) -> Any:
+    """`--workers`, `--executor` and `--progress`, shared by the commands that collect."""
+    func = click.option(
+        "--workers",
+        "--max-workers",
+        "max_workers",
+        default=None,
+        type=click.IntRange(1, 1024),
+        help="Work units at once (default: aws.max_workers, else 16; --max-workers is an alias).",
+    )(func)
+    func = click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Show units done, calls, errors and ETA on stderr (default: on a terminal; -q: off).",
+    )(func)
+    return click.option(
+        "--executor",
+        default=None,
+        help="Where work units run: threads[:N], dask-local[:N] (a local Dask cluster of "
+        "processes), tcp://HOST:PORT or tls://HOST:PORT (a Dask scheduler) (default: "
+        "AUDITOR_EXECUTOR, else collection.executor, else threads).",
+    )(func)
 
 
 def _print_snapshot(ctx: Context, manifest: pipeline.SnapshotManifest) -> None:
@@ -58,13 +83,7 @@ def collect() -> None:
 @click.option(
     "--regions", help="Comma-separated regions, or 'all' (default: the session's region)."
 )
-@click.option(
-    "--max-workers",
-    default=16,
-    show_default=True,
-    type=click.IntRange(1, 128),
-    help="Parallel API calls across accounts, regions and resource types.",
-)
+@executor_options
 @click.option(
     "--deadline-seconds",
     default=3600.0,
@@ -79,20 +98,25 @@ def collect_aws(
     role_arns: tuple[str, ...],
     org_role_name: str | None,
     regions: str | None,
-    max_workers: int,
+    max_workers: int | None,
     deadline_seconds: float,
+    executor: str | None,
+    progress: bool | None,
 ) -> None:
     """One AWS evidence snapshot (endpoints follow botocore: AWS_ENDPOINT_URL, profiles)."""
-    manifest = pipeline.collect_aws(
-        ctx.store,
-        extra_dirs=ctx.controls,
-        profile=profile,
-        role_arns=role_arns,
-        org_role_name=org_role_name,
-        regions=regions,
-        max_workers=max_workers,
-        limits=CollectionSettings(deadline_seconds=deadline_seconds),
-    )
+    with pipeline.unit_progress(pipeline.wanted(progress, ctx.verbosity), ctx.console) as shown:
+        manifest = pipeline.collect_aws(
+            ctx.store,
+            extra_dirs=ctx.controls,
+            profile=profile,
+            role_arns=role_arns,
+            org_role_name=org_role_name,
+            regions=regions,
+            max_workers=max_workers,
+            limits=CollectionSettings(deadline_seconds=deadline_seconds),
+            executor=executor,
+            on_progress=shown,
+        )
     _print_snapshot(ctx, manifest)
 
 
@@ -137,13 +161,24 @@ def collect_gcp(
 
 @main.command()
 @config_option
+@executor_options
 @pass_context
-def snapshot(ctx: Context, config_path: Path) -> None:
+def snapshot(
+    ctx: Context,
+    config_path: Path,
+    max_workers: int | None,
+    executor: str | None,
+    progress: bool | None,
+) -> None:
     """Collect the configured scope into the store (for schedulers: cron, systemd, Kubernetes)."""
     config = load_config(config_path)
-    pipeline.snapshot_configured(
-        config,
-        ctx.store_for(config),
-        extra_dirs=ctx.controls,
-        on_snapshot=lambda manifest: _print_snapshot(ctx, manifest),
-    )
+    with pipeline.unit_progress(pipeline.wanted(progress, ctx.verbosity), ctx.console) as shown:
+        pipeline.snapshot_configured(
+            config,
+            ctx.store_for(config),
+            extra_dirs=ctx.controls,
+            on_snapshot=lambda manifest: _print_snapshot(ctx, manifest),
+            executor=executor,
+            workers=max_workers,
+            on_progress=shown,
+        )

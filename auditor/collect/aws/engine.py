@@ -16,8 +16,8 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
-import itertools
 import json
+import os
 import queue
 import random
 import re
@@ -26,7 +26,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -43,6 +43,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 
@@ -193,9 +194,6 @@ class _Context:
         }
 
 
-_DONE = object()
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -308,6 +306,49 @@ def _ip_endpoint_account_label(request: Any, **_: Any) -> None:
             return
     netloc = rest + (f":{parts.port}" if parts.port else "")
     request.url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def retry_settings(session: Any, max_attempts: int) -> Any:
+    """Our retry defaults (adaptive, `max_attempts`) for what botocore's own settings leave
+    open: `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS` in the environment and `retry_mode` /
+    `max_attempts` in the profile's config file win, and botocore reads them itself."""
+    botocore_session = getattr(session, "_session", session)  # a boto3 or a botocore session
+    try:
+        scoped = botocore_session.get_scoped_config() if botocore_session else {}
+    except ProfileNotFound:
+        scoped = {}
+    retries: dict[str, Any] = {}
+    if not os.environ.get("AWS_RETRY_MODE") and "retry_mode" not in scoped:
+        retries["mode"] = "adaptive"
+    if not os.environ.get("AWS_MAX_ATTEMPTS") and "max_attempts" not in scoped:
+        retries["max_attempts"] = max_attempts
+    return retries
+
+
+def service_groups(specs: Sequence[ResourceSpec]) -> dict[str, tuple[ResourceSpec, ...]]:
+    """Declarations grouped by service, the grain of a work unit. A type built from other
+    types' documents (`after`) is grouped with them, so one unit sees all it needs; the
+    group's name joins its services ("cloudtrail+s3control")."""
+    group_of: dict[str, str] = {}
+    members: dict[str, list[ResourceSpec]] = {}
+    for spec in specs:
+        group_of[spec.resource_type] = spec.service
+        members.setdefault(spec.service, []).append(spec)
+    for spec in specs:
+        for other in spec.after:
+            mine, theirs = group_of[spec.resource_type], group_of.get(other)
+            if theirs is None or theirs == mine:
+                continue
+            merged = "+".join(sorted(set(mine.split("+")) | set(theirs.split("+"))))
+            joined = members.pop(mine) + members.pop(theirs)
+            members[merged] = joined
+            for member in joined:
+                group_of[member.resource_type] = merged
+    order = {spec.resource_type: n for n, spec in enumerate(specs)}
+    return {
+        name: tuple(sorted(group, key=lambda s: order[s.resource_type]))
+        for name, group in sorted(members.items())
+    }
 
 
 # ---------------------------------------------------------------- response validation
@@ -579,8 +620,7 @@ class Engine:
         self.max_attempts = max_attempts
         self.page_size = page_size  # overrides the resource list calls' page size (tests)
         self.redact = redact or (lambda data: dict(data))
-        self.config = Config(
-            retries={"mode": "adaptive", "max_attempts": max_attempts},
+        self.config = Config(  # retries: per session, see `retry_settings`
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=max(10, self.max_workers),
@@ -592,11 +632,9 @@ class Engine:
         self._client_lock = threading.Lock()
         self._shared = _Shared()
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._pending = 0
         self._pending_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: dict[int, tuple[Any, ...]] = {}  # task number -> its arguments
-        self._tasks = itertools.count()
+        self._inflight: dict[Future[None], tuple[Any, ...]] = {}  # task -> its arguments
         self._abandoned = 0  # tasks still running when the deadline's grace ran out
         self.deadline_grace_s = 1.0  # how long past the deadline in-flight calls may finish
         self._retained: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -606,9 +644,17 @@ class Engine:
     # ------------------------------------------------------------ public
 
     def run(
-        self, targets: Sequence[Target], regions: Sequence[str], sink: EvidenceSink
+        self,
+        targets: Sequence[Target],
+        regions: Sequence[str],
+        sink: EvidenceSink,
+        *,
+        only_region: str | None = None,
     ) -> dict[str, Any]:
-        """Collect every declared type in every target and region; returns statistics."""
+        """Collect every declared type in every target and region; returns statistics.
+
+        `only_region` (a work unit's): collect that region's documents only ("global": the
+        account-level types), while declarations still see every audited region."""
         started = time.monotonic()
         if self.deadline_seconds is not None:
             self._deadline = (self._started or started) + self.deadline_seconds
@@ -626,7 +672,8 @@ class Engine:
                 for target in targets:
                     for spec in phase:
                         for ctx in self._contexts(spec, target, regions):
-                            self._submit(self._collect_type, spec, ctx)
+                            if only_region is None or ctx.region == only_region:
+                                self._submit(self._collect_type, spec, ctx)
                 for message in self._drain():
                     if isinstance(message, EvidenceDoc):
                         sink.add(message)
@@ -664,13 +711,11 @@ class Engine:
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         assert self._pool is not None
-        task = next(self._tasks)
-        with self._pending_lock:
-            self._pending += 1
-            self._inflight[task] = args
-        self._pool.submit(self._guard, task, fn, *args)
+        with self._pending_lock:  # a task may submit more (items of a listed type)
+            future = self._pool.submit(self._guard, fn, *args)
+            self._inflight[future] = args
 
-    def _guard(self, task: int, fn: Callable[..., None], *args: Any) -> None:
+    def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         try:
             fn(*args)
         except Exception as error:  # a bug must not hang or kill the run: record it
@@ -689,46 +734,43 @@ class Engine:
                     resource_type=spec.resource_type if spec else None,
                 )
             )
-        finally:
-            with self._pending_lock:
-                mine = self._inflight.pop(task, None) is not None
-            if mine:  # an abandoned task was already counted out and reported
-                self._queue.put(_DONE)
+
+    def _queued(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self._queue.get_nowait()
+            except queue.Empty:
+                return
 
     def _drain(self) -> Iterator[Any]:
+        """Hand on what the tasks produce until every task (and those they submitted) is done,
+        waiting with `concurrent.futures.wait`; past the deadline and its grace, `_abandon`."""
         while True:
+            yield from self._queued()
             with self._pending_lock:
-                if self._pending == 0 and self._queue.empty():
-                    return
-            wait = None
+                pending = set(self._inflight)
+            if not pending:
+                yield from self._queued()  # the last task's messages
+                return
+            timeout = None
             if self._deadline != float("inf"):
-                wait = max(0.05, self._deadline + self.deadline_grace_s - time.monotonic())
-            try:
-                message = self._queue.get(timeout=wait)
-            except queue.Empty:
+                timeout = max(0.05, self._deadline + self.deadline_grace_s - time.monotonic())
+            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            if not done:
                 yield from self._abandon()
                 return
-            if message is _DONE:
-                with self._pending_lock:
-                    self._pending -= 1
-                continue
-            yield message
+            with self._pending_lock:
+                for future in done:
+                    self._inflight.pop(future, None)
 
     def _abandon(self) -> Iterator[Any]:
         """Past the deadline and its grace: what is still queued is handed on, every task still
         running or waiting becomes a DeadlineExceeded CollectionError, and the run moves on."""
         with self._pending_lock:
-            tasks = list(self._inflight.values())
+            tasks = [args for future, args in self._inflight.items() if not future.done()]
             self._inflight.clear()
-            self._pending = 0
             self._abandoned += len(tasks)
-        while True:
-            try:
-                message = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if message is not _DONE:
-                yield message
+        yield from self._queued()
         seconds = self.deadline_seconds or 0
         for args in tasks:
             spec = next(a for a in args if isinstance(a, ResourceSpec))
@@ -1073,7 +1115,10 @@ class Engine:
         with self._client_lock:  # boto3 sessions are not thread-safe while creating clients
             client = self._clients.get(key)
             if client is None:
-                client = target.session.client(service, region_name=region, config=self.config)
+                config = self.config.merge(
+                    Config(retries=retry_settings(target.session, self.max_attempts))
+                )
+                client = target.session.client(service, region_name=region, config=config)
                 if service == "s3control":
                     allow_local_s3control(client)
                 validate_responses(client, self.max_attempts, self._required.get(service))

@@ -6,6 +6,7 @@ scheduler, or the demo) asks for; file I/O around the pure evaluate stage happen
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from auditor import evaluate as evaluate_stage
 from auditor import report as report_stage
 from auditor.config import CollectionSettings, Config
 from auditor.errors import RunError, UserError
+from auditor.executors import ExecutorSpec, open_executor
 from auditor.models import (
     SCOPE_ROLES,
     Attestation,
@@ -692,16 +694,25 @@ def run_evaluation(
     metadata: Mapping[str, Any] | None = None,
     scope: ScopeDefinition | None = None,
     interval: timedelta | None = None,
+    executor: ExecutorSpec | None = None,
 ) -> AuditResult:
     """`interval` is the expected snapshot cadence (auditor.yaml schedule.interval, default 7
-    days) that evidence coverage of the period is judged by."""
+    days) that evidence coverage of the period is judged by. With an `executor`, the documents
+    are judged in partitions there first (`judge_verdicts`); the findings are the same."""
     if on is None:
         on = utcnow().date()
         if period is not None and period.end.date() <= on:
             on = (period.end - timedelta(seconds=1)).date()  # a closed period is judged at its end
+    cache = None
+    if executor is not None:
+        chosen = [s for s in snapshots if period is None or period.contains(s.manifest.taken_at)]
+        cache = judge_verdicts(
+            catalog, chosen, frameworks=frameworks, executor=executor, scope=scope
+        )
     return evaluate_stage.audit(
         catalog,
         snapshots,
+        cache=cache,
         period=period,
         frameworks=tuple(frameworks),
         waivers=read_waivers(waivers_path),
@@ -711,6 +722,94 @@ def run_evaluation(
         scope=scope,
         interval=interval if interval is not None else evaluate_stage.DEFAULT_INTERVAL,
     )
+
+
+EVALUATION_PARTITION = 5_000  # documents per unit: ~0.1 s of judging, small enough to balance
+
+
+def judge_verdicts(
+    catalog: Catalog,
+    snapshots: Sequence[Snapshot],
+    *,
+    frameworks: Sequence[str],
+    executor: ExecutorSpec,
+    scope: ScopeDefinition | None = None,
+    partition_size: int | None = None,
+    use_fast_path: bool = True,
+) -> evaluate_stage.VerdictCache:
+    """Every distinct document of `snapshots` judged in partitions on `executor`, as the verdict
+    cache `audit`/`evaluate_snapshot` then reads (so they only apply errors, waivers and scope
+    reasons, and build findings). The scope is computed once, over the whole period-end
+    snapshots as `audit` computes it, before partitioning; each partition gets its slice.
+    At most two partitions per worker are in flight, and results merge in partition order."""
+    size = partition_size or EVALUATION_PARTITION
+    chosen = evaluate_stage.selected_frameworks(catalog, frameworks)
+    in_scope: Mapping[str, frozenset[str]] | None = None
+    if scope is not None:
+        latest: dict[str, Snapshot] = {}
+        for snapshot in sorted(snapshots, key=lambda s: s.manifest.taken_at):
+            latest[snapshot.manifest.provider] = snapshot
+        result = evaluate_stage.compute_scope(
+            [d for s in latest.values() for d in s], scope, chosen
+        )
+        in_scope = result.in_scope_sets if result.defined else None
+
+    def partitions() -> Iterable[tuple[str, list[EvidenceDoc]]]:
+        seen: set[str] = set()
+        for snapshot in snapshots:
+            part: list[EvidenceDoc] = []
+            for doc in snapshot:
+                if doc.sha256 in seen:
+                    continue  # judged once per content, whichever snapshot holds it
+                seen.add(doc.sha256)
+                part.append(doc)
+                if len(part) >= size:
+                    yield snapshot.manifest.provider, part
+                    part = []
+            if part:
+                yield snapshot.manifest.provider, part
+
+    cache = evaluate_stage.VerdictCache()
+    judged: dict[int, Mapping[str, Any]] = {}
+    merged = 0
+    with open_executor(executor) as pool:
+        pending: dict[concurrent.futures.Future[Any], int] = {}
+        for index, (provider, part) in enumerate(partitions()):
+            scope_slice = None
+            if in_scope is not None:
+                scope_slice = {d.resource_id: in_scope[d.resource_id] for d in part
+                               if d.resource_id in in_scope}  # fmt: skip
+            future = pool.submit(
+                evaluate_stage.judge_partition, catalog, provider, chosen, part,
+                in_scope=scope_slice, use_fast_path=use_fast_path,
+            )  # fmt: skip
+            pending[future] = index
+            while len(pending) >= 2 * executor.workers:
+                merged = _collect_partitions(pending, judged, cache, merged, executor)
+        while pending:
+            merged = _collect_partitions(pending, judged, cache, merged, executor)
+    return cache
+
+
+def _collect_partitions(
+    pending: dict[concurrent.futures.Future[Any], int],
+    judged: dict[int, Mapping[str, Any]],
+    cache: evaluate_stage.VerdictCache,
+    merged: int,
+    executor: ExecutorSpec,
+) -> int:
+    """Wait for some partitions, then merge every finished one that is next in order."""
+    done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+    for future in done:
+        index = pending.pop(future)
+        try:
+            judged[index] = future.result()
+        except Exception as error:  # a lost worker: the run cannot complete, nothing is judged
+            raise RunError(f"evaluation partition {index} failed on {executor}: {error}") from error
+    while merged in judged:
+        cache.merge(judged.pop(merged))
+        merged += 1
+    return merged
 
 
 def scope_definition(config: Config | None) -> ScopeDefinition | None:

@@ -86,6 +86,13 @@ class VerdictCache:
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._by_control.values())
 
+    def merge(self, entries: Mapping[str, Mapping[str, list[Any]]]) -> None:
+        """Add entries judged elsewhere (`judge_partition`); an entry already held is kept."""
+        for key, judged in entries.items():
+            mine = self.for_control(key)
+            for sha256, entry in judged.items():
+                mine.setdefault(sha256, entry)
+
 
 @dataclass
 class ControlPlan:
@@ -632,3 +639,53 @@ def evaluate_snapshot(
         findings.extend(manual_findings(catalog, chosen, attestations, on))
         findings.extend(undecided_findings(catalog, chosen))
     return findings
+
+
+# ---------------------------------------------------------------- partitions
+
+
+VerdictEntries = dict[str, dict[str, list[Any]]]  # control key -> document sha256 -> entry
+
+
+def judge_partition(
+    catalog: Catalog,
+    provider: str,
+    frameworks: Sequence[str],
+    documents: Sequence[EvidenceDoc],
+    *,
+    in_scope: Mapping[str, frozenset[str]] | None = None,
+    use_fast_path: bool = True,
+) -> VerdictEntries:
+    """The verdict-cache entries of one partition of documents, reasons rendered.
+
+    The unit of parallel evaluation: pure (no I/O, no clock), picklable in and out, so a Dask
+    worker can run it. A verdict depends only on the control version and the document's content
+    (see VerdictCache), so entries judged anywhere and merged into the driver's cache give exactly
+    the findings the driver would have reached itself; waivers, collection errors and scope
+    reasons, which belong to the snapshot and the day, are applied by the driver afterwards.
+    `in_scope` (resource id -> frameworks, from the scope computed over the whole snapshot before
+    partitioning) skips work the driver would skip too; a resource it does not name is judged."""
+    plans = build_plans(
+        catalog, provider, frameworks, (), VerdictCache(), use_fast_path=use_fast_path
+    )
+    by_type: dict[str, list[ControlPlan]] = {}
+    for plan in plans:
+        for resource_type in plan.types:
+            by_type.setdefault(resource_type, []).append(plan)
+    plan_frameworks = [frozenset(plan.requirements) for plan in plans]
+    for doc in documents:
+        doc_plans = by_type.get(doc.resource_type)
+        if not doc_plans:
+            continue
+        here = in_scope.get(doc.resource_id) if in_scope is not None else None
+        key = doc.sha256
+        data = doc.data
+        for plan in doc_plans:
+            if here is not None and here.isdisjoint(plan_frameworks[plan.index]):
+                continue
+            entry = plan.cache.get(key)
+            if entry is None:
+                entry = plan.cache[key] = plan.judge(data)
+                if entry[0] is not None:
+                    plan.reason(entry, data)  # rendered here, on the worker
+    return {control_key(plan.control): plan.cache for plan in plans if plan.cache}

@@ -430,19 +430,24 @@ def _is_json_array(path: Path) -> bool:
     return False
 
 
-_ARRAY_CHUNK = 1 << 20  # bytes read at a time; an element larger than this and the limit stops reading
+_ARRAY_CHUNK = (
+    1 << 20
+)  # bytes read at a time; an element larger than this and the limit stops reading
 _ARRAY_PIECE = 64 << 10  # bytes fed to the parser at once: the precision of element sizes
 
 
 class _StrictDict(dict[str, Any]):
     """The objects ijson builds: a key set twice is noted, so the element is refused (with a
-    duplicate, which value is the evidence?) without stopping the stream."""
+    duplicate, which value is the evidence?) without stopping the stream; an integral float
+    becomes an int here, as the gRPC path gives it (lists are settled by `_settle`)."""
 
     __slots__ = ()
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key in self:
             _DUPLICATES.keys.append(key)
+        if type(value) is float and value.is_integer() and abs(value) < 2**53:
+            value = int(value)
         dict.__setitem__(self, key, value)
 
 
@@ -450,23 +455,22 @@ _DUPLICATES = threading.local()  # per thread: collection units may import in pa
 
 
 def _settle(value: Any, limit: int) -> str | None:
-    """Integral floats to ints in place (as the gRPC path gives them), or why the element is
-    refused: nested deeper than `limit`. Iterative, so no recursion limit."""
+    """Integral floats in lists to ints in place, or why the element is refused: nested deeper
+    than `limit`. Iterative, so no recursion limit; only containers are visited."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             return f"nested deeper than {limit} levels (collection.max_depth)"
-        pairs = item.items() if isinstance(item, dict) else enumerate(item)
-        for key, child in pairs:
-            if type(child) is float:
-                if child.is_integer() and abs(child) < 2**53:
-                    if isinstance(item, dict):
-                        dict.__setitem__(item, key, int(child))
-                    else:
-                        item[key] = int(child)
-            elif isinstance(child, dict | list):
-                stack.append((child, depth + 1))
+        if type(item) is list:
+            for index, child in enumerate(item):
+                if type(child) is float and child.is_integer() and abs(child) < 2**53:
+                    item[index] = int(child)
+            children = item
+        else:
+            children = item.values()
+        depth += 1
+        stack.extend((c, depth) for c in children if isinstance(c, dict | list))
     return None
 
 
@@ -475,82 +479,96 @@ def _array_elements(
 ) -> Iterator[tuple[int, Any]]:
     """Elements of a top-level JSON array, streamed by ijson (yajl), each with its first line.
 
-    The file is fed to ijson's push parser in pieces that end at newlines (and are at most
-    `_ARRAY_PIECE` bytes), so the line an element starts on is exact for one element per line
-    and for pretty-printed output; an element that starts on the line where the previous one
-    ended after other text (`}, {` then more lines) is given the next line. Sizes are measured
-    per piece: an element's is exact to within one piece. An element that is valid JSON but
-    refused (duplicate keys, over `limit` bytes, over `max_depth`) is skipped; a syntax error
-    (which includes NaN and Infinity: yajl does not read them) or an element still unfinished
-    after max(`limit`, `_ARRAY_CHUNK`) bytes cannot be skipped, so it is reported once (with
-    its line, `fatal`) and the rest of the file is not read."""
+    The file is fed to ijson's push parser line by line (a line longer than `_ARRAY_PIECE`
+    bytes in pieces), so the line an element starts on is exact for one element per line and
+    for pretty-printed output; an element that starts on the line where the previous one ended
+    after other text (`}, {` then more lines) is given the next line. Sizes are counted per
+    line fed: exact to within one line. An element that is valid JSON but refused (duplicate
+    keys, over `limit` bytes, over `max_depth`) is skipped; a syntax error (which includes NaN
+    and Infinity: yajl does not read them) or an element still unfinished after max(`limit`,
+    `_ARRAY_CHUNK`) bytes cannot be skipped, so it is reported once (with its line, `fatal`)
+    and the rest of the file is not read."""
     done = ijson.sendable_list()
     parser = ijson.items_coro(done, "item", map_type=_StrictDict, use_float=True)
+    send = parser.send
     _DUPLICATES.keys = []
     stop_at = max(limit, _ARRAY_CHUNK)
-    piece_limit = min(limit, _ARRAY_PIECE)
     line = 1
-    start: int | None = None  # line the current element starts on
+    start = 0  # line the current element starts on (0: not started yet)
     fed = 0  # bytes fed since the last element ended
-    head = bytearray()  # the current element's first bytes, to name it if it is refused
+    kept: list[bytes] = []  # the current element's first lines, to name it if it is unreadable
+    for text, ends_line in _array_lines(handle):
+        if text is None:
+            yield line, _Unreadable("expected a JSON array", fatal=True)
+            return
+        if not start and text.strip(b" \t\r\n,[]"):
+            start = line
+        if len(kept) < 64:
+            kept.append(text)
+        fed += len(text)
+        try:
+            for at in range(0, len(text), _ARRAY_PIECE):
+                send(text[at : at + _ARRAY_PIECE])
+        except ijson.JSONError as error:
+            reason = f"not valid JSON: {_short(error)}; the rest of the file was not read"
+            yield start or line, _Unreadable(reason, _kept_head(kept), fatal=True)
+            return
+        if not done:
+            line += ends_line
+            if fed > stop_at:
+                reason = (
+                    f"array element longer than {limit} bytes (collection.max_line_bytes); "
+                    "the rest of the file was not read"
+                )
+                yield start or line, _Unreadable(reason, _kept_head(kept), fatal=True)
+                return
+            continue
+        for value in done:
+            yield start or line, _element(value, fed, limit, max_depth)
+            start = fed = 0
+        done.clear()
+        kept.clear()
+        if text.rstrip()[-1:] not in (b",", b"}", b"]", b"["):
+            start = line  # the next element begins on this line after the one that ended
+            kept.append(text)
+        line += ends_line
+    try:
+        parser.close()
+    except ijson.JSONError as error:
+        reason = "unexpected end of file: the JSON array is not closed"
+        if start:  # inside an element
+            reason = f"not valid JSON: {_short(error)} (the file ends inside this element)"
+        yield start or line, _Unreadable(reason, _kept_head(kept), fatal=True)
+
+
+def _array_lines(handle: IO[bytes]) -> Iterator[tuple[bytes | None, bool]]:
+    """The file's lines (with their newlines, and whether one ends there), read `_ARRAY_CHUNK`
+    at a time: a line longer than that comes in parts, so no line is held whole in memory.
+    (None, False) first when the file does not open a JSON array."""
     first = True
-    while True:
-        chunk = handle.read(_ARRAY_CHUNK)
+    rest = b""
+    while chunk := handle.read(_ARRAY_CHUNK):
         if first:
             chunk = chunk.lstrip()
             chunk = chunk[3:].lstrip() if chunk.startswith(b"\xef\xbb\xbf") else chunk
             if not chunk.startswith(b"["):
                 if chunk:
-                    yield line, _Unreadable("expected a JSON array", fatal=True)
+                    yield None, False
                 return
             first = False
-        if not chunk:
-            try:
-                parser.close()
-            except ijson.JSONError as error:
-                reason = f"not valid JSON: {_short(error)}; the rest of the file was not read"
-                yield start or line, _Unreadable(reason, head.decode("utf-8", "replace"), fatal=True)
-            return
-        lines = chunk.split(b"\n")
-        for index, text in enumerate(lines):
-            if index:
-                line += 1
-            if index < len(lines) - 1:
-                text += b"\n"
-            for at in range(0, len(text), piece_limit):
-                piece = text[at : at + piece_limit]
-                if start is None and piece.strip(b" \t\r\n,[]"):
-                    start = line
-                fed += len(piece)
-                if len(head) < _HEAD_CHARS:
-                    head += piece[: _HEAD_CHARS - len(head)]
-                try:
-                    parser.send(piece)
-                except ijson.JSONError as error:
-                    reason = f"not valid JSON: {_short(error)}; the rest of the file was not read"
-                    yield start or line, _Unreadable(
-                        reason, head.decode("utf-8", "replace"), fatal=True
-                    )
-                    return
-                if not done:
-                    if fed > stop_at:
-                        reason = (
-                            f"array element longer than {limit} bytes "
-                            "(collection.max_line_bytes); the rest of the file was not read"
-                        )
-                        yield start or line, _Unreadable(
-                            reason, head.decode("utf-8", "replace"), fatal=True
-                        )
-                        return
-                    continue
-                for value in done:
-                    yield start or line, _element(value, fed, limit, max_depth)
-                    start, fed = None, 0
-                done.clear()
-                head.clear()
-                if not piece.rstrip().endswith((b",", b"}", b"]")) and piece.strip(b" \t\r\n"):
-                    start = line  # the next element begins on this line
-                    head += piece[-_HEAD_CHARS:]
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for text in lines:
+            yield text + b"\n", True
+        if len(rest) > _ARRAY_CHUNK:
+            yield rest, False
+            rest = b""
+    if rest:
+        yield rest, False
+
+
+def _kept_head(kept: list[bytes]) -> str:
+    return b"".join(kept)[:_HEAD_CHARS].decode("utf-8", "replace")
 
 
 def _element(value: Any, size: int, limit: int, max_depth: int) -> Any:

@@ -178,7 +178,9 @@ def test_json_array_lines_duplicates_floats_and_nan_with_ijson(tmp_path: Path) -
     line it starts on and skipped; integral floats become ints, in objects and lists alike;
     NaN, which yajl does not read, stops the import at its element's line."""
     records = json.loads((FIXTURES / "assets_list.json").read_text())
-    first = dict(records[0], resource=dict(records[0]["resource"], data={"n": 2.0, "l": [3.0, 0.5]}))
+    first = dict(
+        records[0], resource=dict(records[0]["resource"], data={"n": 2.0, "l": [3.0, 0.5]})
+    )
     text = json.dumps([first, {"name": "//x/dup", "name2": 1}, records[1]], indent=2)
     text = text.replace('"name2"', '"name"')
     path = tmp_path / "list.json"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 import re
 import time
 from collections import Counter
@@ -176,6 +175,7 @@ class GcpAssetCollector:
         requests_per_minute: float | None = 100.0,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        retry_deadline: float = 600.0,
     ) -> None:
         self.scope_name = validate_scope(scope)
         self.endpoint = endpoint
@@ -189,7 +189,8 @@ class GcpAssetCollector:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.timeout = timeout
-        self._sleep = sleep
+        self.retry_deadline = retry_deadline  # per call, across its retries
+        self._sleep = sleep  # the rate limiter's (retries sleep inside google.api_core)
         self._limiter = _RateLimiter(requests_per_minute, sleep)
         self._stats: Counter[str] = Counter()
 
@@ -300,22 +301,51 @@ class GcpAssetCollector:
                 return
 
     def _call(self, request: Any) -> Any:
-        """One ListAssets call with backoff and jitter on quota and availability errors."""
+        """One ListAssets call, retried by `google.api_core.retry.Retry` on quota and
+        availability errors (exponential backoff with full jitter, at most `max_attempts`
+        attempts within `retry_deadline` seconds); each attempt waits for the rate limiter and
+        counts as a call. A call that still fails raises _CallFailed (a collection error)."""
         from google.api_core import exceptions
+        from google.api_core.retry import Retry
 
-        for attempt in range(self.max_attempts):
+        attempts = 0
+
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
             self._limiter.acquire()
             self._stats["calls"] += 1
-            try:
-                return self._client.list_assets(request=request, retry=None, timeout=self.timeout)
-            except exceptions.GoogleAPICallError as error:
-                code = _status_name(error)
-                if code not in _RETRYABLE or attempt == self.max_attempts - 1:
-                    raise _CallFailed(code, error.message or str(error)) from error
-                self._stats["retries"] += 1
-                cap = min(self.backoff_max, self.backoff_initial * 2**attempt)
-                self._sleep(cap / 2 + random.uniform(0, cap / 2))
-        raise AssertionError("unreachable")
+            return self._client.list_assets(request=request, retry=None, timeout=self.timeout)
+
+        def retryable(error: Exception) -> bool:
+            return (
+                isinstance(error, exceptions.GoogleAPICallError)
+                and _status_name(error) in _RETRYABLE
+                and attempts < self.max_attempts
+            )
+
+        retry = Retry(
+            predicate=retryable,
+            initial=self.backoff_initial,
+            maximum=self.backoff_max,
+            multiplier=2.0,
+            timeout=self.retry_deadline,
+        )
+        try:
+            return retry(attempt)()
+        except exceptions.RetryError as error:  # the deadline passed between attempts
+            cause = error.cause
+            code = _status_name(cause) if cause is not None else "DEADLINE_EXCEEDED"
+            message = cause.message if isinstance(cause, exceptions.GoogleAPICallError) else ""
+            raise _CallFailed(
+                code,
+                f"{message or error} (still failing after {attempts} attempts and the retry "
+                f"deadline of {self.retry_deadline:g} s)",
+            ) from error
+        except exceptions.GoogleAPICallError as error:
+            raise _CallFailed(_status_name(error), error.message or str(error)) from error
+        finally:
+            self._stats["retries"] += attempts - 1
 
     def _fetch_outside_ancestors(self, asm: Assembler) -> dict[str, str]:
         """IAM policies of folders/organisation above the scope, for inheritance. Returns the

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 FRAMEWORKS: tuple[str, ...] = ("gdpr", "hipaa", "pci-dss-4.0.1")
 FINDINGS_SCHEMA = "auditor.findings/v1"
@@ -424,6 +424,40 @@ class Collector(Protocol):
     def scope(self) -> dict[str, Any]: ...
 
     def collect(self, sink: EvidenceSink) -> dict[str, Any]: ...
+
+
+class WorkUnit(Protocol):
+    """One slice of a collection that can run anywhere (a thread, another process, a Dask
+    worker): a small picklable frozen dataclass that says what to collect and never carries
+    credentials or sessions; `collect` resolves its own on the worker. `key` names the rate
+    limit it shares (an AWS account and region): the conductor keeps only a few units of one
+    key running at once."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    def collect(self, sink: EvidenceSink, salt: bytes) -> dict[str, Any]: ...
+
+    def failed(self, error: BaseException) -> tuple[CollectionError, ...]:
+        """The collection errors that stand for this unit's evidence when it could not run."""
+        ...
+
+
+@runtime_checkable
+class UnitCollector(Protocol):
+    """A collector whose work can be cut into `WorkUnit`s; `combine` merges the units'
+    statistics into what `collect` would have returned."""
+
+    provider: str
+
+    def scope(self) -> dict[str, Any]: ...
+
+    def units(self) -> Sequence[WorkUnit]: ...
+
+    def combine(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

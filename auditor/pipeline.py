@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor import catalog as catalog_stage
-from auditor import collect, evidence
+from auditor import collect, distribute, evidence
 from auditor import evaluate as evaluate_stage
 from auditor import report as report_stage
 from auditor.config import CollectionSettings, Config
@@ -43,6 +43,7 @@ from auditor.models import (
     Snapshot,
     SnapshotManifest,
     Status,
+    UnitCollector,
     Waiver,
     isoformat,
     parse_time,
@@ -200,6 +201,15 @@ class _TallySink:
         with self._lock:
             self.errors.append(error)
 
+    def add_entries(self, entries: Iterable[evidence.StoredDocument]) -> None:
+        """Documents a work unit already stored (see `auditor.distribute`)."""
+        entries = list(entries)
+        self.sink.add_entries(entries)  # type: ignore[attr-defined]
+        with self._lock:
+            for entry in entries:
+                self.counts[(entry.resource_type, entry.account, entry.region)] += 1
+                self._ids.setdefault(entry.resource_type, set()).add(entry.resource_id)
+
 
 def take_snapshot(
     store: evidence.EvidenceStore,
@@ -208,19 +218,31 @@ def take_snapshot(
     *,
     taken_at: datetime | None = None,
     completeness_threshold: float = DEFAULT_COMPLETENESS_THRESHOLD,
+    executor: ExecutorSpec | None = None,
+    on_progress: distribute.OnProgress | None = None,
 ) -> SnapshotManifest:
     """Run one collector into one new snapshot; nothing is visible unless it completes.
 
     Absence is never inferred: a run that found nothing at all writes no snapshot (RunError,
     exit 3), and evidence that vanished since the previous snapshot of the same scope without
-    an error to explain it is recorded as a completeness warning (its controls give ERROR)."""
+    an error to explain it is recorded as a completeness warning (its controls give ERROR).
+
+    With an `executor`, a collector that cuts its work into units (`UnitCollector`) runs them
+    there (`auditor.distribute`): workers store the documents, this process commits."""
     scope = collector.scope()
     previous = _previous_snapshot(store, collector.provider, scope)
     with store.begin_snapshot(
         collector.provider, scope, catalog_sha256, taken_at=taken_at
     ) as writer:
         tally = _TallySink(writer)
-        stats = dict(collector.collect(tally))
+        if executor is not None and isinstance(collector, UnitCollector):
+            with open_executor(executor) as pool:
+                stats = distribute.collect_units(
+                    collector, pool, store, tally, on_progress=on_progress
+                )
+            stats["executor"] = str(executor)
+        else:
+            stats = dict(collector.collect(tally))
         if not tally.listed(set(stats.get("derived_types") or ())):
             raise RunError(_nothing_collected(collector.provider, scope, stats, tally.errors))
         provenance = stats.pop("provenance", None) or {}

@@ -5,6 +5,8 @@ store = open_store("./.auditor/store")            # or "s3://bucket/prefix", kms
 with store.begin_snapshot("aws", scope, catalog.sha256) as writer:   # an EvidenceSink
     writer.set_stats(collector.collect(writer))
 writer.manifest                                     # committed on clean exit
+entries = store.put_documents(docs)                 # a worker: objects only, no lock
+writer.add_entries(entries)                         # the driver: their index rows
 store.list_snapshots(); store.load_snapshot("latest"); store.verify(); store.prune(400)
 ```
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 from auditor.errors import UserError
 from auditor.evidence.backend import Backend, LockedObjectError, UnsafeObjectError
+from auditor.evidence.documents import StoredDocument
 from auditor.evidence.signing import StoreSigner
 from auditor.evidence.store import (
     DEFAULT_LOCK_TIMEOUT,
@@ -36,6 +39,7 @@ __all__ = [
     "LockedObjectError",
     "SnapshotWriter",
     "StoreSigner",
+    "StoredDocument",
     "UnsafeObjectError",
     "open_store",
 ]

@@ -60,9 +60,10 @@ def object_digest(blob: bytes) -> str:
     return sha256_hex(gzip.decompress(blob))
 
 
-def document_key(doc: EvidenceDoc, occurrence: int) -> str:
+def document_key(doc: EvidenceDoc | StoredDocument, occurrence: int) -> str:
     """Identity of a document across snapshots. `occurrence` separates a resource reported twice
-    in one run (the ID is last, so no field can forge another's boundary)."""
+    in one run (the ID is last, so no field can forge another's boundary). A stored entry has the
+    identity of the document it was made from."""
     return f"{doc.resource_type}|{doc.account}|{doc.region}|{occurrence}|{doc.resource_id}"
 
 
@@ -70,6 +71,42 @@ def split_key(key: str) -> tuple[str, str, str, str]:
     """(resource_type, account, region, resource_id) of a document key."""
     resource_type, account, region, _occurrence, resource_id = key.split("|", 4)
     return resource_type, account, region, resource_id
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document already written to the store's objects, as a snapshot's change set records it.
+
+    Workers put documents into the store themselves and hand these back; the driver's
+    `SnapshotWriter.add_entries` takes them. `data` is the canonical JSON text the change set
+    stores for a new or changed document (the worker already made it, so the driver neither
+    hashes nor reads the object back); `created` says this put wrote the object (it was not
+    there before), so a discarded run can remove it again. Small and picklable.
+    """
+
+    provider: str
+    account: str
+    region: str
+    resource_type: str
+    resource_id: str
+    name: str
+    sha256: str
+    data: str
+    created: bool = False
+
+    @classmethod
+    def of(cls, doc: EvidenceDoc, created: bool = False) -> StoredDocument:
+        return cls(
+            provider=doc.provider,
+            account=doc.account,
+            region=doc.region,
+            resource_type=doc.resource_type,
+            resource_id=doc.resource_id,
+            name=doc.name,
+            sha256=doc.sha256,
+            data=canonical_json(doc.data).decode("utf-8"),
+            created=created,
+        )
 
 
 @dataclass(frozen=True)
@@ -89,18 +126,21 @@ class ChangeSetWriter:
         self.rows_written = 0
 
     def put(self, key: str, doc: EvidenceDoc) -> None:
+        self.put_entry(key, StoredDocument.of(doc))
+
+    def put_entry(self, key: str, entry: StoredDocument) -> None:
         self._rows.append(
             {
                 "op": PUT,
                 "key": key,
-                "provider": doc.provider,
-                "account": doc.account,
-                "region": doc.region,
-                "resource_type": doc.resource_type,
-                "resource_id": doc.resource_id,
-                "name": doc.name,
-                "sha256": doc.sha256,
-                "data": canonical_json(doc.data).decode("utf-8"),
+                "provider": entry.provider,
+                "account": entry.account,
+                "region": entry.region,
+                "resource_type": entry.resource_type,
+                "resource_id": entry.resource_id,
+                "name": entry.name,
+                "sha256": entry.sha256,
+                "data": entry.data,
             }
         )
         self._maybe_flush()

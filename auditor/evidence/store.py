@@ -11,7 +11,7 @@ import contextlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -306,6 +306,20 @@ class EvidenceStore:
             docs.apply_index(state, docs.read_index(self.backend.read(layout.documents_key(link))))
         return state
 
+    def put_documents(self, documents: Iterable[EvidenceDoc]) -> list[docs.StoredDocument]:
+        """Write documents' objects (idempotent: the name is the content's hash) and return the
+        entries a `SnapshotWriter` records with `add_entries`.
+
+        Needs no lock and makes no snapshot: a worker of a distributed run calls it on its own
+        store handle while the driver holds the lock and alone commits the manifest. An object
+        written by a run that is then discarded is an orphan that `prune` collects.
+        """
+        entries: list[docs.StoredDocument] = []
+        for doc in documents:
+            created = self.backend.write_new(docs.object_key(doc.sha256), docs.encode_object(doc))
+            entries.append(docs.StoredDocument.of(doc, created=created))
+        return entries
+
     def read_object(self, sha256: str) -> EvidenceDoc:
         return docs.decode_object(self.backend.read(docs.object_key(sha256)))
 
@@ -599,6 +613,26 @@ class SnapshotWriter:
             previous = self._base_index.get(key)
             if previous is None or previous.sha256 != sha:
                 self._changes.put(key, doc)
+
+    def add_entries(self, entries: Iterable[docs.StoredDocument]) -> None:
+        """Documents a worker already put into the store (`EvidenceStore.put_documents`): only
+        their index rows are recorded here, exactly as `add` would have."""
+        with self._mutex:
+            self._check_open()
+            for entry in entries:
+                identity = (entry.resource_type, entry.account, entry.region, entry.resource_id)
+                key = docs.document_key(entry, self._occurrences[identity])
+                self._occurrences[identity] += 1
+                sha = entry.sha256
+                if entry.created and sha not in self._known_objects:
+                    self._new_objects += 1
+                    self._written.append(docs.object_key(sha))
+                self._known_objects.add(sha)
+                self._seen.add(key)
+                self._counts[entry.resource_type] += 1
+                previous = self._base_index.get(key)
+                if previous is None or previous.sha256 != sha:
+                    self._changes.put_entry(key, entry)
 
     def add_error(self, error: CollectionError) -> None:
         with self._mutex:

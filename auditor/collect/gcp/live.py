@@ -191,6 +191,7 @@ class GcpAssetCollector:
         self.timeout = timeout
         self.retry_deadline = retry_deadline  # per call, across its retries
         self._sleep = sleep  # the rate limiter's (retries sleep inside google.api_core)
+        self.requests_per_minute = requests_per_minute
         self._limiter = _RateLimiter(requests_per_minute, sleep)
         self._stats: Counter[str] = Counter()
 
@@ -241,6 +242,52 @@ class GcpAssetCollector:
                 "retries": self._stats["retries"],
                 "rejected_lines": 0,
                 "scope": self.scope_name,
+            }
+        finally:
+            asm.spill.close()
+
+    # -- work units (collect/gcp/units.py): the driver lists the hierarchy, units the types
+    def units(self) -> list[Any]:
+        """(scope, asset type) units, after listing the hierarchy and log sinks here."""
+        from auditor.collect.gcp import units
+
+        if self._client is None:
+            self._client = make_client(
+                self.endpoint, self.credentials, self.impersonate_service_account
+            )
+        self._stats = Counter()
+        context = units.list_hierarchy(self)
+        self._driver_stats = {**self._stats, "errors": len(context.errors)}
+        return units.make_units(self, context)
+
+    def combine(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        from auditor.collect.gcp import units
+
+        return units.combine(self.scope_name, getattr(self, "_driver_stats", {}), stats)
+
+    def collect_types(self, sink: EvidenceSink, salt: bytes, context: Any) -> dict[str, Any]:
+        """On a worker: this collector's asset types (outside the hierarchy), each RESOURCE
+        record joined with its IAM policy and the shipped hierarchy into a document."""
+        if self._client is None:
+            self._client = make_client(
+                self.endpoint, self.credentials, self.impersonate_service_account
+            )
+        self._stats = Counter()
+        asm = context.assembler(sink, salt, self.scope_name)
+        try:
+            iam_types = set(types_with(IAM_POLICY))
+            wanted = [t for t in self.asset_types if t in iam_types]
+            for raw in self._list_group(asm, wanted, IAM_POLICY):
+                asm.take(parse_record(raw))
+            for raw in self._list_group(asm, self.asset_types, RESOURCE):
+                record = asm.take(parse_record(raw))
+                if record is not None:
+                    asm.emit(record)
+            return {
+                **asm.stats(),
+                "pages": self._stats["pages"],
+                "calls": self._stats["calls"],
+                "retries": self._stats["retries"],
             }
         finally:
             asm.spill.close()

@@ -96,9 +96,9 @@ def open_executor(spec: ExecutorSpec) -> Iterator[concurrent.futures.Executor]:
         )
         try:
             with Client(cluster) as client:
-                yield client.get_executor()
+                yield client.get_executor(pure=False)
         finally:
             cluster.close()
         return
     with Client(spec.address) as client:
-        yield client.get_executor()
+        yield client.get_executor(pure=False)

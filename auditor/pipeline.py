@@ -10,6 +10,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import pickle
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -792,7 +793,7 @@ def judge_verdicts(
                 yield snapshot.manifest.provider, part
 
     cache = evaluate_stage.VerdictCache()
-    judged: dict[int, Mapping[str, Any]] = {}
+    judged: dict[int, Any] = {}
     merged = 0
     with open_executor(executor) as pool:
         pending: dict[concurrent.futures.Future[Any], int] = {}
@@ -801,9 +802,9 @@ def judge_verdicts(
             if in_scope is not None:
                 scope_slice = {d.resource_id: in_scope[d.resource_id] for d in part
                                if d.resource_id in in_scope}  # fmt: skip
+            payload = pickle.dumps((part, scope_slice), protocol=pickle.HIGHEST_PROTOCOL)
             future = pool.submit(
-                evaluate_stage.judge_partition, catalog, provider, chosen, part,
-                in_scope=scope_slice, use_fast_path=use_fast_path,
+                _judge_pickled, catalog, provider, chosen, payload, use_fast_path
             )  # fmt: skip
             pending[future] = index
             while len(pending) >= 2 * executor.workers:
@@ -813,9 +814,25 @@ def judge_verdicts(
     return cache
 
 
+def _judge_pickled(
+    catalog: Catalog,
+    provider: str,
+    frameworks: Sequence[str],
+    payload: bytes,
+    use_fast_path: bool,
+) -> Any:
+    """On a worker: one partition, its documents pickled once by the driver. (Handed over as
+    objects, Dask walks every argument looking for futures inside: that cost the driver more
+    than judging the documents costs a worker.)"""
+    documents, in_scope = pickle.loads(payload)  # noqa: S301 - our own driver's bytes
+    return evaluate_stage.judge_partition(
+        catalog, provider, frameworks, documents, in_scope=in_scope, use_fast_path=use_fast_path
+    )
+
+
 def _collect_partitions(
     pending: dict[concurrent.futures.Future[Any], int],
-    judged: dict[int, Mapping[str, Any]],
+    judged: dict[int, Any],
     cache: evaluate_stage.VerdictCache,
     merged: int,
     executor: ExecutorSpec,

@@ -86,12 +86,14 @@ class VerdictCache:
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._by_control.values())
 
-    def merge(self, entries: Mapping[str, Mapping[str, list[Any]]]) -> None:
-        """Add entries judged elsewhere (`judge_partition`); an entry already held is kept."""
-        for key, judged in entries.items():
+    def merge(self, judged: JudgedPartition) -> None:
+        """Add verdicts judged elsewhere (`judge_partition`); an entry already held is kept."""
+        for key, shas in judged.shas.items():
             mine = self.for_control(key)
-            for sha256, entry in judged.items():
-                mine.setdefault(sha256, entry)
+            reasons = judged.error_reasons.get(key, {})
+            for sha256, code in zip(shas, judged.codes[key], strict=True):
+                if sha256 not in mine:
+                    mine[sha256] = [_CODES[code], reasons.get(sha256)]
 
 
 @dataclass
@@ -644,7 +646,22 @@ def evaluate_snapshot(
 # ---------------------------------------------------------------- partitions
 
 
-VerdictEntries = dict[str, dict[str, list[Any]]]  # control key -> document sha256 -> entry
+_CODES: tuple[Status | None, ...] = (None, PASS, FAIL, ERROR)
+
+
+@dataclass(frozen=True)
+class JudgedPartition:
+    """A partition's verdicts, compact for the trip back from a worker: per control version,
+    the documents' sha256 and one status code each (0 = the control does not apply, then
+    PASS, FAIL, ERROR), plus the reasons of rule errors. Unpickling millions of small lists and
+    enum members costs the driver more than judging them did; strings and bytes do not."""
+
+    shas: Mapping[str, tuple[str, ...]]
+    codes: Mapping[str, bytes]
+    error_reasons: Mapping[str, Mapping[str, str]]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.shas.values())
 
 
 def judge_partition(
@@ -655,16 +672,17 @@ def judge_partition(
     *,
     in_scope: Mapping[str, frozenset[str]] | None = None,
     use_fast_path: bool = True,
-) -> VerdictEntries:
-    """The verdict-cache entries of one partition of documents, reasons rendered.
+) -> JudgedPartition:
+    """The verdicts of one partition of documents, for the driver's VerdictCache.
 
     The unit of parallel evaluation: pure (no I/O, no clock), picklable in and out, so a Dask
     worker can run it. A verdict depends only on the control version and the document's content
-    (see VerdictCache), so entries judged anywhere and merged into the driver's cache give exactly
-    the findings the driver would have reached itself; waivers, collection errors and scope
-    reasons, which belong to the snapshot and the day, are applied by the driver afterwards.
-    `in_scope` (resource id -> frameworks, from the scope computed over the whole snapshot before
-    partitioning) skips work the driver would skip too; a resource it does not name is judged."""
+    (see VerdictCache), so verdicts judged anywhere and merged into the driver's cache give
+    exactly the findings the driver would have reached itself; reasons are rendered by the
+    driver for the findings it builds, and waivers, collection errors and scope reasons, which
+    belong to the snapshot and the day, are applied there too. `in_scope` (resource id ->
+    frameworks, from the scope computed over the whole snapshot before partitioning) skips work
+    the driver would skip too; a resource it does not name is judged."""
     plans = build_plans(
         catalog, provider, frameworks, (), VerdictCache(), use_fast_path=use_fast_path
     )
@@ -683,9 +701,20 @@ def judge_partition(
         for plan in doc_plans:
             if here is not None and here.isdisjoint(plan_frameworks[plan.index]):
                 continue
-            entry = plan.cache.get(key)
-            if entry is None:
-                entry = plan.cache[key] = plan.judge(data)
-                if entry[0] is not None:
-                    plan.reason(entry, data)  # rendered here, on the worker
-    return {control_key(plan.control): plan.cache for plan in plans if plan.cache}
+            cache = plan.cache
+            if key not in cache:
+                cache[key] = plan.judge(data)
+    code_of = {status: code for code, status in enumerate(_CODES)}
+    shas: dict[str, tuple[str, ...]] = {}
+    codes: dict[str, bytes] = {}
+    errors: dict[str, dict[str, str]] = {}
+    for plan in plans:
+        if not plan.cache:
+            continue
+        key = control_key(plan.control)
+        shas[key] = tuple(plan.cache)
+        codes[key] = bytes(code_of[entry[0]] for entry in plan.cache.values())
+        failed = {sha: str(e[1]) for sha, e in plan.cache.items() if e[0] is ERROR}
+        if failed:
+            errors[key] = failed
+    return JudgedPartition(shas, codes, errors)

@@ -72,7 +72,9 @@ def test_the_configuration_names_a_cluster_and_a_store_every_worker_reaches(name
     for service_name, service in SERVICES.items():
         if not _runs_auditor_code(service):
             continue
-        covering = {t: v for t, v in _mounts(service).items() if url.startswith(t.rstrip("/") + "/")}
+        covering = {
+            t: v for t, v in _mounts(service).items() if url.startswith(t.rstrip("/") + "/")
+        }
         assert covering, f"{service_name} does not mount the store {url}"
         assert shared is None or covering == shared, f"{service_name} mounts another volume"
         shared = covering

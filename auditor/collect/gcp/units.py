@@ -112,17 +112,24 @@ def _failed(scope: str, resource_type: str | None, error: BaseException) -> Coll
 
 
 @dataclass(frozen=True)
-class AssetTypeUnit:
-    """The IAM_POLICY and RESOURCE records of one asset type in one scope, joined into
-    documents on the worker."""
+class _ScopeUnit:
+    """What every unit of a scope has: how to call, the driver's listing, and the scope's key
+    (one ListAssets quota: the conductor keeps few of its units running at once)."""
 
     settings: UnitSettings
-    asset_type: str
     context: HierarchyContext
 
     @property
     def key(self) -> str:
         return f"gcp:{self.settings.scope}"
+
+
+@dataclass(frozen=True)
+class AssetTypeUnit(_ScopeUnit):
+    """The IAM_POLICY and RESOURCE records of one asset type in one scope, joined into
+    documents on the worker."""
+
+    asset_type: str = ""
 
     @property
     def label(self) -> str:
@@ -137,15 +144,8 @@ class AssetTypeUnit:
 
 
 @dataclass(frozen=True)
-class HierarchyUnit:
+class HierarchyUnit(_ScopeUnit):
     """The log sinks' and the hierarchy's documents (no calls: the driver listed them)."""
-
-    settings: UnitSettings
-    context: HierarchyContext
-
-    @property
-    def key(self) -> str:
-        return f"gcp:{self.settings.scope}"
 
     @property
     def label(self) -> str:
@@ -247,7 +247,7 @@ def make_units(
         retry_deadline=collector.retry_deadline,
     )
     units: list[AssetTypeUnit | HierarchyUnit] = [
-        AssetTypeUnit(settings, asset_type, context)
+        AssetTypeUnit(settings, context, asset_type=asset_type)
         for asset_type in collector.asset_types
         if asset_type not in HIERARCHY_TYPES and asset_type != LOG_SINK_TYPE
     ]

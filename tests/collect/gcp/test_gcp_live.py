@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from fake_asset_service import FakeAssetService, Fault, serve
+from fake_asset_service import FakeAssetService, Fault
 
 from auditor.collect.gcp.assets import HIERARCHY_TYPES, resource_types
 from auditor.collect.gcp.export import GcpExportCollector
@@ -20,19 +19,6 @@ from auditor.models import MemorySink as ListSink
 EXPORT = Path(__file__).parents[2] / "fixtures" / "gcp" / "assets_export.ndjson"
 ORG = "organizations/678901234567"
 PROD = "//cloudresourcemanager.googleapis.com/projects/111111111111"
-
-
-@pytest.fixture(scope="module")
-def service() -> FakeAssetService:
-    return FakeAssetService.from_records(
-        json.loads(line) for line in EXPORT.read_text().splitlines()
-    )
-
-
-@pytest.fixture(scope="module")
-def endpoint(service: FakeAssetService) -> Iterator[str]:
-    with serve(service) as address:
-        yield address
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_asset_service import FakeAssetService, serve
+from fake_asset_service import FakeAssetService
 
 from auditor.catalog import load_catalog
 from auditor.collect.gcp.assets import LOG_SINK_TYPE, AssetRecord, sink_owner
@@ -329,12 +329,6 @@ def test_sink_owner_from_the_asset_name() -> None:
 @pytest.fixture(scope="module")
 def service() -> FakeAssetService:
     return FakeAssetService.from_records(estate(org_sink=True))
-
-
-@pytest.fixture(scope="module")
-def endpoint(service: FakeAssetService) -> Iterator[str]:
-    with serve(service) as address:
-        yield address
 
 
 @pytest.fixture(autouse=True)

@@ -4,12 +4,10 @@ AssetService on 127.0.0.1 like any other client)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_asset_service import FakeAssetService, serve
+from fake_asset_service import FakeAssetService
 
 from auditor import pipeline
 from auditor.collect.gcp.assets import HIERARCHY_TYPES, LOG_SINK_TYPE
@@ -18,23 +16,9 @@ from auditor.collect.gcp.units import AssetTypeUnit, HierarchyUnit
 from auditor.evidence import open_store
 from auditor.executors import parse_executor
 
-EXPORT = Path(__file__).parents[2] / "fixtures" / "gcp" / "assets_export.ndjson"
 ORG = "organizations/678901234567"
 PROJECT = "projects/111111111111"  # below a folder: ancestors' policies and sinks from outside
 DENIED = "storage.googleapis.com/Bucket"
-
-
-@pytest.fixture(scope="module")
-def service() -> FakeAssetService:
-    return FakeAssetService.from_records(
-        json.loads(line) for line in EXPORT.read_text().splitlines()
-    )
-
-
-@pytest.fixture(scope="module")
-def endpoint(service: FakeAssetService) -> Iterator[str]:
-    with serve(service) as address:
-        yield address
 
 
 def _snapshot(

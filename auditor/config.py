@@ -45,22 +45,50 @@ class StoreSettings(_Strict):
     sign: SignSettings | None = None  # detached signatures on manifests and void records
 
 
+def _role_arn(arn: str) -> str:
+    if not arn.startswith("arn:aws") or ":role/" not in arn:
+        raise ValueError(
+            f"expected an IAM role ARN like arn:aws:iam::123456789012:role/x, got {arn!r}"
+        )
+    return arn
+
+
+class AssumeRoleSettings(_Strict):
+    """What a role's trust policy asks of the caller; botocore's assume-role fetcher sends it."""
+
+    external_id: str | None = None
+    mfa_serial: str | None = None  # the code is asked for on the terminal (threads executor)
+    duration_seconds: int | None = Field(default=None, ge=900, le=43200)
+    source_profile: str | None = None  # whose credentials assume the role (may chain roles)
+    session_name: str = "auditor"
+
+
+class RoleSettings(AssumeRoleSettings):
+    """One role with its own settings (aws.roles)."""
+
+    arn: str
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        return _role_arn(value)
+
+
 class AwsSettings(_Strict):
     enabled: bool = True
     profile: str | None = None
     role_arns: list[str] = []
     organization_role_name: str | None = None
     regions: list[str] | Literal["all"] | None = None
-    max_workers: int = Field(default=16, ge=1, le=128)
+    max_workers: int = Field(default=16, ge=1, le=1024)  # the executor's workers (--workers)
+    assume_role: AssumeRoleSettings = AssumeRoleSettings()  # for role_arns and the org's roles
+    roles: list[RoleSettings] = []  # roles with settings of their own
 
     @field_validator("role_arns")
     @classmethod
     def _arns(cls, value: list[str]) -> list[str]:
         for arn in value:
-            if not arn.startswith("arn:aws") or ":role/" not in arn:
-                raise ValueError(
-                    f"expected an IAM role ARN like arn:aws:iam::123456789012:role/x, got {arn!r}"
-                )
+            _role_arn(arn)
         return value
 
 
@@ -106,6 +134,17 @@ class CollectionSettings(_Strict):
     completeness_threshold: float = Field(default=0.5, ge=0, lt=1)
     max_line_bytes: int = Field(default=16 << 20, ge=1024)  # one export line or array element
     max_depth: int = Field(default=200, ge=8, le=10_000)  # JSON nesting of one record
+    # where work units run: threads[:N], dask-local[:N], tcp://HOST:PORT or tls://HOST:PORT
+    executor: str = "threads"
+    units_per_key: int = Field(default=2, ge=1, le=64)  # units of one account+region at once
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, value: str) -> str:
+        from auditor.executors import parse_executor
+
+        parse_executor(value, 1)  # ValueError says what was expected
+        return value
 
 
 class SignSettings(_Strict):
@@ -380,6 +419,13 @@ aws:
   #   - arn:aws:iam::111111111111:role/auditor-readonly
   # organization_role_name: auditor-readonly  # or: every account of the AWS Organization
   regions: [eu-west-1, us-east-1]           # or: all (every enabled region)
+  # max_workers: 16                         # work units at once (--workers)
+  # assume_role:                            # for role_arns and organization roles
+  #   external_id: acme-audit-7f3c          # when the role's trust policy requires one
+  #   duration_seconds: 3600
+  #   source_profile: audit-hub             # whose credentials assume the roles
+  # roles:                                  # roles with settings of their own
+  #   - {arn: "arn:aws:iam::222222222222:role/auditor", external_id: other-id}
 
 gcp:
   enabled: false
@@ -400,6 +446,8 @@ collection:
                                             # with no error to explain it, gives ERROR, not "deleted"
   max_line_bytes: 16777216                  # one export line or array element; larger: an error
   max_depth: 200                            # JSON nesting of one export record
+  executor: threads                         # or threads:N, dask-local:N, tcp://scheduler:8786
+  units_per_key: 2                          # AWS units of one account and region at once
 
 controls:
   extra_dirs: []                            # your own controls, same YAML format

@@ -202,7 +202,8 @@ def run_units(
     on_progress: OnProgress | None = None,
 ) -> RunReport:
     """Submit every unit (at most `per_key` of one key at a time), and feed each result to
-    `sink` as it arrives. `deadline` (monotonic) is a backstop past the units' own: units not
+    `sink` as it arrives; an error several units report alike (an account none of them could
+    enter) is recorded once. `deadline` (monotonic) is a backstop past the units' own: units not
     back by then are recorded as failed, never waited on forever."""
     started = time.monotonic()
     waiting: dict[str, deque[int]] = {}
@@ -213,6 +214,7 @@ def run_units(
     stats: list[Mapping[str, Any] | None] = [None] * len(units)
     workers: dict[int, int] = {}
     progress = UnitProgress(total=len(units))
+    reported: set[CollectionError] = set()  # units sharing a scope say the same thing once
     if on_progress is not None:
         on_progress(progress)
 
@@ -232,6 +234,9 @@ def run_units(
             progress.documents += len(result.entries)
         count = 0
         for error in errors:
+            if error in reported:
+                continue
+            reported.add(error)
             sink.add_error(error)
             count += 1
         progress.errors += count

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ from auditor import catalog as catalog_stage
 from auditor import collect, distribute, evidence
 from auditor import evaluate as evaluate_stage
 from auditor import report as report_stage
-from auditor.config import CollectionSettings, Config
+from auditor.config import AwsSettings, CollectionSettings, Config
 from auditor.errors import RunError, UserError
-from auditor.executors import ExecutorSpec, open_executor
+from auditor.executors import ExecutorSpec, open_executor, parse_executor
 from auditor.models import (
     SCOPE_ROLES,
     Attestation,
@@ -126,8 +127,15 @@ def aws_collector(
     regions: Sequence[str] | str | None = None,
     max_workers: int = 16,
     limits: CollectionSettings | None = None,
+    aws: AwsSettings | None = None,
+    executor: ExecutorSpec | None = None,
 ) -> Collector:
+    """`aws`: the assume-role settings of auditor.yaml; `executor`: the run goes as work
+    units there, each entering its account on its worker."""
+    from auditor.collect.aws.scope import RoleAccess
+
     limits = limits or CollectionSettings()
+    aws = aws or AwsSettings()
     return collect.AwsCollector(
         profile=profile,
         role_arns=tuple(role_arns),
@@ -139,7 +147,49 @@ def aws_collector(
         connect_timeout=limits.connect_timeout,
         read_timeout=limits.read_timeout,
         deadline_seconds=limits.deadline_seconds,
+        roles=[
+            RoleAccess(role.arn, **role.model_dump(exclude={"arn"}, exclude_none=True))
+            for role in aws.roles
+        ],
+        assume=aws.assume_role.model_dump(exclude_none=True),
+        enter_on_workers=executor is not None,
+        unit_threads=1 if executor is not None and executor.workers == 1 else UNIT_THREADS,
     )
+
+
+UNIT_THREADS = 8  # concurrent calls inside one AWS unit (one thread in all with one worker)
+
+
+def collection_executor(
+    config: Config | None,
+    *,
+    executor: Any = None,
+    workers: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> ExecutorSpec:
+    """Where work units run: `--executor` > AUDITOR_EXECUTOR > collection.executor > threads,
+    with `--workers` > aws.max_workers as the number of workers (auditor.settings' one rule)."""
+    from auditor import settings
+
+    chosen = settings.resolve(
+        "collection.executor",
+        config=config,
+        option=settings.given(executor),
+        option_name="--executor",
+        environ=environ,
+    )
+    count = settings.resolve(
+        "aws.max_workers", config=config, option=settings.given(workers), option_name="--workers"
+    )
+    try:
+        return parse_executor(str(chosen.value), int(count.value))
+    except ValueError as error:
+        file, line = (None, None)
+        if chosen.kind == "file" and config is not None:
+            file, line = config.location("collection", "executor")
+        raise UserError(
+            str(error), file=file, line=line, field=chosen.source.removeprefix("option ")
+        ) from None
 
 
 def gcp_collector(
@@ -169,6 +219,9 @@ def gcp_collector(
 
 
 DEFAULT_COMPLETENESS_THRESHOLD = 0.5
+# Units enforce the collection deadline themselves; a unit not back this long after it (a
+# worker that hangs or vanished) is recorded as failed.
+DEADLINE_GRACE_S = 120.0
 
 
 class _TallySink:
@@ -221,6 +274,7 @@ def take_snapshot(
     completeness_threshold: float = DEFAULT_COMPLETENESS_THRESHOLD,
     executor: ExecutorSpec | None = None,
     on_progress: distribute.OnProgress | None = None,
+    units_per_key: int = distribute.DEFAULT_UNITS_PER_KEY,
 ) -> SnapshotManifest:
     """Run one collector into one new snapshot; nothing is visible unless it completes.
 
@@ -237,9 +291,17 @@ def take_snapshot(
     ) as writer:
         tally = _TallySink(writer)
         if executor is not None and isinstance(collector, UnitCollector):
+            seconds = getattr(collector, "deadline_seconds", None)
+            backstop = None if seconds is None else time.monotonic() + seconds + DEADLINE_GRACE_S
             with open_executor(executor) as pool:
                 stats = distribute.collect_units(
-                    collector, pool, store, tally, on_progress=on_progress
+                    collector,
+                    pool,
+                    store,
+                    tally,
+                    per_key=units_per_key,
+                    deadline=backstop,
+                    on_progress=on_progress,
                 )
             stats["executor"] = str(executor)
         else:
@@ -498,7 +560,9 @@ def preflight_gcp(scopes: Sequence[str], endpoint: str | None, where: Where | No
             )
 
 
-def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list[Collector]:
+def configured_collectors(
+    config: Config, store: evidence.EvidenceStore, executor: ExecutorSpec | None = None
+) -> list[Collector]:
     collectors: list[Collector] = []
     if config.aws.enabled:
         collectors.append(
@@ -508,8 +572,10 @@ def configured_collectors(config: Config, store: evidence.EvidenceStore) -> list
                 role_arns=config.aws.role_arns,
                 org_role_name=config.aws.organization_role_name,
                 regions=config.aws.regions,
-                max_workers=config.aws.max_workers,
+                max_workers=executor.workers if executor else config.aws.max_workers,
                 limits=config.collection,
+                aws=config.aws,
+                executor=executor,
             )
         )
     if config.gcp.enabled:
@@ -1237,6 +1303,8 @@ def produce_report(
     extra_dirs: Iterable[Path] = (),
     collect_first: bool = False,
     on_snapshot: Callable[[SnapshotManifest], None] | None = None,
+    executor: ExecutorSpec | None = None,
+    on_progress: distribute.OnProgress | None = None,
 ) -> ReportOutcome:
     """The steps `report` and `run` share: catalog, store, (collect), select, evaluate, write."""
     if collect_first and config is not None:
@@ -1249,9 +1317,15 @@ def produce_report(
         if config is None:
             raise UserError("collecting needs an auditor.yaml naming the scope", field="--config")
         threshold = config.collection.completeness_threshold
-        for collector in configured_collectors(config, store):
+        for collector in configured_collectors(config, store, executor):
             manifest = take_snapshot(
-                store, collector, catalog.sha256, completeness_threshold=threshold
+                store,
+                collector,
+                catalog.sha256,
+                completeness_threshold=threshold,
+                executor=executor,
+                on_progress=on_progress,
+                units_per_key=config.collection.units_per_key,
             )
             taken.append(manifest)
             if on_snapshot is not None:

@@ -55,6 +55,7 @@ NOT_GIVEN: Final = _NotGiven()
 ENVIRONMENT: Final[Mapping[str, str]] = {
     "store.url": "AUDITOR_STORE",
     "gcp.asset_api_endpoint": "AUDITOR_GCP_ASSET_ENDPOINT",
+    "collection.executor": "AUDITOR_EXECUTOR",
 }
 
 # Settings whose value is a path: from the file they resolve against the file's folder, from an

@@ -13,10 +13,11 @@ import click
 from auditor import evaluate as evaluate_stage
 from auditor import pipeline, settings
 from auditor.cli import Context, config_option, main, parse_frameworks, pass_context
-from auditor.cli.collect import _print_snapshot
+from auditor.cli.collect import _print_snapshot, executor_options
 from auditor.config import Config, load_config
 from auditor.errors import UserError
 from auditor.models import FRAMEWORKS, AuditResult, neutralise_text
+from auditor.progress import unit_progress, wanted
 from auditor.settings import given
 
 _frameworks_option = click.option(
@@ -319,6 +320,14 @@ def report(
 @click.option(
     "--skip-collect", is_flag=True, help="Evaluate and report what is already in the store."
 )
+@click.option(
+    "--workers",
+    "max_workers",
+    default=None,
+    type=click.IntRange(1, 1024),
+    help="Work units at once (default: aws.max_workers, else 16).",
+)
+@executor_options
 @_report_run_options
 @pass_context
 def run(
@@ -327,23 +336,30 @@ def run(
     skip_collect: bool,
     date_from: str | None,
     date_to: str | None,
+    max_workers: int | None,
+    executor: str | None,
+    progress: bool | None,
     **given_options: Any,
 ) -> None:
     """Snapshot + evaluate + report, as configured in auditor.yaml (options given override it)."""
     config = load_config(config_path)
+    spec = pipeline.collection_executor(config, executor=executor, workers=max_workers)
     plan = pipeline.plan_report(
         config,
         _report_options(store=ctx.store_option, **given_options),
         date_from=date_from,
         date_to=date_to,
     )
-    outcome = pipeline.produce_report(
-        plan,
-        config=config,
-        extra_dirs=ctx.controls,
-        collect_first=not skip_collect,
-        on_snapshot=lambda manifest: _print_snapshot(ctx, manifest),
-    )
+    with unit_progress(wanted(progress, ctx.verbosity), ctx.console) as on_progress:
+        outcome = pipeline.produce_report(
+            plan,
+            config=config,
+            extra_dirs=ctx.controls,
+            collect_first=not skip_collect,
+            on_snapshot=lambda manifest: _print_snapshot(ctx, manifest),
+            executor=spec,
+            on_progress=on_progress,
+        )
     _finish(ctx, outcome)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -10,6 +11,23 @@ from auditor import pipeline
 from auditor.cli import Context, config_option, main, pass_context
 from auditor.config import CollectionSettings, Config, load_config
 from auditor.models import SnapshotManifest
+from auditor.progress import unit_progress, wanted
+
+
+def executor_options(func: Any) -> Any:
+    """`--executor` and `--progress`, shared by the commands that collect."""
+    func = click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Show units done, calls, errors and ETA on stderr (default: on a terminal; -q: off).",
+    )(func)
+    return click.option(
+        "--executor",
+        default=None,
+        help="Where work units run: threads[:N], dask-local[:N] (a local Dask cluster of "
+        "processes), tcp://HOST:PORT or tls://HOST:PORT (a Dask scheduler) (default: "
+        "AUDITOR_EXECUTOR, else collection.executor, else threads).",
+    )(func)
 
 
 def _print_snapshot(ctx: Context, manifest: SnapshotManifest) -> None:
@@ -60,12 +78,14 @@ def collect() -> None:
     "--regions", help="Comma-separated regions, or 'all' (default: the session's region)."
 )
 @click.option(
+    "--workers",
     "--max-workers",
-    default=16,
-    show_default=True,
-    type=click.IntRange(1, 128),
-    help="Parallel API calls across accounts, regions and resource types.",
+    "max_workers",
+    default=None,
+    type=click.IntRange(1, 1024),
+    help="Work units at once (default: aws.max_workers, else 16; --max-workers is an alias).",
 )
+@executor_options
 @click.option(
     "--deadline-seconds",
     default=3600.0,
@@ -80,10 +100,13 @@ def collect_aws(
     role_arns: tuple[str, ...],
     org_role_name: str | None,
     regions: str | None,
-    max_workers: int,
+    max_workers: int | None,
     deadline_seconds: float,
+    executor: str | None,
+    progress: bool | None,
 ) -> None:
     """One AWS evidence snapshot (endpoints follow botocore: AWS_ENDPOINT_URL, profiles)."""
+    spec = pipeline.collection_executor(None, executor=executor, workers=max_workers)
     pipeline.preflight_aws(profile, regions if regions and regions.strip() != "all" else None)
     store = pipeline.open_store(ctx.store)
     catalog = pipeline.load_catalog(ctx.controls)
@@ -100,10 +123,15 @@ def collect_aws(
         role_arns=role_arns,
         org_role_name=org_role_name,
         regions=region_list,
-        max_workers=max_workers,
+        max_workers=spec.workers,
         limits=CollectionSettings(deadline_seconds=deadline_seconds),
+        executor=spec,
     )
-    _print_snapshot(ctx, pipeline.take_snapshot(store, collector, catalog.sha256))
+    with unit_progress(wanted(progress, ctx.verbosity), ctx.console) as on_progress:
+        manifest = pipeline.take_snapshot(
+            store, collector, catalog.sha256, executor=spec, on_progress=on_progress
+        )
+    _print_snapshot(ctx, manifest)
 
 
 @collect.command("gcp")
@@ -138,21 +166,41 @@ def collect_gcp(
 
 @main.command()
 @config_option
+@click.option(
+    "--workers",
+    "max_workers",
+    default=None,
+    type=click.IntRange(1, 1024),
+    help="Work units at once (default: aws.max_workers, else 16).",
+)
+@executor_options
 @pass_context
-def snapshot(ctx: Context, config_path: Path) -> None:
+def snapshot(
+    ctx: Context,
+    config_path: Path,
+    max_workers: int | None,
+    executor: str | None,
+    progress: bool | None,
+) -> None:
     """Collect the configured scope into the store (for schedulers: cron, systemd, Kubernetes)."""
     config = load_config(config_path)
     pipeline.preflight(config)
+    spec = pipeline.collection_executor(config, executor=executor, workers=max_workers)
     store = pipeline.open_store(_store_url(ctx, config), config)
     catalog = pipeline.config_catalog(config, ctx.controls)
     threshold = config.collection.completeness_threshold
-    for collector in pipeline.configured_collectors(config, store):
-        _print_snapshot(
-            ctx,
-            pipeline.take_snapshot(
-                store, collector, catalog.sha256, completeness_threshold=threshold
-            ),
-        )
+    for collector in pipeline.configured_collectors(config, store, spec):
+        with unit_progress(wanted(progress, ctx.verbosity), ctx.console) as on_progress:
+            manifest = pipeline.take_snapshot(
+                store,
+                collector,
+                catalog.sha256,
+                completeness_threshold=threshold,
+                executor=spec,
+                on_progress=on_progress,
+                units_per_key=config.collection.units_per_key,
+            )
+        _print_snapshot(ctx, manifest)
 
 
 def _store_url(ctx: Context, config: Config) -> str:

@@ -18,6 +18,7 @@ import functools
 import ipaddress
 import itertools
 import json
+import os
 import queue
 import random
 import re
@@ -43,6 +44,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 
@@ -307,6 +309,49 @@ def _ip_endpoint_account_label(request: Any, **_: Any) -> None:
     request.url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def retry_settings(session: Any, max_attempts: int) -> Any:
+    """Our retry defaults (adaptive, `max_attempts`) for what botocore's own settings leave
+    open: `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS` in the environment and `retry_mode` /
+    `max_attempts` in the profile's config file win, and botocore reads them itself."""
+    botocore_session = getattr(session, "_session", session)  # a boto3 or a botocore session
+    try:
+        scoped = botocore_session.get_scoped_config() if botocore_session else {}
+    except ProfileNotFound:
+        scoped = {}
+    retries: dict[str, Any] = {}
+    if not os.environ.get("AWS_RETRY_MODE") and "retry_mode" not in scoped:
+        retries["mode"] = "adaptive"
+    if not os.environ.get("AWS_MAX_ATTEMPTS") and "max_attempts" not in scoped:
+        retries["max_attempts"] = max_attempts
+    return retries
+
+
+def service_groups(specs: Sequence[ResourceSpec]) -> dict[str, tuple[ResourceSpec, ...]]:
+    """Declarations grouped by service, the grain of a work unit. A type built from other
+    types' documents (`after`) is grouped with them, so one unit sees all it needs; the
+    group's name joins its services ("cloudtrail+s3control")."""
+    group_of: dict[str, str] = {}
+    members: dict[str, list[ResourceSpec]] = {}
+    for spec in specs:
+        group_of[spec.resource_type] = spec.service
+        members.setdefault(spec.service, []).append(spec)
+    for spec in specs:
+        for other in spec.after:
+            mine, theirs = group_of[spec.resource_type], group_of.get(other)
+            if theirs is None or theirs == mine:
+                continue
+            merged = "+".join(sorted(set(mine.split("+")) | set(theirs.split("+"))))
+            joined = members.pop(mine) + members.pop(theirs)
+            members[merged] = joined
+            for member in joined:
+                group_of[member.resource_type] = merged
+    order = {spec.resource_type: n for n, spec in enumerate(specs)}
+    return {
+        name: tuple(sorted(group, key=lambda s: order[s.resource_type]))
+        for name, group in sorted(members.items())
+    }
+
+
 # ---------------------------------------------------------------- response validation
 
 MALFORMED = "MalformedResponse"
@@ -551,8 +596,7 @@ class Engine:
         self.max_attempts = max_attempts
         self.page_size = page_size  # overrides the resource list calls' page size (tests)
         self.redact = redact or (lambda data: dict(data))
-        self.config = Config(
-            retries={"mode": "adaptive", "max_attempts": max_attempts},
+        self.config = Config(  # retries: per session, see `retry_settings`
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=max(10, self.max_workers),
@@ -577,9 +621,17 @@ class Engine:
     # ------------------------------------------------------------ public
 
     def run(
-        self, targets: Sequence[Target], regions: Sequence[str], sink: EvidenceSink
+        self,
+        targets: Sequence[Target],
+        regions: Sequence[str],
+        sink: EvidenceSink,
+        *,
+        only_region: str | None = None,
     ) -> dict[str, Any]:
-        """Collect every declared type in every target and region; returns statistics."""
+        """Collect every declared type in every target and region; returns statistics.
+
+        `only_region` (a work unit's): collect that region's documents only ("global": the
+        account-level types), while declarations still see every audited region."""
         started = time.monotonic()
         if self.deadline_seconds is not None:
             self._deadline = (self._started or started) + self.deadline_seconds
@@ -597,7 +649,8 @@ class Engine:
                 for target in targets:
                     for spec in phase:
                         for ctx in self._contexts(spec, target, regions):
-                            self._submit(self._collect_type, spec, ctx)
+                            if only_region is None or ctx.region == only_region:
+                                self._submit(self._collect_type, spec, ctx)
                 for message in self._drain():
                     if isinstance(message, EvidenceDoc):
                         sink.add(message)
@@ -1044,7 +1097,10 @@ class Engine:
         with self._client_lock:  # boto3 sessions are not thread-safe while creating clients
             client = self._clients.get(key)
             if client is None:
-                client = target.session.client(service, region_name=region, config=self.config)
+                config = self.config.merge(
+                    Config(retries=retry_settings(target.session, self.max_attempts))
+                )
+                client = target.session.client(service, region_name=region, config=config)
                 if service == "s3control":
                     allow_local_s3control(client)
                 validate_responses(client, self.max_attempts)

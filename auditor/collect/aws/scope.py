@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
-from botocore.credentials import RefreshableCredentials
-from botocore.session import get_session
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
 
 from auditor.collect.aws import specs as aws_specs
 from auditor.collect.aws.engine import (
+    GLOBAL_REGION,
     PROVIDER,
     Engine,
     ResourceSpec,
     Scope,
     Target,
     classify,
+    retry_settings,
+    service_groups,
     validate_responses,
 )
 from auditor.collect.redact import Redactor
@@ -59,10 +68,255 @@ CREDENTIAL_FAILURES = frozenset(
 
 
 @dataclass(frozen=True)
+class RoleAccess:
+    """How to enter an account: a role and what its trust policy asks of the caller.
+
+    No secret is kept here (an ExternalId is an identifier, an MFA serial names a device): a
+    work unit carries this to a worker, which asks STS there. `source_profile` names the
+    profile whose credentials assume the role; that profile may itself be a role profile, which
+    botocore chains."""
+
+    role_arn: str
+    external_id: str | None = None
+    mfa_serial: str | None = None
+    duration_seconds: int | None = None
+    source_profile: str | None = None
+    session_name: str = SESSION_NAME
+
+    @property
+    def account(self) -> str:
+        parts = self.role_arn.split(":")
+        return parts[4] if len(parts) >= 6 else self.role_arn
+
+    def extra_args(self) -> dict[str, Any]:
+        """The AssumeRole parameters besides the role (botocore's fetcher sends them)."""
+        args: dict[str, Any] = {"RoleSessionName": self.session_name}
+        if self.external_id:
+            args["ExternalId"] = self.external_id
+        if self.mfa_serial:
+            args["SerialNumber"] = self.mfa_serial
+        if self.duration_seconds:
+            args["DurationSeconds"] = self.duration_seconds
+        return args
+
+
+# botocore's assume-role cache, one per process: the units of one account that run in the same
+# process (threads, or one Dask worker) enter it once until the credentials near expiry.
+_ASSUMED: dict[str, Any] = {}
+
+
+class _Given(CredentialProvider):
+    """A credential provider that hands out credentials made elsewhere (the assumed role's)."""
+
+    METHOD = "assume-role"
+    CANONICAL_NAME = "auditor-assume-role"
+
+    def __init__(self, credentials: Any) -> None:
+        super().__init__()
+        self._given = credentials
+
+    def load(self) -> Any:
+        return self._given
+
+
+def assumed_session(
+    access: RoleAccess,
+    region: str,
+    *,
+    profile: str | None = None,
+    config: Config | None = None,
+    max_attempts: int | None = None,
+    on_call: Any = None,
+) -> boto3.Session:
+    """A session whose credentials botocore's own assume-role fetcher makes and renews.
+
+    The source credentials are those of `access.source_profile` (else `profile`, else the
+    default chain); the fetcher sends ExternalId, SerialNumber (prompting for the MFA code),
+    DurationSeconds and caches per process. Credentials are fetched on first use, on the
+    machine that uses them."""
+    source = botocore.session.Session(profile=access.source_profile or profile)
+    source.set_config_variable("region", region)
+
+    def sts_client(service: str, **kwargs: Any) -> Any:
+        if on_call is not None:
+            on_call()
+        client = source.create_client(service, region_name=region, config=config, **kwargs)
+        return validate_responses(client, max_attempts)
+
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=sts_client,
+        source_credentials=source.get_credentials(),
+        role_arn=access.role_arn,
+        extra_args=access.extra_args(),
+        cache=_ASSUMED,
+    )
+    credentials = DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )
+    target = botocore.session.Session(profile=access.source_profile or profile)
+    target.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
+    target.set_config_variable("region", region)
+    return boto3.Session(botocore_session=target)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine's settings a unit carries to its worker."""
+
+    max_attempts: int = 5
+    connect_timeout: float = 10
+    read_timeout: float = 60
+    page_size: int | None = None
+    threads: int = 8  # concurrent calls inside one unit
+
+
+@dataclass(frozen=True)
+class AwsUnit:
+    """One AWS work unit: one account, one region (or its account-level types), one service
+    group. Picklable and free of credentials: `collect` enters the account on the worker."""
+
+    account: str
+    partition: str
+    group: str
+    types: tuple[str, ...]
+    regions: tuple[str, ...]  # every audited region (declarations read them)
+    region: str | None  # the region collected; "global": account-level types; None: all
+    profile: str | None = None
+    role: RoleAccess | None = None
+    options: EngineOptions = field(default_factory=EngineOptions)
+    started_at: float = 0.0  # epoch seconds when the run began: the deadline counts from it
+    deadline_seconds: float | None = None
+
+    @property
+    def key(self) -> str:
+        """AWS rate limits are per account and region."""
+        return f"{self.account}/{self.region or GLOBAL_REGION}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.account} {self.region or 'all regions'} {self.group}"
+
+    def specs(self) -> tuple[ResourceSpec, ...]:
+        wanted = set(self.types)
+        return tuple(s for s in aws_specs.specs() if s.resource_type in wanted)
+
+    def _covered_regions(self) -> tuple[str, ...]:
+        return self.regions if self.region in (None, GLOBAL_REGION) else (str(self.region),)
+
+    def session(self) -> Any:
+        home = self.regions[0]
+        if self.role is None:
+            return boto3.Session(profile_name=self.profile)
+        source = botocore.session.Session(profile=self.role.source_profile or self.profile)
+        config = Config(
+            retries=retry_settings(source, self.options.max_attempts),
+            connect_timeout=self.options.connect_timeout,
+            read_timeout=self.options.read_timeout,
+        )
+        return assumed_session(
+            self.role,
+            home,
+            profile=self.profile,
+            config=config,
+            max_attempts=self.options.max_attempts,
+        )
+
+    def collect(self, sink: EvidenceSink, salt: bytes) -> dict[str, Any]:
+        elapsed = max(0.0, time.time() - self.started_at) if self.started_at else 0.0
+        started = time.monotonic() - elapsed
+        try:
+            session = self.session()
+            if self.role is not None:  # enter the account now: one error, not one per call
+                _enter(session)
+        except Exception as error:
+            errors = self._entry_errors(error)
+            for item in errors:
+                sink.add_error(item)
+            return {"calls": 0, "errors": len(errors), "accounts_not_entered": 1}
+        engine = Engine(
+            self.specs(),
+            redact=Redactor(salt).redact,
+            deadline_seconds=self.deadline_seconds,
+            started=started,
+            max_workers=self.options.threads,
+            max_attempts=self.options.max_attempts,
+            connect_timeout=self.options.connect_timeout,
+            read_timeout=self.options.read_timeout,
+            page_size=self.options.page_size,
+        )
+        target = Target(self.account, session, self.partition)
+        return engine.run([target], self.regions, sink, only_region=self.region)
+
+    def _entry_errors(self, error: BaseException) -> tuple[CollectionError, ...]:
+        code, message = classify(error) if isinstance(error, Exception) else ("Error", str(error))
+        role = self.role.role_arn if self.role else self.account
+        return tuple(
+            CollectionError(
+                provider=PROVIDER,
+                account=self.account,
+                region=region,
+                service="sts",
+                operation="AssumeRole",
+                error_code=code,
+                message=f"cannot enter {role}: {message}",
+            )
+            for region in self._covered_regions()
+        )
+
+    def failed(self, error: BaseException) -> tuple[CollectionError, ...]:
+        """The unit could not run (or report): every type it covers, where it covers them."""
+        code, message = classify(error) if isinstance(error, Exception) else ("Error", str(error))
+        by_type = {s.resource_type: s for s in self.specs()}
+        errors: list[CollectionError] = []
+        for resource_type in self.types:
+            spec = by_type.get(resource_type)
+            if spec is None:
+                continue
+            if spec.scope in (Scope.GLOBAL, Scope.ACCOUNT_DOCUMENT):
+                regions: tuple[str, ...] = (GLOBAL_REGION,)
+            else:
+                regions = tuple(r for r in self._covered_regions() if r != GLOBAL_REGION)
+            errors.extend(
+                CollectionError(
+                    provider=PROVIDER,
+                    account=self.account,
+                    region=region,
+                    service=spec.service,
+                    operation="collect",
+                    error_code=code,
+                    message=f"work unit {self.label} did not complete: {message}",
+                    resource_type=resource_type,
+                )
+                for region in regions
+            )
+        return tuple(errors)
+
+
+_SUMMED = (
+    "calls",
+    "api_requests",
+    "failed_calls",
+    "deadline_exceeded",
+    "abandoned_tasks",
+    "errors",
+    "accounts_not_entered",
+)
+
+
+@dataclass(frozen=True)
 class _Resolved:
     targets: tuple[Target, ...]
     regions: tuple[str, ...]
     errors: tuple[CollectionError, ...]  # accounts that could not be entered
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the driver works out without entering any account: where to collect."""
+
+    partition: str
+    regions: tuple[str, ...]
+    accounts: tuple[tuple[str, RoleAccess | None], ...]  # (account, how to enter it)
 
 
 class AwsCollector:
@@ -86,9 +340,20 @@ class AwsCollector:
         page_size: int | None = None,
         specs: Sequence[ResourceSpec] | None = None,
         deadline_seconds: float | None = None,
+        roles: Sequence[RoleAccess] = (),
+        assume: Mapping[str, Any] | None = None,
+        enter_on_workers: bool = False,
+        unit_threads: int = 8,
     ) -> None:
+        """`roles`: roles with their own settings (ExternalId, MFA, duration, source
+        profile); `assume`: those settings for `role_arns` and the organisation's roles.
+        `enter_on_workers`: the run goes as `units()`; accounts are entered by the units."""
         self.profile = profile
         self.role_arns = tuple(role_arns)
+        self._assume = dict(assume or {})
+        self.roles = tuple(RoleAccess(arn, **self._assume) for arn in self.role_arns) + tuple(roles)
+        self.enter_on_workers = enter_on_workers
+        self.unit_threads = max(1, unit_threads)
         self.org_role_name = org_role_name
         self.requested_regions = regions
         self.max_workers = max_workers
@@ -96,11 +361,7 @@ class AwsCollector:
         self._redactor = Redactor(salt)
         self._max_attempts = max_attempts
         self.deadline_seconds = deadline_seconds
-        self._config = Config(
-            retries={"mode": "adaptive", "max_attempts": max_attempts},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
+        self._config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout)
         self._engine_options: dict[str, Any] = {
             "max_workers": max_workers,
             "max_attempts": max_attempts,
@@ -110,20 +371,31 @@ class AwsCollector:
         }
         self.specs = tuple(specs) if specs is not None else aws_specs.specs()
         self._resolved: _Resolved | None = None
-        self._lock = threading.Lock()
+        self._plan_cache: _Plan | None = None
+        self._lock = threading.RLock()
         self.engine: Engine | None = None
         self.scope_calls = 0
 
     # ------------------------------------------------------------ Collector protocol
 
     def scope(self) -> dict[str, Any]:
+        if self.enter_on_workers:  # no account is entered here: the units enter their own
+            plan = self._planned()
+            return {
+                "provider": PROVIDER,
+                "accounts": [account for account, _ in plan.accounts],
+                "regions": list(plan.regions),
+                "profile": self.profile,
+                "role_arns": [role.role_arn for role in self.roles],
+                "org_role_name": self.org_role_name,
+            }
         resolved = self._resolve()
         return {
             "provider": PROVIDER,
             "accounts": [t.account for t in resolved.targets],
             "regions": list(resolved.regions),
             "profile": self.profile,
-            "role_arns": list(self.role_arns),
+            "role_arns": [role.role_arn for role in self.roles],
             "org_role_name": self.org_role_name,
             "unreachable_accounts": sorted({e.account for e in resolved.errors}),
         }
@@ -158,6 +430,78 @@ class AwsCollector:
         """Every API call of the last run (service, operation, region, account, outcome)."""
         return list(self.engine.call_log) if self.engine else []
 
+    # ------------------------------------------------------------ work units
+
+    def units(self) -> list[AwsUnit]:
+        """(account, region, service group) units; account-level types once per account, and
+        a group with types built from others' documents (the account document reads every
+        region's trails) as one unit per account."""
+        plan = self._planned()
+        specs = self.specs
+        options = EngineOptions(
+            max_attempts=self._max_attempts,
+            connect_timeout=float(self._engine_options["connect_timeout"]),
+            read_timeout=float(self._engine_options["read_timeout"]),
+            page_size=self._engine_options["page_size"],
+            threads=self.unit_threads,
+        )
+        self._run_started = time.time()
+        units: list[AwsUnit] = []
+        for account, role in plan.accounts:
+            for group, members in service_groups(specs).items():
+                common: dict[str, Any] = {
+                    "account": account,
+                    "partition": plan.partition,
+                    "group": group,
+                    "regions": plan.regions,
+                    "profile": self.profile,
+                    "role": role,
+                    "options": options,
+                    "started_at": self._run_started,
+                    "deadline_seconds": self.deadline_seconds,
+                }
+                if any(s.after for s in members):
+                    types = tuple(s.resource_type for s in members)
+                    units.append(AwsUnit(types=types, region=None, **common))
+                    continue
+                account_level = tuple(
+                    s.resource_type
+                    for s in members
+                    if s.scope in (Scope.GLOBAL, Scope.ACCOUNT_DOCUMENT)
+                )
+                regional = tuple(
+                    s.resource_type for s in members if s.resource_type not in account_level
+                )
+                if account_level:
+                    units.append(AwsUnit(types=account_level, region=GLOBAL_REGION, **common))
+                for region in plan.regions if regional else ():
+                    units.append(AwsUnit(types=regional, region=region, **common))
+        return units
+
+    def combine(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The units' statistics as one run's (what `collect` returns)."""
+        plan = self._planned()
+        combined: dict[str, Any] = {name: 0 for name in _SUMMED}
+        by_operation: Counter[str] = Counter()
+        documents: Counter[str] = Counter()
+        for item in stats:
+            for name in _SUMMED:
+                combined[name] += int(item.get(name, 0) or 0)
+            by_operation.update(item.get("calls_by_operation") or {})
+            documents.update(item.get("documents") or {})
+        combined["calls_by_operation"] = dict(sorted(by_operation.items()))
+        combined["documents"] = dict(sorted(documents.items()))
+        combined["scope_calls"] = self.scope_calls
+        combined["accounts"] = [account for account, _ in plan.accounts]
+        combined["regions"] = list(plan.regions)
+        started = getattr(self, "_run_started", None)
+        combined["duration_s"] = round(time.time() - started, 3) if started else 0.0
+        combined["max_workers"] = self.max_workers
+        combined["derived_types"] = sorted(
+            {s.resource_type for s in self.specs if s.scope is Scope.ACCOUNT_DOCUMENT}
+        )
+        return combined
+
     # ------------------------------------------------------------ scope
 
     def _base_session(self) -> Any:
@@ -171,26 +515,44 @@ class AwsCollector:
                 self._resolved = self._discover()
             return self._resolved
 
-    def _discover(self) -> _Resolved:
+    def _planned(self) -> _Plan:
+        with self._lock:
+            if self._plan_cache is None:
+                self._plan_cache = self._plan()
+            return self._plan_cache
+
+    def _plan(self) -> _Plan:
+        """Regions, partition and the accounts with how to enter each; enters none of them."""
         base = self._base_session()
         home = base.region_name or "us-east-1"
         regions = self._regions(base, home)
         partition = base.get_partition_for_region(regions[0]) or "aws"
-        role_arns = list(self.role_arns)
+        roles = list(self.roles)
         if self.org_role_name:
-            role_arns += [
-                f"arn:{partition}:iam::{account}:role/{self.org_role_name}"
+            roles += [
+                RoleAccess(
+                    f"arn:{partition}:iam::{account}:role/{self.org_role_name}", **self._assume
+                )
                 for account in self._organization_accounts(base, regions[0])
             ]
-        if not role_arns:
+        if not roles:
             account = self._caller_account(base, regions[0])
-            return _Resolved((Target(account, base, partition),), regions, ())
+            return _Plan(partition, regions, ((account, None),))
+        unique = {role.role_arn: role for role in roles}  # the last settings of a role win
+        return _Plan(partition, regions, tuple((r.account, r) for r in unique.values()))
+
+    def _discover(self) -> _Resolved:
+        plan = self._planned()
+        base = self._base_session()
+        regions = plan.regions
+        if plan.accounts and plan.accounts[0][1] is None:
+            return _Resolved((Target(plan.accounts[0][0], base, plan.partition),), regions, ())
         targets: list[Target] = []
         errors: list[CollectionError] = []
-        for role_arn in dict.fromkeys(role_arns):
-            account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else role_arn
+        for account, role in plan.accounts:
+            assert role is not None
             try:
-                session = self._assumed_session(base, role_arn, regions[0])
+                session = self._assumed_session(role, regions[0])
             except Exception as error:
                 code, message = classify(error)
                 errors.extend(
@@ -201,12 +563,12 @@ class AwsCollector:
                         service="sts",
                         operation="AssumeRole",
                         error_code=code,
-                        message=f"cannot enter {role_arn}: {message}",
+                        message=f"cannot enter {role.role_arn}: {message}",
                     )
                     for region in regions
                 )
                 continue
-            targets.append(Target(account, session, partition))
+            targets.append(Target(account, session, plan.partition))
         return _Resolved(tuple(targets), regions, tuple(errors))
 
     def _regions(self, base: Any, home: str) -> tuple[str, ...]:
@@ -234,7 +596,8 @@ class AwsCollector:
 
     def _scope_client(self, session: Any, service: str, region: str) -> Any:
         """Scope calls get the same response validation and retries as the engine's calls."""
-        client = session.client(service, region_name=region, config=self._config)
+        config = self._config.merge(Config(retries=retry_settings(session, self._max_attempts)))
+        client = session.client(service, region_name=region, config=config)
         return validate_responses(client, self._max_attempts)
 
     def _caller_account(self, session: Any, region: str) -> str:
@@ -267,26 +630,29 @@ class AwsCollector:
             ) from error
         return accounts
 
-    def _assumed_session(self, base: Any, role_arn: str, region: str) -> Any:
-        """A session whose credentials renew themselves by assuming the role again."""
-        sts = self._scope_client(base, "sts", region)
+    def _assumed_session(self, role: RoleAccess, region: str) -> Any:
+        """A session on the role, entered now (botocore's fetcher renews it when it expires)."""
 
-        def refresh() -> dict[str, Any]:
+        def counted() -> None:
             self.scope_calls += 1
-            credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)[
-                "Credentials"
-            ]
-            return {
-                "access_key": credentials["AccessKeyId"],
-                "secret_key": credentials["SecretAccessKey"],
-                "token": credentials["SessionToken"],
-                "expiry_time": credentials["Expiration"].isoformat(),
-            }
 
-        credentials = RefreshableCredentials.create_from_metadata(
-            metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
+        session = assumed_session(
+            role,
+            region,
+            profile=self.profile,
+            config=self._config.merge(
+                Config(retries=retry_settings(self._base_session(), self._max_attempts))
+            ),
+            max_attempts=self._max_attempts,
+            on_call=counted,
         )
-        botocore_session = get_session()
-        botocore_session._credentials = credentials  # type: ignore[attr-defined]
-        botocore_session.set_config_variable("region", region)
-        return boto3.Session(botocore_session=botocore_session)
+        _enter(session)
+        return session
+
+
+def _enter(session: Any) -> None:
+    """Fetch a role's credentials now: a refusal is one error, not one per call."""
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RunError("no credentials to assume the role with")
+    credentials.get_frozen_credentials()

@@ -1342,6 +1342,8 @@ def produce_report(
         metadata=report_metadata(config) | {"set_aside": set_aside(store, selection)},
         scope=scope_definition(config),
         interval=schedule_interval(config),
+        # judging is pure Python: threads would only add work under the GIL; processes help
+        executor=executor if executor is not None and executor.distributed else None,
     )
     folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign, store=store)
     return ReportOutcome(result, folder, tuple(taken), failed_gate(result, plan.fail_on))

@@ -1016,12 +1016,7 @@ def export_files(result: AuditResult, names: Sequence[str]) -> dict[str, bytes]:
 
 def publish_securityhub(folder: Path, catalog: Catalog, region: str | None = None) -> Any:
     """Send a verified report version's failing AWS findings to Security Hub as ASFF."""
-    outcome = report_stage.verify_report(folder)
-    if not outcome.ok:
-        raise UserError(
-            f"refusing to publish a report that does not verify: {outcome.problems[0]}",
-            file=str(folder),
-        )
+    report_stage.require_publishable(folder)
     document = load_findings_document(folder)
     findings = [Finding.from_dict(raw) for raw in document.get("findings", [])]
     context = export_context(catalog, parse_time(document["generated_at"]))

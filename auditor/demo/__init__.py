@@ -19,7 +19,7 @@ from pathlib import Path
 
 from auditor import pipeline
 from auditor.errors import UserError
-from auditor.models import AuditResult, Period
+from auditor.models import AuditResult, Catalog, Period
 from auditor.resources import data_dir
 
 DEMO_REGIONS = ("eu-west-1", "us-east-1")
@@ -108,17 +108,51 @@ def _fresh_store(out: Path) -> Path:
     return store
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What both demos start from: a fresh store, the catalog with the demo's approved regions,
+    and the simulated quarter."""
+
+    out: Path
+    store_path: Path
+    store: pipeline.evidence.EvidenceStore
+    catalog: Catalog
+    period: Period
+
+    @classmethod
+    def start(cls, out: Path, today: date | None) -> _Run:
+        out = out.resolve()
+        store_path = _fresh_store(out)
+        return cls(
+            out=out,
+            store_path=store_path,
+            store=pipeline.open_store(str(store_path)),
+            catalog=pipeline.load_catalog(params={"approved_regions": _approved_regions()}),
+            period=simulated_quarter(today),
+        )
+
+    def metadata(self, organisation: str, scope: str) -> dict[str, object]:
+        return {
+            **pipeline.report_metadata(None),
+            "organisation": organisation,
+            "auditor": "Example Assurance LLP",
+            "scope": scope,
+            "demo": True,
+        }
+
+    def outcome(self, report_dir: Path, result: AuditResult, changes: list[str]) -> DemoOutcome:
+        files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
+        return DemoOutcome(report_dir, files, self.store_path, self.period, result, tuple(changes))
+
+
 def run_demo(
     out: Path, progress: Progress = pipeline.no_progress, today: date | None = None
 ) -> DemoOutcome:
     """Seed, snapshot fortnightly over the quarter, evaluate the period, write the report."""
     from auditor.demo import aws_estate, gcp_estate
 
-    out = out.resolve()
-    store_path = _fresh_store(out)
-    store = pipeline.open_store(str(store_path))
-    catalog = pipeline.load_catalog(params={"approved_regions": _approved_regions()})
-    period = simulated_quarter(today)
+    run = _Run.start(out, today)
+    out, store, catalog, period = run.out, run.store, run.catalog, run.period
     changes: list[str] = []
     progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
 
@@ -157,20 +191,15 @@ def run_demo(
         period=period,
         waivers_path=policy / "waivers.yaml",
         attestations_path=policy / "attestations.yaml",
-        metadata={
-            **pipeline.report_metadata(None),
-            "organisation": "Acme Health Analytics (demo)",
-            "auditor": "Example Assurance LLP",
-            "scope": "AWS account 123456789012 (moto, seeded sample estate), regions "
+        metadata=run.metadata(
+            "Acme Health Analytics (demo)",
+            "AWS account 123456789012 (moto, seeded sample estate), regions "
             + ", ".join(DEMO_REGIONS)
             + "; GCP organization 'acme' from the bundled sample Cloud Asset export",
-            "demo": True,
-        },
+        ),
     )
     progress("rendering HTML and PDF")
-    report_dir = pipeline.write_report(result, out / "reports", store=store)
-    files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
-    return DemoOutcome(report_dir, files, store_path, period, result, tuple(changes))
+    return run.outcome(pipeline.write_report(result, out / "reports", store=store), result, changes)
 
 
 def run_compliant_demo(
@@ -185,11 +214,8 @@ def run_compliant_demo(
     MANUAL until attested)."""
     from auditor.demo import aws_estate, gcp_estate
 
-    out = out.resolve()
-    store_path = _fresh_store(out)
-    store = pipeline.open_store(str(store_path))
-    catalog = pipeline.load_catalog(params={"approved_regions": _approved_regions()})
-    period = simulated_quarter(today)
+    run = _Run.start(out, today)
+    out, store, catalog, period = run.out, run.store, run.catalog, run.period
     taken_at = datetime.combine(period.end.date() - timedelta(days=2), time(6, 0), tzinfo=UTC)
     progress(f"catalog: {len(catalog.controls)} controls; compliant twin, {period.label}")
     with _quiet_moto_logs(), moto_server() as endpoint:
@@ -218,19 +244,14 @@ def run_compliant_demo(
         snapshots,
         frameworks=("gdpr", "hipaa", "pci-dss-4.0.1"),
         period=period,
-        metadata={
-            **pipeline.report_metadata(None),
-            "organisation": "Acme Health Analytics (demo, compliant twin)",
-            "auditor": "Example Assurance LLP",
-            "scope": f"compliant twin of the sample estate ({clouds}); AWS regions "
+        metadata=run.metadata(
+            "Acme Health Analytics (demo, compliant twin)",
+            f"compliant twin of the sample estate ({clouds}); AWS regions "
             + ", ".join(aws_estate.COMPLIANT_REGIONS),
-            "demo": True,
-        },
+        ),
     )
     progress("rendering the report")
-    report_dir = pipeline.write_report(result, out / "reports", formats=formats)
-    files = tuple(sorted(p for p in report_dir.iterdir() if p.is_file()))
-    return DemoOutcome(report_dir, files, store_path, period, result, ())
+    return run.outcome(pipeline.write_report(result, out / "reports", formats=formats), result, [])
 
 
 _RELATIVE_DATE = re.compile(r"\{\{(start|end)([+-]\d+)\}\}")

@@ -128,6 +128,7 @@ NOTEBOOK_LOGS = "/aws/sagemaker/NotebookInstances"
 
 FRAUD_TAGS = {"team": "fraud-ml", "data-class": "pci", "env": "prod", "cost-center": "cc-4410"}
 GROWTH_TAGS = {"team": "growth-ml", "data-class": "pii", "env": "dev", "cost-center": "cc-5120"}
+ARTIFACT_TAGS = {**FRAUD_TAGS, "purpose": "model-artifacts"}
 
 
 def _tags(values: dict[str, str]) -> list[dict[str, str]]:
@@ -263,6 +264,34 @@ def _kms_key(clients: _Clients, region: str, alias: str, description: str, *, ro
     return str(meta["Arn"])
 
 
+def _partner_key_policy(
+    clients: _Clients, key_arn: str, account: str, partner: str, policy_id: str | None = None
+) -> None:
+    """The partner-share key's policy: the account administers it, `partner` may decrypt."""
+    policy: dict[str, Any] = {"Version": "2012-10-17"}
+    if policy_id:
+        policy["Id"] = policy_id
+    policy["Statement"] = [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowPartnerDecrypt",
+            "Effect": "Allow",
+            "Principal": {"AWS": partner},
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": "*",
+        },
+    ]
+    clients("kms", HOME_REGION).put_key_policy(
+        KeyId=key_arn.rsplit("/", 1)[1], PolicyName="default", Policy=json.dumps(policy)
+    )
+
+
 def _create_bucket(clients: _Clients, region: str, name: str, *, object_lock: bool = False) -> None:
     s3 = clients("s3", region)
     kwargs: dict[str, Any] = {"Bucket": name}
@@ -289,15 +318,18 @@ def _tls_only_policy(name: str) -> dict[str, Any]:
     }
 
 
+_ALL_PUBLIC_ACCESS_BLOCKED = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+
+
 def _block_public_access(clients: _Clients, region: str, name: str) -> None:
     clients("s3", region).put_public_access_block(
         Bucket=name,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
+        PublicAccessBlockConfiguration=_ALL_PUBLIC_ACCESS_BLOCKED,
     )
 
 
@@ -374,29 +406,39 @@ def _hardened_bucket(
     s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(tags)})
 
 
-def _seed_storage(clients: _Clients, account: str, keys: dict[str, str]) -> None:
-    s3 = clients("s3", HOME_REGION)
-    _create_bucket(clients, HOME_REGION, ACCESS_LOGS_BUCKET_EU)
-    _sse_s3(clients, HOME_REGION, ACCESS_LOGS_BUCKET_EU)  # log delivery targets need SSE-S3
-    _block_public_access(clients, HOME_REGION, ACCESS_LOGS_BUCKET_EU)
-    log_policy = _tls_only_policy(ACCESS_LOGS_BUCKET_EU)
+def _log_bucket(
+    clients: _Clients, region: str, name: str, account: str, *, versioned: bool
+) -> None:
+    """The access-log target: SSE-S3 (the only encryption log delivery accepts), private,
+    TLS-only, with the log-delivery grant first; versioned in the compliant estate."""
+    s3 = clients("s3", region)
+    _create_bucket(clients, region, name)
+    _sse_s3(clients, region, name)
+    _block_public_access(clients, region, name)
+    policy = _tls_only_policy(name)
     # The log-delivery grant first: moto reads statements in order and stops at the first match.
-    log_policy["Statement"].insert(
+    policy["Statement"].insert(
         0,
         {
             "Sid": "S3ServerAccessLogsPolicy",
             "Effect": "Allow",
             "Principal": {"Service": "logging.s3.amazonaws.com"},
             "Action": ["s3:PutObject"],
-            "Resource": f"arn:aws:s3:::{ACCESS_LOGS_BUCKET_EU}/*",
+            "Resource": f"arn:aws:s3:::{name}/*",
             "Condition": {"StringEquals": {"aws:SourceAccount": account}},
         },
     )
-    s3.put_bucket_policy(Bucket=ACCESS_LOGS_BUCKET_EU, Policy=json.dumps(log_policy))
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+    if versioned:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_tagging(
-        Bucket=ACCESS_LOGS_BUCKET_EU,
-        Tagging={"TagSet": _tags({"team": "ml-platform", "data-class": "logs"})},
+        Bucket=name, Tagging={"TagSet": _tags({"team": "ml-platform", "data-class": "logs"})}
     )
+
+
+def _seed_storage(clients: _Clients, account: str, keys: dict[str, str]) -> None:
+    s3 = clients("s3", HOME_REGION)
+    _log_bucket(clients, HOME_REGION, ACCESS_LOGS_BUCKET_EU, account, versioned=False)
 
     _hardened_bucket(
         clients,
@@ -411,7 +453,7 @@ def _seed_storage(clients: _Clients, account: str, keys: dict[str, str]) -> None
         HOME_REGION,
         ARTIFACTS_BUCKET_EU,
         keys["data"],
-        {**FRAUD_TAGS, "purpose": "model-artifacts"},
+        ARTIFACT_TAGS,
         log_bucket=ACCESS_LOGS_BUCKET_EU,
         retention_days=730,
     )
@@ -462,7 +504,7 @@ def _seed_storage(clients: _Clients, account: str, keys: dict[str, str]) -> None
     )
     clients("s3", SECOND_REGION).put_bucket_tagging(
         Bucket=ARTIFACTS_BUCKET_US,
-        Tagging={"TagSet": _tags({**FRAUD_TAGS, "purpose": "model-artifacts"})},
+        Tagging={"TagSet": _tags(ARTIFACT_TAGS)},
     )
 
 
@@ -481,6 +523,20 @@ def _assume_sagemaker() -> str:
     )
 
 
+def _sagemaker_role(iam: Any, name: str, description: str | None = None) -> str:
+    """A role SageMaker assumes; its ARN."""
+    kwargs: dict[str, Any] = {"Description": description} if description else {}
+    return str(
+        iam.create_role(
+            RoleName=name,
+            Path="/service-role/",
+            AssumeRolePolicyDocument=_assume_sagemaker(),
+            Tags=_tags({"team": "ml-platform"}),
+            **kwargs,
+        )["Role"]["Arn"]
+    )
+
+
 def _seed_iam(clients: _Clients, account: str) -> dict[str, str]:
     iam = clients("iam")
     roles: dict[str, str] = {}
@@ -489,13 +545,7 @@ def _seed_iam(clients: _Clients, account: str) -> dict[str, str]:
         (ADMIN_ROLE, "Sandbox notebooks (temporary, ticket ML-1422)"),
         (WILDCARD_ROLE, "MLOps pipeline automation"),
     ):
-        roles[name] = iam.create_role(
-            RoleName=name,
-            Path="/service-role/",
-            AssumeRolePolicyDocument=_assume_sagemaker(),
-            Description=description,
-            Tags=_tags({"team": "ml-platform"}),
-        )["Role"]["Arn"]
+        roles[name] = _sagemaker_role(iam, name, description)
     iam.put_role_policy(
         RoleName=TRAINING_ROLE,
         PolicyName="fraud-training-data-read",
@@ -582,21 +632,18 @@ def _attach_admin(iam: Any, role: str) -> None:
         iam.attach_role_policy(RoleName=role, PolicyArn=arn)
 
 
-def _seed_ecr(clients: _Clients, keys: dict[str, str]) -> None:
-    ecr = clients("ecr", HOME_REGION)
+def _hardened_repository(ecr: Any, name: str, key: str) -> None:
+    """Immutable tags, scan on push, KMS."""
     ecr.create_repository(
-        repositoryName=HARDENED_REPO,
+        repositoryName=name,
         imageTagMutability="IMMUTABLE",
         imageScanningConfiguration={"scanOnPush": True},
-        encryptionConfiguration={"encryptionType": "KMS", "kmsKey": keys["data"]},
+        encryptionConfiguration={"encryptionType": "KMS", "kmsKey": key},
         tags=_tags(FRAUD_TAGS),
     )
-    ecr.create_repository(
-        repositoryName=SLOPPY_REPO,
-        imageTagMutability="MUTABLE",
-        imageScanningConfiguration={"scanOnPush": False},
-        tags=_tags(GROWTH_TAGS),
-    )
+
+
+def _enhanced_scanning(ecr: Any) -> None:
     ecr.put_registry_scanning_configuration(
         scanType="ENHANCED",
         rules=[
@@ -606,27 +653,55 @@ def _seed_ecr(clients: _Clients, keys: dict[str, str]) -> None:
             }
         ],
     )
-    # us-east-1 keeps the default BASIC, manual-only registry scanning.
-    clients("ecr", SECOND_REGION).create_repository(
-        repositoryName=HARDENED_REPO,
-        imageTagMutability="IMMUTABLE",
-        imageScanningConfiguration={"scanOnPush": True},
-        encryptionConfiguration={"encryptionType": "KMS", "kmsKey": keys["us"]},
-        tags=_tags(FRAUD_TAGS),
+
+
+def _seed_ecr(clients: _Clients, keys: dict[str, str]) -> None:
+    ecr = clients("ecr", HOME_REGION)
+    _hardened_repository(ecr, HARDENED_REPO, keys["data"])
+    ecr.create_repository(
+        repositoryName=SLOPPY_REPO,
+        imageTagMutability="MUTABLE",
+        imageScanningConfiguration={"scanOnPush": False},
+        tags=_tags(GROWTH_TAGS),
     )
+    _enhanced_scanning(ecr)
+    # us-east-1 keeps the default BASIC, manual-only registry scanning.
+    _hardened_repository(clients("ecr", SECOND_REGION), HARDENED_REPO, keys["us"])
 
 
-def _hardened_training_job(
-    clients: _Clients,
-    region: str,
-    name: str,
-    account: str,
-    net: _Network,
-    key: str,
-    role: str,
-    bucket: str,
-) -> None:
-    clients("sagemaker", region).create_training_job(
+@dataclass(frozen=True)
+class _Estate:
+    """What the planted estate's workload seeders build on: networks, keys and roles by name."""
+
+    clients: _Clients
+    account: str
+    nets: dict[str, _Network]
+    keys: dict[str, str]
+    roles: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Workload:
+    """Where a hardened ML resource runs: account and region, its VPC, the customer-managed key
+    that encrypts it and the role it runs as. Both estates plant hardened resources from one."""
+
+    clients: _Clients
+    account: str
+    region: str
+    net: _Network
+    key: str
+    role: str
+
+    def image(self, tag: str) -> str:
+        return _image(self.account, self.region, HARDENED_REPO, tag)
+
+    def vpc(self) -> dict[str, Any]:
+        return {"SecurityGroupIds": [self.net.security_group], "Subnets": self.net.subnets}
+
+
+def _hardened_training_job(w: _Workload, name: str, bucket: str) -> None:
+    key = w.key
+    w.clients("sagemaker", w.region).create_training_job(
         TrainingJobName=name,
         HyperParameters={
             "max_depth": "6",
@@ -634,11 +709,8 @@ def _hardened_training_job(
             "objective": "binary:logistic",
             "num_round": "300",
         },
-        AlgorithmSpecification={
-            "TrainingImage": _image(account, region, HARDENED_REPO, "1.7-1"),
-            "TrainingInputMode": "File",
-        },
-        RoleArn=role,
+        AlgorithmSpecification={"TrainingImage": w.image("1.7-1"), "TrainingInputMode": "File"},
+        RoleArn=w.role,
         InputDataConfig=[
             {
                 "ChannelName": "train",
@@ -659,7 +731,7 @@ def _hardened_training_job(
             "VolumeSizeInGB": 50,
             "VolumeKmsKeyId": key,
         },
-        VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
+        VpcConfig=w.vpc(),
         StoppingCondition={"MaxRuntimeInSeconds": 86400},
         EnableNetworkIsolation=True,
         EnableInterContainerTrafficEncryption=True,
@@ -667,35 +739,54 @@ def _hardened_training_job(
     )
 
 
-def _seed_training(
-    clients: _Clients,
-    account: str,
-    nets: dict[str, _Network],
-    keys: dict[str, str],
-    roles: dict[str, str],
-) -> None:
+def _hardened_processing_job(w: _Workload, name: str, output_uri: str) -> None:
+    """Own image, encrypted volume and output, network isolation in a VPC."""
+    key = w.key
+    resources = {
+        "ClusterConfig": {
+            "InstanceCount": 1,
+            "InstanceType": "ml.m5.xlarge",
+            "VolumeSizeInGB": 30,
+            "VolumeKmsKeyId": key,
+        }
+    }
+    w.clients("sagemaker", w.region).create_processing_job(
+        ProcessingJobName=name,
+        RoleArn=w.role,
+        AppSpecification={"ImageUri": w.image("prep-1.4.0")},
+        ProcessingResources=resources,
+        NetworkConfig={
+            "EnableNetworkIsolation": True,
+            "EnableInterContainerTrafficEncryption": True,
+            "VpcConfig": w.vpc(),
+        },
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "features",
+                    "S3Output": {
+                        "S3Uri": output_uri,
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ],
+            "KmsKeyId": key,
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        Tags=_tags(FRAUD_TAGS),
+    )
+    _moto_processing_resources(w.account, w.region, name, resources)
+
+
+def _seed_training(e: _Estate) -> None:
+    clients, account, nets, keys, roles = e.clients, e.account, e.nets, e.keys, e.roles
     sm = clients("sagemaker", HOME_REGION)
-    net = nets[HOME_REGION]
-    _hardened_training_job(
-        clients,
-        HOME_REGION,
-        HARDENED_JOB,
-        account,
-        net,
-        keys["data"],
-        roles[TRAINING_ROLE],
-        TRAINING_BUCKET_EU,
-    )
-    _hardened_training_job(
-        clients,
-        SECOND_REGION,
-        US_JOB,
-        account,
-        nets[SECOND_REGION],
-        keys["us"],
-        roles[TRAINING_ROLE],
-        TRAINING_BUCKET_US,
-    )
+    role = roles[TRAINING_ROLE]
+    eu = _Workload(clients, account, HOME_REGION, nets[HOME_REGION], keys["data"], role)
+    us = _Workload(clients, account, SECOND_REGION, nets[SECOND_REGION], keys["us"], role)
+    _hardened_training_job(eu, HARDENED_JOB, TRAINING_BUCKET_EU)
+    _hardened_training_job(us, US_JOB, TRAINING_BUCKET_US)
     sm.create_training_job(
         TrainingJobName=SLOPPY_JOB,
         HyperParameters={
@@ -728,46 +819,12 @@ def _seed_training(
         EnableInterContainerTrafficEncryption=False,
         Tags=_tags(GROWTH_TAGS),
     )
-    processing_common: dict[str, Any] = {
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-    }
-    hardened_resources = {
-        "ClusterConfig": {
-            "InstanceCount": 1,
-            "InstanceType": "ml.m5.xlarge",
-            "VolumeSizeInGB": 30,
-            "VolumeKmsKeyId": keys["data"],
-        }
-    }
+    _hardened_processing_job(
+        eu, HARDENED_PROCESSING, f"s3://{TRAINING_BUCKET_EU}/fraud/2026-10/train/"
+    )
     sloppy_resources = {
         "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30}
     }
-    sm.create_processing_job(
-        ProcessingJobName=HARDENED_PROCESSING,
-        RoleArn=roles[TRAINING_ROLE],
-        AppSpecification={"ImageUri": _image(account, HOME_REGION, HARDENED_REPO, "prep-1.4.0")},
-        ProcessingResources=hardened_resources,
-        NetworkConfig={
-            "EnableNetworkIsolation": True,
-            "EnableInterContainerTrafficEncryption": True,
-            "VpcConfig": {"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
-        },
-        ProcessingOutputConfig={
-            "Outputs": [
-                {
-                    "OutputName": "features",
-                    "S3Output": {
-                        "S3Uri": f"s3://{TRAINING_BUCKET_EU}/fraud/2026-10/train/",
-                        "LocalPath": "/opt/ml/processing/output",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ],
-            "KmsKeyId": keys["data"],
-        },
-        Tags=_tags(FRAUD_TAGS),
-        **processing_common,
-    )
     sm.create_processing_job(
         ProcessingJobName=SLOPPY_PROCESSING,
         RoleArn=roles[WILDCARD_ROLE],
@@ -788,10 +845,9 @@ def _seed_training(
                 }
             ]
         },
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
         Tags=_tags(GROWTH_TAGS),
-        **processing_common,
     )
-    _moto_processing_resources(account, HOME_REGION, HARDENED_PROCESSING, hardened_resources)
     _moto_processing_resources(account, HOME_REGION, SLOPPY_PROCESSING, sloppy_resources)
 
 
@@ -818,9 +874,25 @@ def _sloppy_notebook(clients: _Clients, name: str, role: str, lifecycle: str | N
     )
 
 
-def _seed_notebooks(
-    clients: _Clients, nets: dict[str, _Network], keys: dict[str, str], roles: dict[str, str]
-) -> None:
+def _hardened_notebook(clients: _Clients, name: str, net: _Network, role: str, key: str) -> None:
+    """In a VPC subnet, no direct internet, no root, KMS volume, the clean lifecycle script."""
+    clients("sagemaker", HOME_REGION).create_notebook_instance(
+        NotebookInstanceName=name,
+        InstanceType="ml.t3.large",
+        SubnetId=net.subnets[0],
+        SecurityGroupIds=[net.security_group],
+        RoleArn=role,
+        KmsKeyId=key,
+        LifecycleConfigName=CLEAN_LIFECYCLE,
+        DirectInternetAccess="Disabled",
+        RootAccess="Disabled",
+        VolumeSizeInGB=20,
+        Tags=_tags(FRAUD_TAGS),
+    )
+
+
+def _seed_notebooks(e: _Estate) -> None:
+    clients, nets, keys, roles = e.clients, e.nets, e.keys, e.roles
     net = nets[HOME_REGION]
     _lifecycle(
         clients,
@@ -835,71 +907,75 @@ def _seed_notebooks(
         "aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
         "pip install lightgbm==4.3.0\n",
     )
-    clients("sagemaker", HOME_REGION).create_notebook_instance(
-        NotebookInstanceName=HARDENED_NOTEBOOK,
-        InstanceType="ml.t3.large",
-        SubnetId=net.subnets[0],
-        SecurityGroupIds=[net.security_group],
-        RoleArn=roles[TRAINING_ROLE],
-        KmsKeyId=keys["data"],
-        LifecycleConfigName=CLEAN_LIFECYCLE,
-        DirectInternetAccess="Disabled",
-        RootAccess="Disabled",
-        VolumeSizeInGB=20,
-        Tags=_tags(FRAUD_TAGS),
-    )
+    _hardened_notebook(clients, HARDENED_NOTEBOOK, net, roles[TRAINING_ROLE], keys["data"])
     _sloppy_notebook(clients, SLOPPY_NOTEBOOK, roles[ADMIN_ROLE], LEAKY_LIFECYCLE)
 
 
-def _seed_models(
-    clients: _Clients,
-    account: str,
-    nets: dict[str, _Network],
-    keys: dict[str, str],
-    roles: dict[str, str],
+def _hardened_endpoint(
+    w: _Workload,
+    names: tuple[str, str, str],
+    tags: dict[str, str],
+    *,
+    model_data_url: str,
+    capture_bucket: str,
+    sampling: int,
 ) -> None:
-    for region, model, ec, endpoint, key in (
-        (HOME_REGION, HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT, keys["data"]),
-        (SECOND_REGION, US_MODEL, US_EC, US_ENDPOINT, keys["us"]),
-    ):
-        sm = clients("sagemaker", region)
-        net = nets[region]
-        bucket = ARTIFACTS_BUCKET_EU if region == HOME_REGION else ARTIFACTS_BUCKET_US
-        sm.create_model(
-            ModelName=model,
-            ExecutionRoleArn=roles[TRAINING_ROLE],
-            PrimaryContainer={
-                "Image": _image(account, region, HARDENED_REPO, "serve-1.7-1"),
-                "ModelDataUrl": f"s3://{bucket}/fraud/{HARDENED_JOB}/output/model.tar.gz",
-                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "MODEL_THRESHOLD": "0.82"},
-            },
-            VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
-            EnableNetworkIsolation=True,
-            Tags=_tags(FRAUD_TAGS),
+    """Model, endpoint config and endpoint as they should be: own image, network isolation in
+    a VPC, customer-managed keys, two instances, encrypted data capture with a retention tag."""
+    model, ec, endpoint = names
+    key = w.key
+    sm = w.clients("sagemaker", w.region)
+    sm.create_model(
+        ModelName=model,
+        ExecutionRoleArn=w.role,
+        PrimaryContainer={
+            "Image": w.image("serve-1.7-1"),
+            "ModelDataUrl": model_data_url,
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "MODEL_THRESHOLD": "0.82"},
+        },
+        VpcConfig=w.vpc(),
+        EnableNetworkIsolation=True,
+        Tags=_tags(tags),
+    )
+    _moto_network_isolation(w.account, w.region, model)
+    sm.create_endpoint_config(
+        EndpointConfigName=ec,
+        KmsKeyId=key,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": sampling,
+            "DestinationS3Uri": f"s3://{capture_bucket}/data-capture/{endpoint}/",
+            "KmsKeyId": key,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+        Tags=_tags({**tags, CAPTURE_RETENTION_TAG: "30"}),
+    )
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=ec, Tags=_tags(tags))
+
+
+def _seed_models(e: _Estate) -> None:
+    clients, account, nets, keys, roles = e.clients, e.account, e.nets, e.keys, e.roles
+    for region, names, key, bucket in (
+        (HOME_REGION, (HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT), keys["data"], ARTIFACTS_BUCKET_EU),
+        (SECOND_REGION, (US_MODEL, US_EC, US_ENDPOINT), keys["us"], ARTIFACTS_BUCKET_US),
+    ):  # fmt: skip
+        _hardened_endpoint(
+            _Workload(clients, account, region, nets[region], key, roles[TRAINING_ROLE]),
+            names,
+            FRAUD_TAGS,
+            model_data_url=f"s3://{bucket}/fraud/{HARDENED_JOB}/output/model.tar.gz",
+            capture_bucket=bucket,
+            sampling=20,
         )
-        _moto_network_isolation(account, region, model)
-        sm.create_endpoint_config(
-            EndpointConfigName=ec,
-            KmsKeyId=key,
-            ProductionVariants=[
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": model,
-                    "InitialInstanceCount": 2,
-                    "InstanceType": "ml.m5.large",
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-            DataCaptureConfig={
-                "EnableCapture": True,
-                "InitialSamplingPercentage": 20,
-                "DestinationS3Uri": f"s3://{bucket}/data-capture/{endpoint}/",
-                "KmsKeyId": key,
-                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            },
-            Tags=_tags({**FRAUD_TAGS, CAPTURE_RETENTION_TAG: "30"}),
-        )
-        sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=ec, Tags=_tags(FRAUD_TAGS))
 
     sm = clients("sagemaker", HOME_REGION)
     sm.create_model(
@@ -952,13 +1028,30 @@ def _model_package(
     )
 
 
-def _seed_registry(
+def _studio_domain(
     clients: _Clients,
-    account: str,
-    nets: dict[str, _Network],
-    keys: dict[str, str],
-    roles: dict[str, str],
+    region: str,
+    name: str,
+    net: _Network,
+    role: str,
+    access: str,
+    key: str | None,
 ) -> None:
+    kwargs: dict[str, Any] = {"KmsKeyId": key} if key else {}
+    clients("sagemaker", region).create_domain(
+        DomainName=name,
+        AuthMode="IAM",
+        DefaultUserSettings={"ExecutionRole": role},
+        SubnetIds=net.subnets,
+        VpcId=net.vpc_id,
+        AppNetworkAccessType=access,
+        Tags=_tags({"team": "ml-platform"}),
+        **kwargs,
+    )
+
+
+def _seed_registry(e: _Estate) -> None:
+    clients, account, nets, keys, roles = e.clients, e.account, e.nets, e.keys, e.roles
     sm = clients("sagemaker", HOME_REGION)
     sm.create_model_package_group(
         ModelPackageGroupName=APPROVED_GROUP,
@@ -972,21 +1065,79 @@ def _seed_registry(
         Tags=_tags(GROWTH_TAGS),
     )
     _model_package(clients, account, PENDING_GROUP, "PendingManualApproval", "v3 candidate")
-    for region, name, access in (
-        (HOME_REGION, STUDIO_DOMAIN_EU, "VpcOnly"),
-        (SECOND_REGION, STUDIO_DOMAIN_US, "PublicInternetOnly"),
+    for region, name, access, key in (
+        (HOME_REGION, STUDIO_DOMAIN_EU, "VpcOnly", keys["data"]),
+        (SECOND_REGION, STUDIO_DOMAIN_US, "PublicInternetOnly", None),
     ):
-        kwargs: dict[str, Any] = {"KmsKeyId": keys["data"]} if region == HOME_REGION else {}
-        clients("sagemaker", region).create_domain(
-            DomainName=name,
-            AuthMode="IAM",
-            DefaultUserSettings={"ExecutionRole": roles[TRAINING_ROLE]},
-            SubnetIds=nets[region].subnets,
-            VpcId=nets[region].vpc_id,
-            AppNetworkAccessType=access,
-            Tags=_tags({"team": "ml-platform"}),
-            **kwargs,
-        )
+        _studio_domain(clients, region, name, nets[region], roles[TRAINING_ROLE], access, key)
+
+
+def _validated_trail(
+    ct: Any,
+    name: str,
+    *,
+    multi_region: bool,
+    key: str,
+    data_events: str,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """A logging trail into TRAIL_BUCKET with file validation, KMS, management events and S3
+    data events (selector named `data_events`)."""
+    kwargs: dict[str, Any] = {"TagsList": _tags(tags)} if tags else {}
+    ct.create_trail(
+        Name=name,
+        S3BucketName=TRAIL_BUCKET,
+        IsMultiRegionTrail=multi_region,
+        IncludeGlobalServiceEvents=multi_region,
+        EnableLogFileValidation=True,
+        KmsKeyId=key,
+        **kwargs,
+    )
+    ct.put_event_selectors(
+        TrailName=name,
+        AdvancedEventSelectors=[
+            {
+                "Name": "Management events",
+                "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
+            },
+            {
+                "Name": data_events,
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Data"]},
+                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                ],
+            },
+        ],
+    )
+    ct.start_logging(Name=name)
+
+
+def _log_group(logs: Any, group: str, retention_days: int, key: str | None) -> None:
+    kwargs: dict[str, Any] = {"kmsKeyId": key} if key else {}
+    logs.create_log_group(logGroupName=group, tags={"team": "ml-platform"}, **kwargs)
+    logs.put_retention_policy(logGroupName=group, retentionInDays=retention_days)
+
+
+def _guardduty(clients: _Clients, region: str) -> None:
+    clients("guardduty", region).create_detector(
+        Enable=True,
+        FindingPublishingFrequency="FIFTEEN_MINUTES",
+        DataSources={"S3Logs": {"Enable": True}},
+    )
+
+
+def _bedrock_invocation_logging(clients: _Clients, region: str, account: str) -> None:
+    clients("bedrock", region).put_model_invocation_logging_configuration(
+        loggingConfig={
+            "cloudWatchConfig": {
+                "logGroupName": "/aws/bedrock/model-invocations",
+                "roleArn": f"arn:aws:iam::{account}:role/service-role/AcmeBedrockLogging",
+            },
+            "textDataDeliveryEnabled": True,
+            "imageDataDeliveryEnabled": False,
+            "embeddingDataDeliveryEnabled": False,
+        }
+    )
 
 
 def _seed_monitoring(clients: _Clients, account: str, keys: dict[str, str]) -> None:
@@ -996,33 +1147,14 @@ def _seed_monitoring(clients: _Clients, account: str, keys: dict[str, str]) -> N
     s3.put_bucket_tagging(
         Bucket=TRAIL_BUCKET, Tagging={"TagSet": _tags({"team": "security", "data-class": "logs"})}
     )
-    ct = clients("cloudtrail", HOME_REGION)
-    ct.create_trail(
-        Name=ORG_TRAIL,
-        S3BucketName=TRAIL_BUCKET,
-        IsMultiRegionTrail=True,
-        IncludeGlobalServiceEvents=True,
-        EnableLogFileValidation=True,
-        KmsKeyId=keys["data"],
-        TagsList=_tags({"team": "security"}),
+    _validated_trail(
+        clients("cloudtrail", HOME_REGION),
+        ORG_TRAIL,
+        multi_region=True,
+        key=keys["data"],
+        data_events="S3 object-level events on ML data",
+        tags={"team": "security"},
     )
-    ct.put_event_selectors(
-        TrailName=ORG_TRAIL,
-        AdvancedEventSelectors=[
-            {
-                "Name": "Management events",
-                "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
-            },
-            {
-                "Name": "S3 object-level events on ML data",
-                "FieldSelectors": [
-                    {"Field": "eventCategory", "Equals": ["Data"]},
-                    {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
-                ],
-            },
-        ],
-    )
-    ct.start_logging(Name=ORG_TRAIL)
     # A forgotten single-region trail: no validation, no KMS, logging stopped.
     legacy = clients("cloudtrail", SECOND_REGION)
     legacy.create_trail(Name=LEGACY_TRAIL, S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=False)
@@ -1034,15 +1166,9 @@ def _seed_monitoring(clients: _Clients, account: str, keys: dict[str, str]) -> N
         (ENDPOINT_LOGS, 731, keys["data"]),
         (NOTEBOOK_LOGS, 30, None),
     ):
-        kwargs: dict[str, Any] = {"kmsKeyId": key} if key else {}
-        logs.create_log_group(logGroupName=group, tags={"team": "ml-platform"}, **kwargs)
-        logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
+        _log_group(logs, group, retention, key)
 
-    clients("guardduty", HOME_REGION).create_detector(
-        Enable=True,
-        FindingPublishingFrequency="FIFTEEN_MINUTES",
-        DataSources={"S3Logs": {"Enable": True}},
-    )
+    _guardduty(clients, HOME_REGION)
     _enable_macie(clients, HOME_REGION)
     # moto starts every region with Macie on; the drifted region has it switched off.
     try:
@@ -1053,17 +1179,7 @@ def _seed_monitoring(clients: _Clients, account: str, keys: dict[str, str]) -> N
             "ResourceNotFoundException",
         ):
             raise
-    clients("bedrock", HOME_REGION).put_model_invocation_logging_configuration(
-        loggingConfig={
-            "cloudWatchConfig": {
-                "logGroupName": "/aws/bedrock/model-invocations",
-                "roleArn": f"arn:aws:iam::{account}:role/service-role/AcmeBedrockLogging",
-            },
-            "textDataDeliveryEnabled": True,
-            "imageDataDeliveryEnabled": False,
-            "embeddingDataDeliveryEnabled": False,
-        }
-    )
+    _bedrock_invocation_logging(clients, HOME_REGION, account)
 
 
 def _enable_macie(clients: _Clients, region: str) -> None:
@@ -1105,40 +1221,15 @@ def seed_estate(account_hint: str | None = None) -> EstateInfo:
             rotate=True,
         ),
     }
-    partner_key_id = keys["partner"].rsplit("/", 1)[1]
-    clients("kms", HOME_REGION).put_key_policy(
-        KeyId=partner_key_id,
-        PolicyName="default",
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Id": "partner-share",
-                "Statement": [
-                    {
-                        "Sid": "Enable IAM User Permissions",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                        "Action": "kms:*",
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "AllowPartnerDecrypt",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": "*"},
-                        "Action": ["kms:Decrypt", "kms:DescribeKey"],
-                        "Resource": "*",
-                    },
-                ],
-            }
-        ),
-    )
+    _partner_key_policy(clients, keys["partner"], account, "*", policy_id="partner-share")
     _seed_storage(clients, account, keys)
     roles = _seed_iam(clients, account)
     _seed_ecr(clients, keys)
-    _seed_training(clients, account, nets, keys, roles)
-    _seed_notebooks(clients, nets, keys, roles)
-    _seed_models(clients, account, nets, keys, roles)
-    _seed_registry(clients, account, nets, keys, roles)
+    estate = _Estate(clients, account, nets, keys, roles)
+    _seed_training(estate)
+    _seed_notebooks(estate)
+    _seed_models(estate)
+    _seed_registry(estate)
     _seed_monitoring(clients, account, keys)
     return EstateInfo(
         account_id=account,
@@ -1161,6 +1252,29 @@ def seed_estate(account_hint: str | None = None) -> EstateInfo:
 
 _B = "AWS::S3::Bucket"
 _SM = "AWS::SageMaker::"
+
+# Control sets a planted resource and its hardened twin share (the twin may add to them).
+_TRAINING_JOB_CONTROLS = (
+    "ML-TRAIN-001",
+    "ML-TRAIN-002",
+    "ML-TRAIN-003",
+    "ML-TRAIN-004",
+    "ML-TRAIN-005",
+    "ML-TRAIN-006",
+    "ML-TRAIN-018",
+)
+_PROCESSING_JOB_CONTROLS = ("ML-TRAIN-007", "ML-TRAIN-008", "ML-TRAIN-018")
+_NOTEBOOK_CONTROLS = (
+    "ML-TRAIN-009",
+    "ML-TRAIN-010",
+    "ML-TRAIN-011",
+    "ML-TRAIN-012",
+    "ML-TRAIN-013",
+)
+_STUDIO_DOMAIN_CONTROLS = ("ML-TRAIN-021", "ML-TRAIN-022")
+_MODEL_CONTROLS = ("ML-DEPLOY-005", "ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009")
+_TRAIL_CONTROLS = ("ML-MON-002", "ML-MON-003", "ML-MON-004")
+_LOG_GROUP_CONTROLS = ("ML-MON-006", "ML-MON-007")
 
 _PLANTED: tuple[PlantedResource, ...] = (
     PlantedResource(
@@ -1226,15 +1340,7 @@ _PLANTED: tuple[PlantedResource, ...] = (
         _SM + "TrainingJob",
         SLOPPY_JOB,
         HOME_REGION,
-        (
-            "ML-TRAIN-001",
-            "ML-TRAIN-002",
-            "ML-TRAIN-003",
-            "ML-TRAIN-004",
-            "ML-TRAIN-005",
-            "ML-TRAIN-006",
-            "ML-TRAIN-018",
-        ),
+        _TRAINING_JOB_CONTROLS,
         "no isolation, no VPC, no encryption, DB_PASSWORD hyper-parameter, image from a foreign registry",
     ),
     PlantedResource(
@@ -1248,21 +1354,21 @@ _PLANTED: tuple[PlantedResource, ...] = (
         _SM + "ProcessingJob",
         SLOPPY_PROCESSING,
         HOME_REGION,
-        ("ML-TRAIN-007", "ML-TRAIN-008", "ML-TRAIN-018"),
+        _PROCESSING_JOB_CONTROLS,
         "no isolation, no KMS, foreign image",
     ),
     PlantedResource(
         _SM + "NotebookInstance",
         SLOPPY_NOTEBOOK,
         HOME_REGION,
-        ("ML-TRAIN-009", "ML-TRAIN-010", "ML-TRAIN-011", "ML-TRAIN-012", "ML-TRAIN-013"),
+        _NOTEBOOK_CONTROLS,
         "direct internet, root, no KMS, no VPC, AWS keys in the lifecycle script",
     ),
     PlantedResource(
         _SM + "Domain",
         STUDIO_DOMAIN_US,
         SECOND_REGION,
-        ("ML-TRAIN-021", "ML-TRAIN-022"),
+        _STUDIO_DOMAIN_CONTROLS,
         "Studio domain with public internet, no KMS",
     ),
     PlantedResource(
@@ -1276,7 +1382,7 @@ _PLANTED: tuple[PlantedResource, ...] = (
         _SM + "Model",
         SLOPPY_MODEL,
         HOME_REGION,
-        ("ML-DEPLOY-005", "ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
+        _MODEL_CONTROLS,
         "no isolation, no VPC, foreign image, DB_PASSWORD env",
     ),
     PlantedResource(
@@ -1297,14 +1403,14 @@ _PLANTED: tuple[PlantedResource, ...] = (
         "AWS::CloudTrail::Trail",
         LEGACY_TRAIL,
         SECOND_REGION,
-        ("ML-MON-002", "ML-MON-003", "ML-MON-004"),
+        _TRAIL_CONTROLS,
         "no validation, no KMS, logging stopped",
     ),
     PlantedResource(
         "AWS::Logs::LogGroup",
         NOTEBOOK_LOGS,
         HOME_REGION,
-        ("ML-MON-006", "ML-MON-007"),
+        _LOG_GROUP_CONTROLS,
         "30-day retention, no KMS",
     ),
     PlantedResource(
@@ -1397,37 +1503,28 @@ _HARDENED: tuple[PlantedResource, ...] = (
         _SM + "TrainingJob",
         HARDENED_JOB,
         HOME_REGION,
-        (
-            "ML-TRAIN-001",
-            "ML-TRAIN-002",
-            "ML-TRAIN-003",
-            "ML-TRAIN-004",
-            "ML-TRAIN-005",
-            "ML-TRAIN-006",
-            "ML-TRAIN-018",
-            "ML-TRAIN-023",
-        ),
+        (*_TRAINING_JOB_CONTROLS, "ML-TRAIN-023"),
         "hardened training job",
     ),
     PlantedResource(
         _SM + "ProcessingJob",
         HARDENED_PROCESSING,
         HOME_REGION,
-        ("ML-TRAIN-007", "ML-TRAIN-008", "ML-TRAIN-018"),
+        _PROCESSING_JOB_CONTROLS,
         "isolated processing job with customer-managed keys",
     ),
     PlantedResource(
         _SM + "NotebookInstance",
         HARDENED_NOTEBOOK,
         HOME_REGION,
-        ("ML-TRAIN-009", "ML-TRAIN-010", "ML-TRAIN-011", "ML-TRAIN-012", "ML-TRAIN-013"),
+        _NOTEBOOK_CONTROLS,
         "hardened notebook",
     ),
     PlantedResource(
         _SM + "Domain",
         STUDIO_DOMAIN_EU,
         HOME_REGION,
-        ("ML-TRAIN-021", "ML-TRAIN-022"),
+        _STUDIO_DOMAIN_CONTROLS,
         "VPC-only Studio domain",
     ),
     PlantedResource(
@@ -1441,7 +1538,7 @@ _HARDENED: tuple[PlantedResource, ...] = (
         _SM + "Model",
         HARDENED_MODEL,
         HOME_REGION,
-        ("ML-DEPLOY-005", "ML-DEPLOY-006", "ML-DEPLOY-008", "ML-DEPLOY-009"),
+        _MODEL_CONTROLS,
         "isolated model in VPC, own image",
     ),
     PlantedResource(
@@ -1458,14 +1555,14 @@ _HARDENED: tuple[PlantedResource, ...] = (
         "AWS::CloudTrail::Trail",
         ORG_TRAIL,
         HOME_REGION,
-        ("ML-MON-002", "ML-MON-003", "ML-MON-004", "ML-MON-005", "ML-MON-012"),
+        (*_TRAIL_CONTROLS, "ML-MON-005", "ML-MON-012"),
         "multi-region validated trail",
     ),
     PlantedResource(
         "AWS::Logs::LogGroup",
         ENDPOINT_LOGS,
         HOME_REGION,
-        ("ML-MON-006", "ML-MON-007"),
+        _LOG_GROUP_CONTROLS,
         "731 days, KMS",
     ),
     PlantedResource(
@@ -1540,11 +1637,7 @@ def _week8(clients: _Clients) -> str:
 
 
 def _week9(clients: _Clients) -> str:
-    clients("guardduty", SECOND_REGION).create_detector(
-        Enable=True,
-        FindingPublishingFrequency="FIFTEEN_MINUTES",
-        DataSources={"S3Logs": {"Enable": True}},
-    )
+    _guardduty(clients, SECOND_REGION)
     return f"GuardDuty enabled in {SECOND_REGION}"
 
 
@@ -1637,131 +1730,13 @@ def _scoped_policy(account: str, buckets: list[str]) -> str:
     )
 
 
-def _log_bucket(clients: _Clients, region: str, name: str, account: str) -> None:
-    """The access-log target: SSE-S3 (the only encryption log delivery accepts), versioned,
-    private, TLS-only, with the log-delivery grant first."""
-    s3 = clients("s3", region)
-    _create_bucket(clients, region, name)
-    _sse_s3(clients, region, name)
-    _block_public_access(clients, region, name)
-    policy = _tls_only_policy(name)
-    policy["Statement"].insert(
-        0,
-        {
-            "Sid": "S3ServerAccessLogsPolicy",
-            "Effect": "Allow",
-            "Principal": {"Service": "logging.s3.amazonaws.com"},
-            "Action": ["s3:PutObject"],
-            "Resource": f"arn:aws:s3:::{name}/*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-        },
-    )
-    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_tagging(
-        Bucket=name, Tagging={"TagSet": _tags({"team": "ml-platform", "data-class": "logs"})}
-    )
-
-
-def _compliant_endpoint(
-    clients: _Clients,
-    region: str,
-    account: str,
-    net: _Network,
-    key: str,
-    role: str,
-    names: tuple[str, str, str],
-    tags: dict[str, str],
-    bucket: str,
-) -> None:
-    model, ec, endpoint = names
-    sm = clients("sagemaker", region)
-    sm.create_model(
-        ModelName=model,
-        ExecutionRoleArn=role,
-        PrimaryContainer={
-            "Image": _image(account, region, HARDENED_REPO, "serve-1.7-1"),
-            "ModelDataUrl": f"s3://{bucket}/models/{model}/model.tar.gz",
-            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "MODEL_THRESHOLD": "0.82"},
-        },
-        VpcConfig={"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
-        EnableNetworkIsolation=True,
-        Tags=_tags(tags),
-    )
-    _moto_network_isolation(account, region, model)
-    sm.create_endpoint_config(
-        EndpointConfigName=ec,
-        KmsKeyId=key,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": model,
-                "InitialInstanceCount": 2,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-        DataCaptureConfig={
-            "EnableCapture": True,
-            "InitialSamplingPercentage": 10,
-            "DestinationS3Uri": f"s3://{bucket}/data-capture/{endpoint}/",
-            "KmsKeyId": key,
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-        },
-        Tags=_tags({**tags, CAPTURE_RETENTION_TAG: "30"}),
-    )
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=ec, Tags=_tags(tags))
-
-
 def _compliant_jobs(
-    clients: _Clients,
-    region: str,
-    account: str,
-    net: _Network,
-    key: str,
-    role: str,
-    bucket: str,
-    training: tuple[str, ...],
-    processing: tuple[str, ...],
+    w: _Workload, bucket: str, training: tuple[str, ...], processing: tuple[str, ...]
 ) -> None:
     for name in training:
-        _hardened_training_job(clients, region, name, account, net, key, role, bucket)
-    resources = {
-        "ClusterConfig": {
-            "InstanceCount": 1,
-            "InstanceType": "ml.m5.xlarge",
-            "VolumeSizeInGB": 30,
-            "VolumeKmsKeyId": key,
-        }
-    }
+        _hardened_training_job(w, name, bucket)
     for name in processing:
-        clients("sagemaker", region).create_processing_job(
-            ProcessingJobName=name,
-            RoleArn=role,
-            AppSpecification={"ImageUri": _image(account, region, HARDENED_REPO, "prep-1.4.0")},
-            ProcessingResources=resources,
-            NetworkConfig={
-                "EnableNetworkIsolation": True,
-                "EnableInterContainerTrafficEncryption": True,
-                "VpcConfig": {"SecurityGroupIds": [net.security_group], "Subnets": net.subnets},
-            },
-            ProcessingOutputConfig={
-                "Outputs": [
-                    {
-                        "OutputName": "features",
-                        "S3Output": {
-                            "S3Uri": f"s3://{bucket}/features/{name}/",
-                            "LocalPath": "/opt/ml/processing/output",
-                            "S3UploadMode": "EndOfJob",
-                        },
-                    }
-                ],
-                "KmsKeyId": key,
-            },
-            StoppingCondition={"MaxRuntimeInSeconds": 3600},
-            Tags=_tags(FRAUD_TAGS),
-        )
-        _moto_processing_resources(account, region, name, resources)
+        _hardened_processing_job(w, name, f"s3://{bucket}/features/{name}/")
 
 
 def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
@@ -1786,43 +1761,21 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
         ),
         "eu2": _kms_key(clients, eu2, DATA_KEY_ALIAS, "ML data (eu-central-1)", rotate=True),
     }
-    clients("kms", eu).put_key_policy(
-        KeyId=keys["partner"].rsplit("/", 1)[1],
-        PolicyName="default",
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "Enable IAM User Permissions",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                        "Action": "kms:*",
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "AllowPartnerDecrypt",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": "arn:aws:iam::210987654321:role/scoring-partner"},
-                        "Action": ["kms:Decrypt", "kms:DescribeKey"],
-                        "Resource": "*",
-                    },
-                ],
-            }
-        ),
+    _partner_key_policy(
+        clients, keys["partner"], account, "arn:aws:iam::210987654321:role/scoring-partner"
     )
 
     # Storage: log targets first, then every data bucket hardened.
     logs_eu, logs_eu2 = ACCESS_LOGS_BUCKET_EU, "acme-ml-s3-access-logs-eu2"
-    _log_bucket(clients, eu, logs_eu, account)
-    _log_bucket(clients, eu2, logs_eu2, account)
+    _log_bucket(clients, eu, logs_eu, account, versioned=True)
+    _log_bucket(clients, eu2, logs_eu2, account, versioned=True)
     for region, name, key, tags, log in (
         (eu, TRAINING_BUCKET_EU, keys["data"], FRAUD_TAGS, logs_eu),
         (
             eu,
             ARTIFACTS_BUCKET_EU,
             keys["data"],
-            {**FRAUD_TAGS, "purpose": "model-artifacts"},
+            ARTIFACT_TAGS,
             logs_eu,
         ),
         (eu, RAW_FEATURES_BUCKET_EU, keys["legacy"], dict(GROWTH_TAGS), logs_eu),
@@ -1832,31 +1785,21 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
             eu2,
             ARTIFACTS_BUCKET_US,
             keys["eu2"],
-            {**FRAUD_TAGS, "purpose": "model-artifacts"},
+            ARTIFACT_TAGS,
             logs_eu2,
         ),
     ):
         _hardened_bucket(clients, region, name, key, tags, log_bucket=log, retention_days=400)
     clients("s3control", eu).put_public_access_block(
         AccountId=account,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
+        PublicAccessBlockConfiguration=_ALL_PUBLIC_ACCESS_BLOCKED,
     )
 
     # Identity: scoped roles, console users with MFA, root with MFA and no keys.
     iam = clients("iam")
     roles: dict[str, str] = {}
     for name in (TRAINING_ROLE, ADMIN_ROLE, WILDCARD_ROLE):
-        roles[name] = iam.create_role(
-            RoleName=name,
-            Path="/service-role/",
-            AssumeRolePolicyDocument=_assume_sagemaker(),
-            Tags=_tags({"team": "ml-platform"}),
-        )["Role"]["Arn"]
+        roles[name] = _sagemaker_role(iam, name)
         iam.put_role_policy(
             RoleName=name,
             PolicyName="scoped-ml-data",
@@ -1870,77 +1813,53 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
     for region, key in ((eu, keys["data"]), (eu2, keys["eu2"])):
         ecr = clients("ecr", region)
         for repo in (HARDENED_REPO, SLOPPY_REPO):
-            ecr.create_repository(
-                repositoryName=repo,
-                imageTagMutability="IMMUTABLE",
-                imageScanningConfiguration={"scanOnPush": True},
-                encryptionConfiguration={"encryptionType": "KMS", "kmsKey": key},
-                tags=_tags(FRAUD_TAGS),
-            )
-        ecr.put_registry_scanning_configuration(
-            scanType="ENHANCED",
-            rules=[
-                {
-                    "scanFrequency": "CONTINUOUS_SCAN",
-                    "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}],
-                }
-            ],
-        )
+            _hardened_repository(ecr, repo, key)
+        _enhanced_scanning(ecr)
 
     # Training, processing, notebooks, Studio, registry.
     role = roles[TRAINING_ROLE]
+    work = {
+        eu: _Workload(clients, account, eu, nets[eu], keys["data"], role),
+        eu2: _Workload(clients, account, eu2, nets[eu2], keys["eu2"], role),
+    }
     _compliant_jobs(
-        clients, eu, account, nets[eu], keys["data"], role, TRAINING_BUCKET_EU,
-        (HARDENED_JOB, SLOPPY_JOB), (HARDENED_PROCESSING, SLOPPY_PROCESSING),
-    )  # fmt: skip
-    _compliant_jobs(
-        clients, eu2, account, nets[eu2], keys["eu2"], role, TRAINING_BUCKET_US, (US_JOB,), ()
+        work[eu],
+        TRAINING_BUCKET_EU,
+        (HARDENED_JOB, SLOPPY_JOB),
+        (HARDENED_PROCESSING, SLOPPY_PROCESSING),
     )
+    _compliant_jobs(work[eu2], TRAINING_BUCKET_US, (US_JOB,), ())
     _lifecycle(
         clients,
         CLEAN_LIFECYCLE,
         "#!/bin/bash\nset -euo pipefail\npip install -q -r requirements.txt\n",
     )
     for name in (HARDENED_NOTEBOOK, SLOPPY_NOTEBOOK):
-        clients("sagemaker", eu).create_notebook_instance(
-            NotebookInstanceName=name,
-            InstanceType="ml.t3.large",
-            SubnetId=nets[eu].subnets[0],
-            SecurityGroupIds=[nets[eu].security_group],
-            RoleArn=role,
-            KmsKeyId=keys["data"],
-            LifecycleConfigName=CLEAN_LIFECYCLE,
-            DirectInternetAccess="Disabled",
-            RootAccess="Disabled",
-            VolumeSizeInGB=20,
-            Tags=_tags(FRAUD_TAGS),
-        )
+        _hardened_notebook(clients, name, nets[eu], role, keys["data"])
     for region, name, key in (
         (eu, STUDIO_DOMAIN_EU, keys["data"]),
         (eu2, STUDIO_DOMAIN_US, keys["eu2"]),
     ):
-        clients("sagemaker", region).create_domain(
-            DomainName=name,
-            AuthMode="IAM",
-            DefaultUserSettings={"ExecutionRole": role},
-            SubnetIds=nets[region].subnets,
-            VpcId=nets[region].vpc_id,
-            AppNetworkAccessType="VpcOnly",
-            KmsKeyId=key,
-            Tags=_tags({"team": "ml-platform"}),
-        )
+        _studio_domain(clients, region, name, nets[region], role, "VpcOnly", key)
     sm = clients("sagemaker", eu)
     for group in (APPROVED_GROUP, PENDING_GROUP):
         sm.create_model_package_group(ModelPackageGroupName=group, Tags=_tags(FRAUD_TAGS))
         _model_package(clients, account, group, "Approved", "approved by model risk review")
 
     # Serving: every endpoint isolated, in a VPC, own images, customer-managed keys, 2 instances.
-    for region, names, key, tags, bucket in (
-        (eu, (HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT), keys["data"], FRAUD_TAGS, ARTIFACTS_BUCKET_EU),
-        (eu, (SLOPPY_MODEL, SLOPPY_EC, SLOPPY_ENDPOINT), keys["data"], {**FRAUD_TAGS, "env": "staging"}, ARTIFACTS_BUCKET_EU),
-        (eu2, (US_MODEL, US_EC, US_ENDPOINT), keys["eu2"], FRAUD_TAGS, ARTIFACTS_BUCKET_US),
+    for region, names, tags, bucket in (
+        (eu, (HARDENED_MODEL, HARDENED_EC, HARDENED_ENDPOINT), FRAUD_TAGS, ARTIFACTS_BUCKET_EU),
+        (eu, (SLOPPY_MODEL, SLOPPY_EC, SLOPPY_ENDPOINT), {**FRAUD_TAGS, "env": "staging"}, ARTIFACTS_BUCKET_EU),
+        (eu2, (US_MODEL, US_EC, US_ENDPOINT), FRAUD_TAGS, ARTIFACTS_BUCKET_US),
     ):  # fmt: skip
-        _compliant_endpoint(clients, region, account, nets[region], key, role, names, tags, bucket)
+        _hardened_endpoint(
+            work[region],
+            names,
+            tags,
+            model_data_url=f"s3://{bucket}/models/{names[0]}/model.tar.gz",
+            capture_bucket=bucket,
+            sampling=10,
+        )
     clients("bedrock", eu).create_model_customization_job(
         jobName="fraud-summariser-ft-1",
         customModelName=COMPLIANT_MODEL,
@@ -1955,56 +1874,20 @@ def seed_compliant_estate(account_hint: str | None = None) -> EstateInfo:
     # Monitoring: one validated, encrypted, logging multi-region trail with S3 data events, and
     # the formerly stale single-region trail made whole; logs kept and encrypted; detection on.
     for region, trail, multi in ((eu, ORG_TRAIL, True), (eu2, LEGACY_TRAIL, False)):
-        ct = clients("cloudtrail", region)
-        ct.create_trail(
-            Name=trail,
-            S3BucketName=TRAIL_BUCKET,
-            IsMultiRegionTrail=multi,
-            IncludeGlobalServiceEvents=multi,
-            EnableLogFileValidation=True,
-            KmsKeyId=keys["data"] if region == eu else keys["eu2"],
+        _validated_trail(
+            clients("cloudtrail", region),
+            trail,
+            multi_region=multi,
+            key=keys["data"] if region == eu else keys["eu2"],
+            data_events="S3 object-level events",
         )
-        ct.put_event_selectors(
-            TrailName=trail,
-            AdvancedEventSelectors=[
-                {
-                    "Name": "Management events",
-                    "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}],
-                },
-                {
-                    "Name": "S3 object-level events",
-                    "FieldSelectors": [
-                        {"Field": "eventCategory", "Equals": ["Data"]},
-                        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
-                    ],
-                },
-            ],
-        )
-        ct.start_logging(Name=trail)
     logs = clients("logs", eu)
     for group in (TRAINING_LOGS, ENDPOINT_LOGS, NOTEBOOK_LOGS):
-        logs.create_log_group(
-            logGroupName=group, kmsKeyId=keys["data"], tags={"team": "ml-platform"}
-        )
-        logs.put_retention_policy(logGroupName=group, retentionInDays=400)
+        _log_group(logs, group, 400, keys["data"])
     for region in COMPLIANT_REGIONS:
-        clients("guardduty", region).create_detector(
-            Enable=True,
-            FindingPublishingFrequency="FIFTEEN_MINUTES",
-            DataSources={"S3Logs": {"Enable": True}},
-        )
+        _guardduty(clients, region)
         _enable_macie(clients, region)
-        clients("bedrock", region).put_model_invocation_logging_configuration(
-            loggingConfig={
-                "cloudWatchConfig": {
-                    "logGroupName": "/aws/bedrock/model-invocations",
-                    "roleArn": f"arn:aws:iam::{account}:role/service-role/AcmeBedrockLogging",
-                },
-                "textDataDeliveryEnabled": True,
-                "imageDataDeliveryEnabled": False,
-                "embeddingDataDeliveryEnabled": False,
-            }
-        )
+        _bedrock_invocation_logging(clients, region, account)
     return EstateInfo(
         account_id=account,
         regions=COMPLIANT_REGIONS,

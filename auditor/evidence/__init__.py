@@ -1,7 +1,7 @@
 """The evidence store: immutable, hash-chained snapshots in a local folder or on S3.
 
 ```python
-store = open_store("./.auditor/store")            # or "s3://bucket/prefix", kms_key_id=...
+store = open_store(".auditor/store")              # a folder, or "s3://bucket/prefix", kms_key_id=...
 with store.begin_snapshot("aws", scope, catalog.sha256) as writer:   # an EvidenceSink
     writer.set_stats(collector.collect(writer))
 writer.manifest                                     # committed on clean exit
@@ -19,19 +19,14 @@ from typing import Any
 from auditor.errors import UserError
 from auditor.evidence.backend import Backend, LockedObjectError, UnsafeObjectError
 from auditor.evidence.documents import StoredDocument
+from auditor.evidence.layout import STORE_FILE
+from auditor.evidence.local import LocalBackend
+from auditor.evidence.records import ChainEntry, ChainVerification
+from auditor.evidence.s3 import S3Backend
 from auditor.evidence.signing import StoreSigner
-from auditor.evidence.store import (
-    DEFAULT_LOCK_TIMEOUT,
-    ChainEntry,
-    ChainVerification,
-    EvidenceStore,
-    SnapshotWriter,
-)
-
-DEFAULT_STORE = "./.auditor/store"
+from auditor.evidence.store import DEFAULT_LOCK_TIMEOUT, EvidenceStore, SnapshotWriter
 
 __all__ = [
-    "DEFAULT_STORE",
     "Backend",
     "ChainEntry",
     "ChainVerification",
@@ -58,8 +53,11 @@ _OPTIONS = frozenset(
 )
 
 
-def open_store(url: str | Path = DEFAULT_STORE, **options: Any) -> EvidenceStore:
+def open_store(url: str | Path, **options: Any) -> EvidenceStore:
     """Open (lazily creating) a store at a folder path or `s3://bucket/prefix`.
+
+    There is no default here: the default store path is a setting (`store.url` of
+    auditor.yaml), and the conductor passes the one it resolved.
 
     Options: `kms_key_id` (S3 SSE-KMS), `object_lock_mode` GOVERNANCE|COMPLIANCE and
     `object_lock_days` (S3 buckets with Object Lock), `lock_timeout` seconds to wait for another
@@ -75,8 +73,6 @@ def open_store(url: str | Path = DEFAULT_STORE, **options: Any) -> EvidenceStore
     text = str(url)
     backend: Backend
     if text.startswith("s3://"):
-        from auditor.evidence.s3 import S3Backend
-
         bucket, _, prefix = text[len("s3://") :].partition("/")
         if not bucket:
             raise UserError(f"evidence store URL {text!r} has no bucket (s3://bucket/prefix)")
@@ -92,8 +88,6 @@ def open_store(url: str | Path = DEFAULT_STORE, **options: Any) -> EvidenceStore
     elif "://" in text:
         raise UserError(f"evidence store {text!r}: expected a folder or s3://bucket/prefix")
     else:
-        from auditor.evidence.local import LocalBackend
-
         if options.get("kms_key_id") or options.get("object_lock_mode"):
             raise UserError("kms_key_id and object_lock_mode apply to s3:// stores only")
         backend = LocalBackend(Path(text).expanduser(), durable=bool(options.get("durable", True)))
@@ -103,8 +97,6 @@ def open_store(url: str | Path = DEFAULT_STORE, **options: Any) -> EvidenceStore
 
 def _refuse_foreign_folder(root: Path) -> None:
     """Never scatter store files into a folder that holds something else."""
-    from auditor.evidence.layout import STORE_FILE
-
     if root.is_dir() and not (root / STORE_FILE).exists():
         allowed = {
             "tmp",

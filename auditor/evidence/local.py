@@ -4,11 +4,7 @@ Every file is written under `tmp/` first (0600) and renamed into place; before t
 `syncfs` makes all of it durable; a snapshot becomes visible only when its manifest is linked into
 `manifests/`, last (and its folder fsynced). A run killed at any
 instant leaves at worst unreferenced temporary files and objects, which the next run removes
-or ignores.
-
-Fault injection for the crash tests: with `AUDITOR_STORE_FAULT_AFTER=k` in the environment the
-process SIGKILLs itself at the k-th write step (each file counts twice: after its temporary copy
-is written and after it is renamed into place).
+or ignores. (The crash tests check that by failing a subclass at each write step.)
 """
 
 from __future__ import annotations
@@ -19,7 +15,6 @@ import errno
 import fcntl
 import os
 import secrets
-import signal
 import socket
 import stat
 import time
@@ -29,9 +24,9 @@ from pathlib import Path
 
 from auditor.errors import RunError, UserError
 from auditor.evidence.backend import UnsafeObjectError
+from auditor.files import fsync_dir, write_new
 from auditor.models import isoformat, utcnow
 
-FAULT_ENV = "AUDITOR_STORE_FAULT_AFTER"
 TMP_DIR = "tmp"
 LOCK_FILE = "lock"
 _FILE_MODE = 0o600
@@ -72,16 +67,13 @@ def _kind(exc: OSError) -> str:
 
 
 class LocalBackend:
-    """A store in a local folder (default `./.auditor/store`)."""
+    """A store in a local folder."""
 
     def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.root = root.absolute()
         self.url = str(self.root)
         self.durable = durable
         self._dirty_dirs: set[Path] = set()
-        fault = os.environ.get(FAULT_ENV, "")
-        self._fault_after = int(fault) if fault.isdigit() else 0
-        self._steps = 0
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"evidence store {self.root} exists and is not a folder")
 
@@ -104,35 +96,13 @@ class LocalBackend:
             os.chmod(path, _DIR_MODE)
             self._dirty_dirs.add(path.parent)
 
-    def _step(self) -> None:
-        """Crash-test hook: die here when told to (see module docstring)."""
-        if self._fault_after:
-            self._steps += 1
-            if self._steps >= self._fault_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-
     def _write_temp(self, data: bytes) -> Path:
+        """A private temporary copy under tmp/, not yet fsynced: `sync` flushes them all."""
         tmp_dir = self.root / TMP_DIR
         self._mkdirs(tmp_dir)
         tmp = tmp_dir / f"{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-        try:
-            os.fchmod(fd, _FILE_MODE)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        finally:
-            os.close(fd)
-        self._step()
+        write_new(tmp, data, _FILE_MODE, durable=False)
         return tmp
-
-    def _fsync_dir(self, folder: Path) -> None:
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     # ------------------------------------------------------------------ Backend
 
@@ -211,7 +181,6 @@ class LocalBackend:
         self._mkdirs(target.parent)
         os.replace(tmp, target)
         self._dirty_dirs.add(target.parent)
-        self._step()
 
     def write_new(self, key: str, data: bytes, *, retain: bool = True) -> bool:
         target = self._path(key)
@@ -226,17 +195,14 @@ class LocalBackend:
         finally:
             tmp.unlink(missing_ok=True)
         self._dirty_dirs.add(target.parent)
-        self._step()
         return True
 
     def write_file(self, key: str, path: Path) -> None:
         target = self._path(key)
         os.chmod(path, _FILE_MODE)
-        self._step()
         self._mkdirs(target.parent)
         os.replace(path, target)
         self._dirty_dirs.add(target.parent)
-        self._step()
 
     def keys(self, prefix: str) -> list[str]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root
@@ -307,7 +273,7 @@ class LocalBackend:
             _syncfs(self.root)
             for folder in sorted(self._dirty_dirs):
                 if folder.is_dir():
-                    self._fsync_dir(folder)
+                    fsync_dir(folder)
         self._dirty_dirs.clear()
 
     def clean_scratch(self) -> None:

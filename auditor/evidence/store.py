@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -22,7 +22,9 @@ from auditor.errors import RunError, UserError
 from auditor.evidence import documents as docs
 from auditor.evidence import layout
 from auditor.evidence.backend import Backend, LockedObjectError
-from auditor.evidence.signing import StoreSigner
+from auditor.evidence.records import ChainEntry, ChainVerification, sealed
+from auditor.evidence.signing import StoreSigner, load_key, signature_for
+from auditor.evidence.verify import verify_chain
 from auditor.models import (
     CollectionError,
     EvidenceDoc,
@@ -40,29 +42,6 @@ DEFAULT_LOCK_TIMEOUT = 300.0
 # this share of the documents, or after this many deltas: bounds the work of reading one back.
 REBASE_SHARE = 0.5
 MAX_DELTA_DEPTH = 52
-
-
-@dataclass(frozen=True)
-class ChainVerification:
-    """Result of walking the chain. `first_bad` names the earliest snapshot that was modified,
-    removed, reordered or inserted (None when ok)."""
-
-    ok: bool
-    problems: list[str] = field(default_factory=list)
-    first_bad: str | None = None
-    snapshots_checked: int = 0
-    objects_checked: int = 0
-    notes: list[str] = field(default_factory=list)  # what vouches for the head; not problems
-
-
-@dataclass(frozen=True)
-class ChainEntry:
-    """One position of the chain: a live manifest, a tombstone, or (mid-prune) both."""
-
-    sequence: int
-    id: str
-    manifest_key: str | None
-    tombstone_key: str | None
 
 
 class EvidenceStore:
@@ -107,8 +86,6 @@ class EvidenceStore:
         record without its signature (a killed run leaves at most an orphan .sig)."""
         if self.signer is None:
             return
-        from auditor.evidence.signing import signature_for
-
         self.backend.write(
             key + layout.SIGNATURE_SUFFIX, signature_for(key, data, self._signing_material())
         )
@@ -116,8 +93,6 @@ class EvidenceStore:
     def _signing_material(self) -> tuple[Any, Any]:
         """The loaded key and certificate; loaded before any work, so a wrong passphrase stops
         a run at its start, not at its commit."""
-        from auditor.evidence.signing import load_key
-
         if self._signing_key is None:
             assert self.signer is not None
             self._signing_key = load_key(self.signer)
@@ -460,8 +435,6 @@ class EvidenceStore:
         trust_roots: tuple[bytes, ...] = (),
     ) -> ChainVerification:
         """Walk the chain; see `auditor.evidence.verify`."""
-        from auditor.evidence.verify import verify_chain
-
         return verify_chain(self, deep=deep, expected_head=expected_head, trust_roots=trust_roots)
 
     def prune(self, older_than_days: int, now: datetime | None = None) -> list[str]:
@@ -775,17 +748,6 @@ class SnapshotWriter:
         return manifest
 
 
-def sealed(record: Mapping[str, Any]) -> dict[str, Any]:
-    """`record` with a `seal`: the sha256 of its canonical JSON without the seal. A record no
-    successor vouches for (store.json, the newest void) still shows a one-byte change."""
-    body = {k: v for k, v in record.items() if k != "seal"}
-    return {**body, "seal": sha256_hex(canonical_json(body))}
-
-
-def seal_matches(record: Mapping[str, Any]) -> bool:
-    return "seal" in record and sealed(record)["seal"] == record["seal"]
-
-
 def _key(entry: ChainEntry, *, tombstone: bool = False) -> str:
     key = entry.tombstone_key if tombstone else entry.manifest_key
     if key is None:
@@ -794,6 +756,4 @@ def _key(entry: ChainEntry, *, tombstone: bool = False) -> str:
 
 
 def _random_salt() -> bytes:
-    import secrets
-
     return secrets.token_bytes(32)

@@ -26,17 +26,16 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from auditor.evidence import documents as docs
 from auditor.evidence import layout
 from auditor.evidence.backend import UnsafeObjectError
+from auditor.evidence.records import ChainEntry, ChainSource, ChainVerification, seal_matches
+from auditor.evidence.signing import check_signature
 from auditor.models import SnapshotManifest, canonical_json, parse_time, sha256_hex
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # the largest JSON record or document object read
-
-if TYPE_CHECKING:
-    from auditor.evidence.store import ChainEntry, ChainVerification, EvidenceStore
 
 
 @dataclass
@@ -61,14 +60,12 @@ class _Report:
 
 
 def verify_chain(
-    store: EvidenceStore,
+    store: ChainSource,
     *,
     deep: bool = True,
     expected_head: str | None = None,
     trust_roots: tuple[bytes, ...] = (),
 ) -> ChainVerification:
-    from auditor.evidence.store import ChainVerification
-
     report = _Report()
     notes: list[str] = []
     for key, kind in store.backend.irregular():
@@ -93,7 +90,7 @@ def verify_chain(
 
 
 def _verify(
-    store: EvidenceStore, report: _Report, deep: bool, expected_head: str | None
+    store: ChainSource, report: _Report, deep: bool, expected_head: str | None
 ) -> tuple[list[_Position], int]:
     entries = store.chain()
     positions = [_load(store, entry, report, i) for i, entry in enumerate(entries)]
@@ -135,7 +132,7 @@ def _verify(
     return positions, len(checked_objects)
 
 
-def _load(store: EvidenceStore, entry: ChainEntry, report: _Report, i: int) -> _Position:
+def _load(store: ChainSource, entry: ChainEntry, report: _Report, i: int) -> _Position:
     pos = _Position(entry=entry, live=entry.manifest_key is not None)
     if entry.manifest_key is None:
         return _load_tombstone(store, pos, report, i)
@@ -191,7 +188,7 @@ def _load(store: EvidenceStore, entry: ChainEntry, report: _Report, i: int) -> _
     return pos
 
 
-def _load_tombstone(store: EvidenceStore, pos: _Position, report: _Report, i: int) -> _Position:
+def _load_tombstone(store: ChainSource, pos: _Position, report: _Report, i: int) -> _Position:
     entry = pos.entry
     tomb = _read_json(store, entry.tombstone_key or "")
     if not tomb:
@@ -262,7 +259,7 @@ def _check_link(
         report.add(i, this, f"its previous manifest {pos.previous_sha256} is nowhere: inserted")
 
 
-def _check_files(store: EvidenceStore, i: int, pos: _Position, report: _Report) -> None:
+def _check_files(store: ChainSource, i: int, pos: _Position, report: _Report) -> None:
     assert pos.manifest is not None
     folder = f"{layout.SNAPSHOTS}{pos.entry.id}/"
     for key, expected in pos.manifest.files.items():
@@ -296,7 +293,7 @@ def _check_files(store: EvidenceStore, i: int, pos: _Position, report: _Report) 
 
 
 def _check_documents(
-    store: EvidenceStore,
+    store: ChainSource,
     i: int,
     pos: _Position,
     report: _Report,
@@ -346,7 +343,7 @@ def _check_documents(
             report.add(i, this, f"document object {key} hashes to {digest}: modified")
 
 
-def _read_json(store: EvidenceStore, key: str) -> dict[str, Any]:
+def _read_json(store: ChainSource, key: str) -> dict[str, Any]:
     try:
         value = json.loads(store.backend.read(key, limit=MAX_RECORD_BYTES))
     except (KeyError, ValueError):
@@ -358,18 +355,16 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _sha_or_none(store: EvidenceStore, key: str) -> str | None:
+def _sha_or_none(store: ChainSource, key: str) -> str | None:
     try:
         return sha256_hex(store.backend.read(key, limit=MAX_RECORD_BYTES))
     except KeyError:
         return None
 
 
-def _check_metadata(store: EvidenceStore, positions: list[_Position], report: _Report) -> None:
+def _check_metadata(store: ChainSource, positions: list[_Position], report: _Report) -> None:
     """store.json (its form, seal and the salt hash it records) and salt, against every chain
     record that recorded them. Each file is named once, however many records disagree."""
-    from auditor.evidence.store import seal_matches
-
     store_sha = _sha_or_none(store, layout.STORE_FILE)
     salt_sha = _sha_or_none(store, layout.SALT_FILE)
     if store_sha is None:
@@ -412,11 +407,9 @@ def _check_metadata(store: EvidenceStore, positions: list[_Position], report: _R
                 )
 
 
-def _check_voids(store: EvidenceStore, positions: list[_Position], report: _Report) -> None:
+def _check_voids(store: ChainSource, positions: list[_Position], report: _Report) -> None:
     """Void records: sealed, chained to each other, naming a snapshot of this chain by its
     manifest hash; and each chain record's view of them still holds."""
-    from auditor.evidence.store import seal_matches
-
     by_id = {p.entry.id: p for p in positions}
     known_heads = {p.sha256 for p in positions if p.sha256}
     hashes: list[str] = []
@@ -473,7 +466,7 @@ def _check_voids(store: EvidenceStore, positions: list[_Position], report: _Repo
 
 
 def _check_signatures(
-    store: EvidenceStore,
+    store: ChainSource,
     positions: list[_Position],
     report: _Report,
     notes: list[str],
@@ -490,8 +483,6 @@ def _check_signatures(
     heads = [k for k in (records[-1:] + voids[-1:]) if k]
     if not heads:
         return
-    from auditor.evidence.signing import check_signature
-
     signers: set[str] = set()
     for key in [*records, *voids]:
         sig_key = key + suffix

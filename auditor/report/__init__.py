@@ -7,6 +7,7 @@ write_report(result, out_dir, *, findings_json, findings_csv, formats=("html", "
              sign=None, diff=None, previous_findings=None) -> Path   # <out>/<period>/v<N>/
 verify_report(path, *, trust_roots=()) -> VerifyOutcome(ok, problems, notes, report_id)
 publish(path, s3_url, expires_seconds=7 * 24 * 3600) -> str          # presigned link
+require_publishable(path) -> ReportManifest   # the one check before publish or Security Hub
 ```
 
 Names are imported on first use: WeasyPrint takes half a second to import, and commands that
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from auditor.report.publish import publish
     from auditor.report.securityhub import SecurityHubOutcome, publish_to_securityhub
     from auditor.report.sign import SignOptions
-    from auditor.report.verify import VerifyOutcome, verify_report
+    from auditor.report.verify import VerifyOutcome, require_publishable, verify_report
     from auditor.report.writer import latest_version, newest_versions, write_report
 
 # name -> module; the formats registry is filled when the writer (with html and pdf) is imported
@@ -47,6 +48,7 @@ _WHERE = {
     "SignOptions": "auditor.report.sign",
     "VerifyOutcome": "auditor.report.verify",
     "verify_report": "auditor.report.verify",
+    "require_publishable": "auditor.report.verify",
     "write_report": "auditor.report.writer",
     "latest_version": "auditor.report.writer",
     "newest_versions": "auditor.report.writer",
@@ -68,6 +70,7 @@ __all__ = [
     "publish",
     "publish_to_securityhub",
     "register_format",
+    "require_publishable",
     "verify_report",
     "write_report",
 ]

@@ -1,19 +1,17 @@
 """`publish`: upload a verified report version to S3 and hand back an expiring link.
 
-Only a version that verifies is uploaded. The endpoint follows botocore's own settings
+Only a version that passes `require_publishable` (it verifies) is uploaded. The endpoint follows botocore's own settings
 (`AWS_ENDPOINT_URL`, profiles), so the same code runs against a local S3-compatible server.
 """
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from auditor.errors import RunError, UserError
-from auditor.models import ReportManifest
-from auditor.report.verify import verify_report
+from auditor.report.verify import require_publishable
 from auditor.report.versions import MANIFEST
 
 DEFAULT_EXPIRY = 7 * 24 * 3600
@@ -37,13 +35,7 @@ def publish(path: Path | str, s3_url: str, expires_seconds: int = DEFAULT_EXPIRY
             field="expires",
         )
     folder = Path(path)
-    outcome = verify_report(folder)
-    if not outcome.ok:
-        raise RunError(
-            f"{folder}: refusing to publish a report that does not verify: "
-            + "; ".join(outcome.problems)
-        )
-    manifest = ReportManifest.from_dict(json.loads((folder / MANIFEST).read_bytes()))
+    manifest = require_publishable(folder)
     bucket, prefix = parse_s3_url(s3_url)
     base = "/".join(p for p in (prefix, manifest.period, f"v{manifest.version}") if p)
     import boto3

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.errors import UserError
 from auditor.models import ReportManifest, sha256_hex
 from auditor.report.sign import check_signatures
 from auditor.report.versions import (
@@ -122,3 +123,17 @@ def verify_report(path: Path | str, *, trust_roots: tuple[bytes, ...] = ()) -> V
     _check_supersedes(folder, manifest, problems, notes)
     _check_signature(folder, manifest, trust_roots, problems, notes)
     return VerifyOutcome(not problems, tuple(problems), tuple(notes), manifest.report_id)
+
+
+def require_publishable(path: Path | str) -> ReportManifest:
+    """The one check before any report version leaves the machine (an S3 link, Security Hub):
+    it must verify, including the signature its manifest says it carries. Returns its manifest;
+    raises UserError naming the folder and every problem otherwise."""
+    folder = Path(path)
+    outcome = verify_report(folder)
+    if not outcome.ok:
+        raise UserError(
+            "refusing to publish a report that does not verify: " + "; ".join(outcome.problems),
+            file=str(folder),
+        )
+    return ReportManifest.from_dict(json.loads((folder / MANIFEST).read_bytes()))

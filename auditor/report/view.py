@@ -683,8 +683,11 @@ def management_assertion(
 
 
 def evidence_index(
-    result: AuditResult, snapshot_hashes: Mapping[str, str]
+    result: AuditResult, snapshot_hashes: Mapping[str, str], *, detail: bool = False
 ) -> tuple[Mapping[str, Any], ...]:
+    """The one evidence index: each snapshot the report rests on, oldest first, as the report
+    shows it (appendix B), the report manifest lists it and evidence-index.json (attached to the
+    PDF) records it. `detail` adds per-type counts and the collection errors themselves."""
     return tuple(
         {
             "id": m.id,
@@ -703,6 +706,11 @@ def evidence_index(
             "stale": result.stale_snapshots.get(m.id, ""),
             "incomplete": m.incomplete,
             "warnings": len(m.warnings),
+            **(
+                {"counts": dict(m.counts), "errors": [e.to_dict() for e in m.errors]}
+                if detail
+                else {}
+            ),
         }
         for m in sorted(result.snapshots, key=lambda s: (s.finished_at, s.id))
     )
@@ -813,6 +821,7 @@ def build_view(
     control_views = _control_views(relevant, by_control, result.frameworks)
     framework_views = _framework_views(result, control_views)
     accounts, projects, regions = _scope(result)
+    index = evidence_index(result, snapshot_hashes)
     effectiveness, deviations = _effectiveness(result)
     rows = tuple(
         finding_row(f)
@@ -916,7 +925,7 @@ def build_view(
         projects=projects,
         regions=regions,
         collectors=collectors,
-        snapshots=evidence_index(result, snapshot_hashes),
+        snapshots=index,
         set_aside=tuple(
             {str(k): str(v) for k, v in item.items()}
             for item in meta.get("set_aside", ())
@@ -940,7 +949,7 @@ def build_view(
         effectiveness=effectiveness,
         deviations=deviations,
         coverage=coverage_rows(result),
-        evidence_index=evidence_index(result, snapshot_hashes),
+        evidence_index=index,
         findings=rows,
         filter_values={
             "framework": tuple(result.frameworks),

@@ -8,7 +8,6 @@ for v<N> renders again as v<N+1>. Nothing already written is ever touched.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.errors import RunError, UserError
+from auditor.files import fsync_dir, write_new
 from auditor.models import (
     AuditResult,
     FindingsDiff,
@@ -110,14 +110,7 @@ def _evidence_index_bytes(
         "catalog_sha256": manifest.catalog_sha256,
         "supersedes": manifest.supersedes,
         "files": dict(manifest.files),
-        "snapshots": [
-            {**row, "counts": dict(m.counts), "errors": [e.to_dict() for e in m.errors]}
-            for row, m in zip(
-                evidence_index(result, hashes),
-                sorted(result.snapshots, key=lambda s: (s.finished_at, s.id)),
-                strict=True,
-            )
-        ],
+        "snapshots": list(evidence_index(result, hashes, detail=True)),
         "note": "manifest.json of the report version folder lists this PDF's own sha256, "
         "so it cannot be embedded; this index and the findings files are.",
     }
@@ -129,23 +122,6 @@ def _evidence_index_bytes(
 # the owner. The evidence store is stricter still (0600/0700).
 FILE_MODE = 0o640
 FOLDER_MODE = 0o750
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with open(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), FILE_MODE)  # the umask may have taken bits away; set exactly
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _formats(names: Sequence[str], sign: SignOptions | None) -> list[OutputFormat]:
@@ -183,8 +159,8 @@ def write_report(
     previous_doc = _json_document(previous_findings, "previous findings")
     hashes = _snapshot_hashes(result, document)
     snapshots = tuple(
-        {"id": m.id, "manifest_sha256": hashes[m.id]}
-        for m in sorted(result.snapshots, key=lambda s: (s.finished_at, s.id))
+        {"id": row["id"], "manifest_sha256": row["manifest_sha256"]}
+        for row in evidence_index(result, hashes)
     )
     generated_at = utcnow()
     data_files = {FINDINGS_JSON: findings_json, FINDINGS_CSV: findings_csv}
@@ -243,12 +219,12 @@ def write_report(
         staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=period_dir))
         try:
             for name, data in files.items():
-                _write_file(staging / name, data)
-            _write_file(staging / MANIFEST, manifest_bytes(manifest))
-            _fsync_dir(staging)
+                write_new(staging / name, data, FILE_MODE)
+            write_new(staging / MANIFEST, manifest_bytes(manifest), FILE_MODE)
+            fsync_dir(staging)
             staging.chmod(FOLDER_MODE)
             if rename_no_replace(staging, target):
-                _fsync_dir(period_dir)
+                fsync_dir(period_dir)
                 return target
         finally:
             if staging.exists():

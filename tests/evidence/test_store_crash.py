@@ -1,8 +1,9 @@
 """A run killed at any point leaves no half snapshot; the store verifies; the next run works.
 
-A child process writes a snapshot and is SIGKILLed: at every instrumented write step in turn
-(AUDITOR_STORE_FAULT_AFTER=k: after each temporary file is written and after each rename), and
-after a few wall-clock delays while it streams a larger snapshot.
+A child process writes a snapshot and is SIGKILLed: at every write step in turn (its store's
+backend, tests/support/faulty_store.py, kills it after each temporary file is written and after
+each rename), and after a few wall-clock delays while it streams a larger snapshot. In-process,
+the same backend raises at every step instead, so the writer's own clean-up runs as well.
 """
 
 from __future__ import annotations
@@ -18,31 +19,19 @@ from pathlib import Path
 
 import pytest
 from store_support import bucket, write
+from support.faulty_store import InjectedFault, faulty_store
 
 from auditor.evidence import open_store
-from auditor.evidence.local import FAULT_ENV
-
-CHILD = """
-import sys
-sys.path.insert(0, {support!r})
-from store_support import CATALOG_SHA, SCOPE, bucket
-from auditor.evidence import open_store
-store = open_store(sys.argv[1])
-with store.begin_snapshot("aws", SCOPE, CATALOG_SHA) as writer:
-    print("begun", flush=True)
-    for i in range(int(sys.argv[2])):
-        writer.add(bucket(i, version=int(sys.argv[3])))
-print("committed", flush=True)
-"""
 
 
 def child(root: Path, documents: int, version: int, fault_after: int | None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    """`python -m support.faulty_store`, on this process's import path (tests/, tests/evidence)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [str(root), str(documents), str(version)]
     if fault_after is not None:
-        env[FAULT_ENV] = str(fault_after)
-    code = CHILD.format(support=str(Path(__file__).parent))
+        args.append(str(fault_after))
     return subprocess.Popen(
-        [sys.executable, "-c", code, str(root), str(documents), str(version)],
+        [sys.executable, "-m", "support.faulty_store", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -100,6 +89,25 @@ def test_kill_at_every_write_step(template: Path, tmp_path: Path) -> None:
     visible = {k: n for k, _code, n in outcomes}
     assert visible[1] == 1 and visible[max(killed) - 1] == 1
     assert visible[max(killed)] == 2
+
+
+def test_a_fault_raised_at_every_write_step(template: Path, tmp_path: Path) -> None:
+    """The same points in-process: the run stops with the error, nothing half is visible."""
+    outcomes: dict[int, int] = {}
+    for k in range(1, 17):
+        root = tmp_path / f"r{k}"
+        shutil.copytree(template, root)
+        store = faulty_store(root, fail_at=k, action="raise", lock_timeout=5)
+        try:
+            write(store, [bucket(i, version=1) for i in range(4)])
+            raised = False
+        except InjectedFault:
+            raised = True
+        outcomes[k] = check_after_crash(root, documents=4) if raised else -1
+    raised_at = [k for k, n in outcomes.items() if n != -1]
+    assert len(raised_at) >= 13 and raised_at == list(range(1, len(raised_at) + 1)), outcomes
+    assert outcomes[1] == 1 and outcomes[max(raised_at) - 1] == 1  # before the manifest: nothing
+    assert outcomes[max(raised_at)] == 2  # raised after the manifest was linked: whole
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.1, 0.3])

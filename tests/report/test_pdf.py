@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfReader
 from report_synthetic import Synthetic
 
-from auditor.report.view import PDF_ROW_LIMIT
+from auditor.report.view import PDF_ROW_LIMIT, evidence_index
 
 SECTIONS = [
     "Contents",
@@ -138,6 +138,25 @@ def test_attachments_hold_exactly_the_findings_files(
         s["manifest_sha256"] for s in manifest["snapshots"]
     ]
     assert index["files"]["findings.csv"] == manifest["files"]["findings.csv"]
+
+
+def test_the_attached_index_is_the_reports_index_with_counts_and_errors(
+    reader: PdfReader, synthetic: Synthetic, manifest: dict
+) -> None:
+    """One builder: appendix B's rows, the manifest's snapshot list and evidence-index.json
+    agree row for row; the attachment adds each snapshot's counts and errors themselves."""
+    index = json.loads({n: d[0] for n, d in reader.attachments.items()}["evidence-index.json"])
+    hashes = {s["id"]: s["manifest_sha256"] for s in manifest["snapshots"]}
+    shown = [dict(row) for row in evidence_index(synthetic.result, hashes)]
+    assert [s["id"] for s in manifest["snapshots"]] == [row["id"] for row in shown]
+    by_id = {m.id: m for m in synthetic.result.snapshots}
+    for row, plain in zip(index["snapshots"], shown, strict=True):
+        assert {k: v for k, v in row.items() if k not in ("counts", "errors")} == {
+            k: v for k, v in plain.items() if k != "errors"
+        }
+        assert row["counts"] == dict(by_id[row["id"]].counts)
+        assert len(row["errors"]) == plain["errors"] == len(by_id[row["id"]].errors)
+    assert any(row["errors"] for row in index["snapshots"])  # the fixture has errors to list
 
 
 def test_failing_resources_are_bounded_with_a_pointer_to_the_csv(

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from auditor.cli import run
 from auditor.errors import RunError, UserError
 from auditor.report import publish
 
@@ -66,7 +67,7 @@ def test_link_lifetime_is_honoured_and_bounded(s3_endpoint: str, report_dir: Pat
 
 def test_a_tampered_version_is_not_published(s3_endpoint: str, report_copy: Path) -> None:
     (report_copy / "findings.csv").write_bytes(b"control_id\n")
-    with pytest.raises(RunError, match=r"findings\.csv"):
+    with pytest.raises(UserError, match=r"does not verify: findings\.csv"):
         publish(report_copy, "s3://audit-delivery/tampered")
     listed = boto3.client("s3").list_objects_v2(Bucket="audit-delivery", Prefix="tampered/")
     assert listed.get("KeyCount", 0) == 0
@@ -75,3 +76,23 @@ def test_a_tampered_version_is_not_published(s3_endpoint: str, report_copy: Path
 def test_missing_bucket_is_a_run_error(s3_endpoint: str, report_dir: Path) -> None:
     with pytest.raises(RunError, match="publishing to s3://no-such-bucket"):
         publish(report_dir, "s3://no-such-bucket/x")
+
+
+def test_every_publish_route_refuses_a_tampered_version_by_the_same_check(
+    s3_endpoint: str, report_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--to s3://` and `--to securityhub` both exit 2 with the one check's message, naming the
+    folder and the file at fault, and nothing leaves the machine."""
+    (report_copy / "findings.json").write_bytes(b"{}")
+    hub = boto3.client("securityhub", region_name="us-east-1")
+    before = len(hub.get_findings(MaxResults=100)["Findings"])  # moto state is per process
+    for destination in ("s3://audit-delivery/cli-tampered", "securityhub"):
+        code = run(["publish", str(report_copy), "--to", destination, "--region", "us-east-1"])
+        err = " ".join(capsys.readouterr().err.split())  # the console may wrap long lines
+        assert code == 2, err
+        refusal = "refusing to publish a report that does not verify: findings.json"
+        assert refusal in err and "internal error" not in err, err
+        assert f"{report_copy.name}: {refusal}" in err  # the message names the folder
+    listed = boto3.client("s3").list_objects_v2(Bucket="audit-delivery", Prefix="cli-tampered/")
+    assert listed.get("KeyCount", 0) == 0
+    assert len(hub.get_findings(MaxResults=100)["Findings"]) == before

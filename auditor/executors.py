@@ -12,7 +12,9 @@ Whatever runs the work, callers see a `concurrent.futures.Executor` (Dask's thro
 `Client.get_executor()`), so they submit units and wait with `concurrent.futures.wait` or
 `as_completed`, and never branch on the kind. With a Dask executor the tasks run in other
 processes: a unit's function and arguments must pickle, and credentials are never part of them
-(workers resolve their own).
+(workers resolve their own). Dask's executor is opened with `pure=False`: a unit is not a pure
+function to deduplicate, and tokenizing its arguments (a partition of documents) cost the driver
+more than the work.
 """
 
 from __future__ import annotations
@@ -101,9 +103,9 @@ def open_executor(
         )
         try:
             with Client(cluster) as client:
-                yield client.get_executor()
+                yield client.get_executor(pure=False)
         finally:
             cluster.close()
         return
     with Client(spec.address) as client:
-        yield client.get_executor()
+        yield client.get_executor(pure=False)

@@ -6,9 +6,11 @@ scheduler, or the demo) asks for; file I/O around the pure evaluate stage happen
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
+import pickle
 import threading
 import time
 from collections import Counter
@@ -856,17 +858,26 @@ def run_evaluation(
     metadata: Mapping[str, Any] | None = None,
     scope: ScopeDefinition | None = None,
     interval: timedelta | None = None,
+    executor: ExecutorSpec | None = None,
 ) -> AuditResult:
     """`interval` is the expected snapshot cadence (auditor.yaml schedule.interval, default 7
-    days) that evidence coverage of the period is judged by."""
+    days) that evidence coverage of the period is judged by. With an `executor`, the documents
+    are judged in partitions there first (`judge_verdicts`); the findings are the same."""
     now = utcnow()  # the one clock read of an evaluation: evaluate itself never reads it
     if on is None:
         on = now.date()
         if period is not None and period.end.date() <= on:
             on = (period.end - timedelta(seconds=1)).date()  # a closed period is judged at its end
+    cache = None
+    if executor is not None:
+        chosen = [s for s in snapshots if period is None or period.contains(s.manifest.taken_at)]
+        cache = judge_verdicts(
+            catalog, chosen, frameworks=frameworks, executor=executor, scope=scope
+        )
     return evaluate_stage.audit(
         catalog,
         snapshots,
+        cache=cache,
         period=period,
         frameworks=tuple(frameworks),
         waivers=read_waivers(waivers_path),
@@ -877,6 +888,110 @@ def run_evaluation(
         interval=interval if interval is not None else evaluate_stage.DEFAULT_INTERVAL,
         now=now,
     )
+
+
+EVALUATION_PARTITION = 5_000  # documents per unit: ~0.1 s of judging, small enough to balance
+
+
+def judge_verdicts(
+    catalog: Catalog,
+    snapshots: Sequence[Snapshot],
+    *,
+    frameworks: Sequence[str],
+    executor: ExecutorSpec,
+    scope: ScopeDefinition | None = None,
+    partition_size: int | None = None,
+    use_fast_path: bool = True,
+) -> evaluate_stage.VerdictCache:
+    """Every distinct document of `snapshots` judged in partitions on `executor`, as the verdict
+    cache `audit`/`evaluate_snapshot` then reads (so they only apply errors, waivers and scope
+    reasons, and build findings). The scope is computed once, over the whole period-end
+    snapshots as `audit` computes it, before partitioning; each partition gets its slice.
+    At most two partitions per worker are in flight, and results merge in partition order."""
+    size = partition_size or EVALUATION_PARTITION
+    chosen = evaluate_stage.selected_frameworks(catalog, frameworks)
+    in_scope: Mapping[str, frozenset[str]] | None = None
+    if scope is not None:
+        latest: dict[str, Snapshot] = {}
+        for snapshot in sorted(snapshots, key=lambda s: s.manifest.taken_at):
+            latest[snapshot.manifest.provider] = snapshot
+        result = evaluate_stage.compute_scope(
+            [d for s in latest.values() for d in s], scope, chosen
+        )
+        in_scope = result.in_scope_sets if result.defined else None
+
+    def partitions() -> Iterable[tuple[str, list[EvidenceDoc]]]:
+        seen: set[str] = set()
+        for snapshot in snapshots:
+            part: list[EvidenceDoc] = []
+            for doc in snapshot:
+                if doc.sha256 in seen:
+                    continue  # judged once per content, whichever snapshot holds it
+                seen.add(doc.sha256)
+                part.append(doc)
+                if len(part) >= size:
+                    yield snapshot.manifest.provider, part
+                    part = []
+            if part:
+                yield snapshot.manifest.provider, part
+
+    cache = evaluate_stage.VerdictCache()
+    judged: dict[int, Any] = {}
+    merged = 0
+    with open_executor(executor) as pool:
+        pending: dict[concurrent.futures.Future[Any], int] = {}
+        for index, (provider, part) in enumerate(partitions()):
+            scope_slice = None
+            if in_scope is not None:
+                scope_slice = {d.resource_id: in_scope[d.resource_id] for d in part
+                               if d.resource_id in in_scope}  # fmt: skip
+            payload = pickle.dumps((part, scope_slice), protocol=pickle.HIGHEST_PROTOCOL)
+            future = pool.submit(
+                _judge_pickled, catalog, provider, chosen, payload, use_fast_path
+            )  # fmt: skip
+            pending[future] = index
+            while len(pending) >= 2 * executor.workers:
+                merged = _collect_partitions(pending, judged, cache, merged, executor)
+        while pending:
+            merged = _collect_partitions(pending, judged, cache, merged, executor)
+    return cache
+
+
+def _judge_pickled(
+    catalog: Catalog,
+    provider: str,
+    frameworks: Sequence[str],
+    payload: bytes,
+    use_fast_path: bool,
+) -> Any:
+    """On a worker: one partition, its documents pickled once by the driver. (Handed over as
+    objects, Dask walks every argument looking for futures inside: that cost the driver more
+    than judging the documents costs a worker.)"""
+    documents, in_scope = pickle.loads(payload)  # noqa: S301 - our own driver's bytes
+    return evaluate_stage.judge_partition(
+        catalog, provider, frameworks, documents, in_scope=in_scope, use_fast_path=use_fast_path
+    )
+
+
+def _collect_partitions(
+    pending: dict[concurrent.futures.Future[Any], int],
+    judged: dict[int, Any],
+    cache: evaluate_stage.VerdictCache,
+    merged: int,
+    executor: ExecutorSpec,
+) -> int:
+    """Wait for some partitions, then merge every finished one that is next in order."""
+    done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+    for future in done:
+        index = pending.pop(future)
+        try:
+            judged[index] = future.result()
+        except Exception as error:  # a lost worker: the run cannot complete, nothing is judged
+            raise RunError(f"evaluation partition {index} failed on {executor}: {error}") from error
+    while merged in judged:
+        cache.merge(judged.pop(merged))
+        merged += 1
+    return merged
 
 
 def scope_definition(config: Config | None) -> ScopeDefinition | None:
@@ -1278,6 +1393,8 @@ def produce_report(
         frameworks=plan.frameworks,
         waivers=plan.waivers,
         attestations=plan.attestations,
+        # judging is pure Python: threads would only add work under the GIL; processes help
+        executor=executor if executor is not None and executor.distributed else None,
     )
     folder = write_report(result, plan.out, formats=plan.formats, sign=plan.sign, store=store)
     return ReportOutcome(result, folder, tuple(taken), failed_gate(result, plan.fail_on))
@@ -1334,10 +1451,11 @@ def evaluate_selected(
     frameworks: Sequence[str],
     waivers: Path | None = None,
     attestations: Path | None = None,
+    executor: ExecutorSpec | None = None,
 ) -> AuditResult:
     """The snapshots a selection picks, evaluated with what auditor.yaml adds (cover facts, scope,
     cadence) and the snapshots set aside listed: the one evaluation `evaluate`, `report` and `run`
-    share."""
+    share. `executor`: where the documents are judged in partitions (a process executor)."""
     snapshots = select_snapshots(store, selection)
     return run_evaluation(
         catalog,
@@ -1349,6 +1467,7 @@ def evaluate_selected(
         metadata=report_metadata(config) | {"set_aside": set_aside(store, selection)},
         scope=scope_definition(config),
         interval=schedule_interval(config),
+        executor=executor,
     )
 
 

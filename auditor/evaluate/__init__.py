@@ -23,7 +23,13 @@ from auditor.evaluate.oscal import oscal_assessment_results
 from auditor.evaluate.outputs import CSV_COLUMNS, findings_csv, findings_document, neutralise_cell
 from auditor.evaluate.scope import compute_scope, scope_dot
 from auditor.evaluate.summaries import SUMMARY_NAMES, build_summaries, summaries_csv, table_csv
-from auditor.evaluate.verdicts import VerdictCache, evaluate_snapshot, manual_findings
+from auditor.evaluate.verdicts import (
+    VerdictCache,
+    evaluate_snapshot,
+    judge_partition,
+    manual_findings,
+    selected_frameworks,
+)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -42,6 +48,7 @@ __all__ = [
     "evidence_coverage",
     "findings_csv",
     "findings_document",
+    "judge_partition",
     "manual_findings",
     "neutralise_cell",
     "oscal_assessment_results",
@@ -50,6 +57,7 @@ __all__ = [
     "parse_waivers",
     "rollups",
     "scope_dot",
+    "selected_frameworks",
     "summaries_csv",
     "table_csv",
 ]

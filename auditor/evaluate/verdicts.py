@@ -86,6 +86,15 @@ class VerdictCache:
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._by_control.values())
 
+    def merge(self, judged: JudgedPartition) -> None:
+        """Add verdicts judged elsewhere (`judge_partition`); an entry already held is kept."""
+        for key, shas in judged.shas.items():
+            mine = self.for_control(key)
+            reasons = judged.error_reasons.get(key, {})
+            for sha256, code in zip(shas, judged.codes[key], strict=True):
+                if sha256 not in mine:
+                    mine[sha256] = [_CODES[code], reasons.get(sha256)]
+
 
 @dataclass
 class ControlPlan:
@@ -632,3 +641,80 @@ def evaluate_snapshot(
         findings.extend(manual_findings(catalog, chosen, attestations, on))
         findings.extend(undecided_findings(catalog, chosen))
     return findings
+
+
+# ---------------------------------------------------------------- partitions
+
+
+_CODES: tuple[Status | None, ...] = (None, PASS, FAIL, ERROR)
+
+
+@dataclass(frozen=True)
+class JudgedPartition:
+    """A partition's verdicts, compact for the trip back from a worker: per control version,
+    the documents' sha256 and one status code each (0 = the control does not apply, then
+    PASS, FAIL, ERROR), plus the reasons of rule errors. Unpickling millions of small lists and
+    enum members costs the driver more than judging them did; strings and bytes do not."""
+
+    shas: Mapping[str, tuple[str, ...]]
+    codes: Mapping[str, bytes]
+    error_reasons: Mapping[str, Mapping[str, str]]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.shas.values())
+
+
+def judge_partition(
+    catalog: Catalog,
+    provider: str,
+    frameworks: Sequence[str],
+    documents: Sequence[EvidenceDoc],
+    *,
+    in_scope: Mapping[str, frozenset[str]] | None = None,
+    use_fast_path: bool = True,
+) -> JudgedPartition:
+    """The verdicts of one partition of documents, for the driver's VerdictCache.
+
+    The unit of parallel evaluation: pure (no I/O, no clock), picklable in and out, so a Dask
+    worker can run it. A verdict depends only on the control version and the document's content
+    (see VerdictCache), so verdicts judged anywhere and merged into the driver's cache give
+    exactly the findings the driver would have reached itself; reasons are rendered by the
+    driver for the findings it builds, and waivers, collection errors and scope reasons, which
+    belong to the snapshot and the day, are applied there too. `in_scope` (resource id ->
+    frameworks, from the scope computed over the whole snapshot before partitioning) skips work
+    the driver would skip too; a resource it does not name is judged."""
+    plans = build_plans(
+        catalog, provider, frameworks, (), VerdictCache(), use_fast_path=use_fast_path
+    )
+    by_type: dict[str, list[ControlPlan]] = {}
+    for plan in plans:
+        for resource_type in plan.types:
+            by_type.setdefault(resource_type, []).append(plan)
+    plan_frameworks = [frozenset(plan.requirements) for plan in plans]
+    for doc in documents:
+        doc_plans = by_type.get(doc.resource_type)
+        if not doc_plans:
+            continue
+        here = in_scope.get(doc.resource_id) if in_scope is not None else None
+        key = doc.sha256
+        data = doc.data
+        for plan in doc_plans:
+            if here is not None and here.isdisjoint(plan_frameworks[plan.index]):
+                continue
+            cache = plan.cache
+            if key not in cache:
+                cache[key] = plan.judge(data)
+    code_of = {status: code for code, status in enumerate(_CODES)}
+    shas: dict[str, tuple[str, ...]] = {}
+    codes: dict[str, bytes] = {}
+    errors: dict[str, dict[str, str]] = {}
+    for plan in plans:
+        if not plan.cache:
+            continue
+        key = control_key(plan.control)
+        shas[key] = tuple(plan.cache)
+        codes[key] = bytes(code_of[entry[0]] for entry in plan.cache.values())
+        failed = {sha: str(e[1]) for sha, e in plan.cache.items() if e[0] is ERROR}
+        if failed:
+            errors[key] = failed
+    return JudgedPartition(shas, codes, errors)

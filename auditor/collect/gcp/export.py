@@ -5,7 +5,7 @@ Two passes over the file. Pass 1 parses only lines that can matter early (hierar
 types and IAM-policy lines, found by a byte-substring test before parsing) into the hierarchy and
 the spill; pass 2 parses every line, rejects malformed ones with their line number, and emits
 each RESOURCE record joined with its policy (indexing LogSinks); the hierarchy documents follow.
-A JSON array is streamed element by element with `JSONDecoder.raw_decode` over a growing buffer.
+A JSON array is streamed element by element by ijson's push parser (yajl).
 
 Absence is never inferred from an import: a record that cannot be read (not JSON, duplicate
 keys, NaN, longer than `max_line_bytes`, nested deeper than `max_depth`) becomes a collection
@@ -16,16 +16,18 @@ export time (its `read_time`, else the latest `update_time`) go to the manifest 
 
 from __future__ import annotations
 
-import codecs
 import gc
 import json
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
+
+import ijson
 
 from auditor.collect.gcp.assembler import Assembler
 from auditor.collect.gcp.assets import (
@@ -299,10 +301,7 @@ class GcpExportCollector:
         """(line number, parsed JSON or MalformedRecord) per record of the file."""
         with self.path.open("rb") as handle:
             if array:
-                for line_no, value in _array_elements(handle, self.max_line_bytes):
-                    if not isinstance(value, MalformedRecord):
-                        value = self._checked(value)
-                    yield line_no, value
+                yield from _array_elements(handle, self.max_line_bytes, self.max_depth)
                 return
             for line_no, line, whole in _bounded_lines(handle, self.max_line_bytes):
                 if early_only and not _may_matter_early(line):
@@ -432,119 +431,160 @@ def _is_json_array(path: Path) -> bool:
     return False
 
 
-_ARRAY_CHUNK = 1 << 20
+_ARRAY_CHUNK = (
+    1 << 20
+)  # bytes read at a time; an element larger than this and the limit stops reading
+_ARRAY_PIECE = 64 << 10  # bytes fed to the parser at once: the precision of element sizes
 
 
-def _array_elements(handle: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any]]:
-    """Elements of a top-level JSON array, streamed; each with the line it starts on.
+class _StrictDict(dict[str, Any]):
+    """The objects ijson builds: a key set twice is noted, so the element is refused (with a
+    duplicate, which value is the evidence?) without stopping the stream; an integral float
+    becomes an int here, as the gRPC path gives it (lists are settled by `_settle`)."""
 
-    A syntax error inside the array, or an element over `limit` characters, cannot be
-    resynchronised reliably, so it is reported once (with its line, `fatal`) and the rest of the
-    file is not read. An element that is valid JSON but refused (duplicate keys, NaN) is skipped.
-    """
-    decoder = json.JSONDecoder(
-        parse_float=_float_or_int, object_pairs_hook=_unique_keys, parse_constant=_no_constant
-    )
-    plain = json.JSONDecoder()
-    text_decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    buffer = ""
-    pos = 0
-    line = 1
-    eof = False
-    started = False
+    __slots__ = ()
 
-    def more() -> bool:
-        nonlocal buffer, pos, eof
-        chunk = handle.read(_ARRAY_CHUNK)
-        if not chunk:
-            eof = True
-            buffer = buffer[pos:] + text_decoder.decode(b"", final=True)
-            pos = 0
-            return False
-        buffer = buffer[pos:] + text_decoder.decode(chunk)
-        pos = 0
-        return True
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self:
+            _DUPLICATES.keys.append(key)
+        if type(value) is float and value.is_integer() and abs(value) < 2**53:
+            value = int(value)
+        dict.__setitem__(self, key, value)
 
-    def skip(chars: str) -> None:
-        nonlocal pos, line
-        while True:
-            while pos < len(buffer) and buffer[pos] in chars:
-                if buffer[pos] == "\n":
-                    line += 1
-                pos += 1
-            if pos < len(buffer) or not more():
-                return
 
-    skip(" \t\r\n\ufeff")
-    if pos >= len(buffer) or buffer[pos] != "[":
-        if pos < len(buffer):
-            yield line, _Unreadable("expected a JSON array", fatal=True)
-        return
-    pos += 1
-    started = True
-    while started:
-        skip(" \t\r\n,")
-        if pos >= len(buffer):
-            yield (
-                line,
-                _Unreadable("unexpected end of file: the JSON array is not closed", fatal=True),
-            )
-            return
-        if buffer[pos] == "]":
-            return
-        refused: str | None = None
-        while True:
-            try:
-                value, end = decoder.raw_decode(buffer, pos)
-            except json.JSONDecodeError as error:
-                if not eof and len(buffer) - pos <= limit and more():
-                    continue
-                head = buffer[pos : pos + _HEAD_CHARS]
-                if len(buffer) - pos > limit:
-                    reason = f"array element longer than {limit} bytes (collection.max_line_bytes)"
-                else:
-                    reason = f"not valid JSON: {_short(error)}"
-                yield line, _Unreadable(f"{reason}; the rest of the file was not read", head,
-                                        fatal=True)  # fmt: skip
-                return
-            except RecursionError:
-                yield (
-                    line,
-                    _Unreadable(
-                        "nested too deeply; the rest of the file was not read",
-                        buffer[pos : pos + _HEAD_CHARS],
-                        fatal=True,
-                    ),
-                )
-                return
-            except ValueError as error:  # valid JSON, refused: skip exactly this element
-                try:
-                    _, end = plain.raw_decode(buffer, pos)
-                except json.JSONDecodeError:
-                    if not eof and len(buffer) - pos <= limit and more():
-                        continue
-                    yield (
-                        line,
-                        _Unreadable(
-                            f"not valid JSON: {_short(error)}; the rest of the file was not read",
-                            buffer[pos : pos + _HEAD_CHARS],
-                            fatal=True,
-                        ),
-                    )
-                    return
-                refused = f"not valid JSON: {_short(error)}"
-            if end == len(buffer) and not eof and more():
-                refused = None
-                continue  # a number or literal cut at the chunk boundary: re-read whole
-            if end - pos > limit:
-                refused = f"array element longer than {limit} bytes (collection.max_line_bytes)"
-            break
-        if refused is not None:
-            yield line, _Unreadable(refused, buffer[pos : pos + _HEAD_CHARS])
+_DUPLICATES = threading.local()  # per thread: collection units may import in parallel
+
+
+def _settle(value: Any, limit: int) -> str | None:
+    """Integral floats in lists to ints in place, or why the element is refused: nested deeper
+    than `limit`. Iterative, so no recursion limit; only containers are visited."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return f"nested deeper than {limit} levels (collection.max_depth)"
+        if type(item) is list:
+            for index, child in enumerate(item):
+                if type(child) is float and child.is_integer() and abs(child) < 2**53:
+                    item[index] = int(child)
+            children = item
         else:
-            yield line, value
-        line += buffer.count("\n", pos, end)
-        pos = end
-        if pos > _ARRAY_CHUNK:
-            buffer = buffer[pos:]
-            pos = 0
+            children = item.values()
+        depth += 1
+        stack.extend((c, depth) for c in children if isinstance(c, dict | list))
+    return None
+
+
+def _array_elements(
+    handle: IO[bytes], limit: int = MAX_LINE_BYTES, max_depth: int = MAX_DEPTH
+) -> Iterator[tuple[int, Any]]:
+    """Elements of a top-level JSON array, streamed by ijson (yajl), each with its first line.
+
+    The file is fed to ijson's push parser line by line (a line longer than `_ARRAY_PIECE`
+    bytes in pieces), so the line an element starts on is exact for one element per line and
+    for pretty-printed output; an element that starts on the line where the previous one ended
+    after other text (`}, {` then more lines) is given the next line. Sizes are counted per
+    line fed: exact to within one line. An element that is valid JSON but refused (duplicate
+    keys, over `limit` bytes, over `max_depth`) is skipped; a syntax error (which includes NaN
+    and Infinity: yajl does not read them) or an element still unfinished after max(`limit`,
+    `_ARRAY_CHUNK`) bytes cannot be skipped, so it is reported once (with its line, `fatal`)
+    and the rest of the file is not read."""
+    done = ijson.sendable_list()
+    parser = ijson.items_coro(done, "item", map_type=_StrictDict, use_float=True)
+    send = parser.send
+    _DUPLICATES.keys = []
+    stop_at = max(limit, _ARRAY_CHUNK)
+    line = 1
+    start = 0  # line the current element starts on (0: not started yet)
+    fed = 0  # bytes fed since the last element ended
+    kept: list[bytes] = []  # the current element's first lines, to name it if it is unreadable
+    for text, ends_line in _array_lines(handle):
+        if text is None:
+            yield line, _Unreadable("expected a JSON array", fatal=True)
+            return
+        if not start and text.strip(b" \t\r\n,[]"):
+            start = line
+        if len(kept) < 64:
+            kept.append(text)
+        fed += len(text)
+        try:
+            for at in range(0, len(text), _ARRAY_PIECE):
+                send(text[at : at + _ARRAY_PIECE])
+        except ijson.JSONError as error:
+            reason = f"not valid JSON: {_short(error)}; the rest of the file was not read"
+            yield start or line, _Unreadable(reason, _kept_head(kept), fatal=True)
+            return
+        if not done:
+            line += ends_line
+            if fed > stop_at:
+                reason = (
+                    f"array element longer than {limit} bytes (collection.max_line_bytes); "
+                    "the rest of the file was not read"
+                )
+                yield start or line, _Unreadable(reason, _kept_head(kept), fatal=True)
+                return
+            continue
+        for value in done:
+            yield start or line, _element(value, fed, limit, max_depth)
+            start = fed = 0
+        done.clear()
+        kept.clear()
+        if text.rstrip()[-1:] not in (b",", b"}", b"]", b"["):
+            start = line  # the next element begins on this line after the one that ended
+            kept.append(text)
+        line += ends_line
+    try:
+        parser.close()
+    except ijson.JSONError as error:
+        reason = "unexpected end of file: the JSON array is not closed"
+        if start:  # inside an element
+            reason = f"not valid JSON: {_short(error)} (the file ends inside this element)"
+        yield start or line, _Unreadable(reason, _kept_head(kept), fatal=True)
+
+
+def _array_lines(handle: IO[bytes]) -> Iterator[tuple[bytes | None, bool]]:
+    """The file's lines (with their newlines, and whether one ends there), read `_ARRAY_CHUNK`
+    at a time: a line longer than that comes in parts, so no line is held whole in memory.
+    (None, False) first when the file does not open a JSON array."""
+    first = True
+    rest = b""
+    while chunk := handle.read(_ARRAY_CHUNK):
+        if first:
+            chunk = chunk.lstrip()
+            chunk = chunk[3:].lstrip() if chunk.startswith(b"\xef\xbb\xbf") else chunk
+            if not chunk.startswith(b"["):
+                if chunk:
+                    yield None, False
+                return
+            first = False
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for text in lines:
+            yield text + b"\n", True
+        if len(rest) > _ARRAY_CHUNK:
+            yield rest, False
+            rest = b""
+    if rest:
+        yield rest, False
+
+
+def _kept_head(kept: list[bytes]) -> str:
+    return b"".join(kept)[:_HEAD_CHARS].decode("utf-8", "replace")
+
+
+def _element(value: Any, size: int, limit: int, max_depth: int) -> Any:
+    """One parsed array element, or the unreadable record it is."""
+    duplicates = _DUPLICATES.keys
+    reason = None
+    if duplicates:
+        reason = f"not valid JSON: duplicate key {duplicates[0]!r} in one object"
+        duplicates.clear()
+    elif size > limit:
+        reason = f"array element longer than {limit} bytes (collection.max_line_bytes)"
+    elif isinstance(value, dict | list):
+        reason = _settle(value, max_depth)
+    elif type(value) is float and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
+    if reason is None:
+        return value
+    return _Unreadable(reason, json.dumps(value)[:_HEAD_CHARS])

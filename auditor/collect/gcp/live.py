@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 import re
 import time
 from collections import Counter
@@ -181,6 +180,7 @@ class GcpAssetCollector:
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         deadline_seconds: float | None = None,
+        retry_deadline: float = 600.0,
     ) -> None:
         self.scope_name = validate_scope(scope)
         self.endpoint = endpoint
@@ -196,7 +196,9 @@ class GcpAssetCollector:
         self.timeout = timeout
         self.deadline_seconds = deadline_seconds
         self._deadline = float("inf")
-        self._sleep = sleep
+        self.retry_deadline = retry_deadline  # per call, across its retries
+        self._sleep = sleep  # the rate limiter's (retries sleep inside google.api_core)
+        self.requests_per_minute = requests_per_minute
         self._limiter = _RateLimiter(requests_per_minute, sleep)
         self._stats: Counter[str] = Counter()
 
@@ -249,6 +251,52 @@ class GcpAssetCollector:
                 "retries": self._stats["retries"],
                 "rejected_lines": 0,
                 "scope": self.scope_name,
+            }
+        finally:
+            asm.spill.close()
+
+    # -- work units (collect/gcp/units.py): the driver lists the hierarchy, units the types
+    def units(self) -> list[Any]:
+        """(scope, asset type) units, after listing the hierarchy and log sinks here."""
+        from auditor.collect.gcp import units
+
+        if self._client is None:
+            self._client = make_client(
+                self.endpoint, self.credentials, self.impersonate_service_account
+            )
+        self._stats = Counter()
+        context = units.list_hierarchy(self)
+        self._driver_stats = {**self._stats, "errors": len(context.errors)}
+        return units.make_units(self, context)
+
+    def combine(self, stats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        from auditor.collect.gcp import units
+
+        return units.combine(self.scope_name, getattr(self, "_driver_stats", {}), stats)
+
+    def collect_types(self, sink: EvidenceSink, salt: bytes, context: Any) -> dict[str, Any]:
+        """On a worker: this collector's asset types (outside the hierarchy), each RESOURCE
+        record joined with its IAM policy and the shipped hierarchy into a document."""
+        if self._client is None:
+            self._client = make_client(
+                self.endpoint, self.credentials, self.impersonate_service_account
+            )
+        self._stats = Counter()
+        asm = context.assembler(sink, salt, self.scope_name)
+        try:
+            iam_types = set(types_with(IAM_POLICY))
+            wanted = [t for t in self.asset_types if t in iam_types]
+            for raw in self._list_group(asm, wanted, IAM_POLICY):
+                asm.take(parse_record(raw))
+            for raw in self._list_group(asm, self.asset_types, RESOURCE):
+                record = asm.take(parse_record(raw))
+                if record is not None:
+                    asm.emit(record)
+            return {
+                **asm.stats(),
+                "pages": self._stats["pages"],
+                "calls": self._stats["calls"],
+                "retries": self._stats["retries"],
             }
         finally:
             asm.spill.close()
@@ -309,10 +357,18 @@ class GcpAssetCollector:
                 return
 
     def _call(self, request: Any) -> Any:
-        """One ListAssets call with backoff and jitter on quota and availability errors."""
+        """One ListAssets call, retried by `google.api_core.retry.Retry` on quota and
+        availability errors (exponential backoff with full jitter, at most `max_attempts`
+        attempts within `retry_deadline` seconds); each attempt waits for the rate limiter and
+        counts as a call. A call that still fails raises _CallFailed (a collection error)."""
         from google.api_core import exceptions
+        from google.api_core.retry import Retry
 
-        for attempt in range(self.max_attempts):
+        attempts = 0
+
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
             self._limiter.acquire()
             left = self._deadline - time.monotonic()
             if left <= 0:
@@ -322,19 +378,39 @@ class GcpAssetCollector:
                     "call could be made",
                 )
             self._stats["calls"] += 1
-            try:
-                return self._client.list_assets(
-                    request=request, retry=None, timeout=min(self.timeout, left)
-                )
-            except exceptions.GoogleAPICallError as error:
-                code = _status_name(error)
-                if code not in _RETRYABLE or attempt == self.max_attempts - 1:
-                    raise _CallFailed(code, error.message or str(error)) from error
-                self._stats["retries"] += 1
-                cap = min(self.backoff_max, self.backoff_initial * 2**attempt)
-                pause = cap / 2 + random.uniform(0, cap / 2)
-                self._sleep(max(0.0, min(pause, self._deadline - time.monotonic())))
-        raise AssertionError("unreachable")
+            return self._client.list_assets(
+                request=request, retry=None, timeout=min(self.timeout, left)
+            )
+
+        def retryable(error: Exception) -> bool:
+            return (
+                isinstance(error, exceptions.GoogleAPICallError)
+                and _status_name(error) in _RETRYABLE
+                and attempts < self.max_attempts
+            )
+
+        retry = Retry(
+            predicate=retryable,
+            initial=self.backoff_initial,
+            maximum=self.backoff_max,
+            multiplier=2.0,
+            timeout=max(0.0, min(self.retry_deadline, self._deadline - time.monotonic())),
+        )
+        try:
+            return retry(attempt)()
+        except exceptions.RetryError as error:  # the deadline passed between attempts
+            cause = error.cause
+            code = _status_name(cause) if cause is not None else "DEADLINE_EXCEEDED"
+            message = cause.message if isinstance(cause, exceptions.GoogleAPICallError) else ""
+            raise _CallFailed(
+                code,
+                f"{message or error} (still failing after {attempts} attempts and the retry "
+                f"deadline of {self.retry_deadline:g} s)",
+            ) from error
+        except exceptions.GoogleAPICallError as error:
+            raise _CallFailed(_status_name(error), error.message or str(error)) from error
+        finally:
+            self._stats["retries"] += attempts - 1
 
     def _fetch_outside_ancestors(self, asm: Assembler) -> dict[str, str]:
         """IAM policies of folders/organisation above the scope, for inheritance. Returns the

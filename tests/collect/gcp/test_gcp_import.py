@@ -171,3 +171,30 @@ def test_json_array_bad_element_and_truncation(tmp_path: Path) -> None:
     assert stats["rejected_lines"] == 2  # the number, then the cut-off last element
     assert "not valid JSON" in stats["rejects"][1]["reason"]
     assert len(sink.docs) == 1  # the first element survives
+
+
+def test_json_array_lines_duplicates_floats_and_nan_with_ijson(tmp_path: Path) -> None:
+    """Pretty-printed like `gcloud asset list --format=json`: a refused element is named by the
+    line it starts on and skipped; integral floats become ints, in objects and lists alike;
+    NaN, which yajl does not read, stops the import at its element's line."""
+    records = json.loads((FIXTURES / "assets_list.json").read_text())
+    first = dict(
+        records[0], resource=dict(records[0]["resource"], data={"n": 2.0, "l": [3.0, 0.5]})
+    )
+    text = json.dumps([first, {"name": "//x/dup", "name2": 1}, records[1]], indent=2)
+    text = text.replace('"name2"', '"name"')
+    path = tmp_path / "list.json"
+    path.write_text(text)
+    sink, stats = run(path)
+    dup_line = text.splitlines().index('    "name": "//x/dup",')  # 1-based: the line before
+    assert stats["rejects"] == [
+        {"line": dup_line, "reason": "not valid JSON: duplicate key 'name' in one object"}
+    ]
+    doc = next(d for d in sink.docs if d.resource_id == first["name"])
+    assert doc.data["n"] == 2 and type(doc.data["n"]) is int
+    assert doc.data["l"] == [3, 0.5] and type(doc.data["l"][0]) is int
+    path.write_text(text.replace('"name": 1', '"name": NaN'))
+    sink, stats = run(path)
+    assert stats["rejects"][0]["line"] == dup_line
+    assert "the rest of the file was not read" in stats["rejects"][0]["reason"]
+    assert [d.resource_id for d in sink.docs if d.resource_id == records[1]["name"]] == []

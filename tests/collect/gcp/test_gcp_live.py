@@ -69,10 +69,9 @@ def test_resource_exhausted_then_success(
             match=lambda r: r.content_type == 2 and len(r.asset_types) > 3,
         )
     )
-    sink, stats, sleeps = collect(asset_endpoint, backoff_initial=1.0)
+    sink, stats, _ = collect(asset_endpoint, backoff_initial=0.05, backoff_max=0.1)
     assert stats["retries"] == 3 and stats["calls"] == 7 and sink.errors == []
     assert len(sink.docs) == 28
-    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # exponential, jittered
 
 
 def test_retries_exhausted_is_an_error_not_a_gap(
@@ -87,7 +86,7 @@ def test_retries_exhausted_is_an_error_not_a_gap(
             ),
         )
     )
-    sink, stats, sleeps = collect(asset_endpoint, max_attempts=3)
+    sink, stats, _ = collect(asset_endpoint, max_attempts=3, backoff_initial=0.01)
     type_errors = [e for e in sink.errors if e.field is None]
     failed = {e.resource_type for e in type_errors}
     assert all(e.error_code == "UNAVAILABLE" for e in type_errors)
@@ -101,7 +100,26 @@ def test_retries_exhausted_is_an_error_not_a_gap(
     assert sorted((e.resource_id, e.field) for e in sink.errors if e.field) == sorted(
         (d.resource_id, "effectiveLogSinks") for d in projects
     )
-    assert stats["retries"] == 2 and len(sleeps) == 2
+    assert stats["retries"] == 2 and stats["calls"] == stats["pages"] + 3  # 3 attempts, no page
+
+
+def test_the_retry_deadline_ends_retries_as_an_error(
+    asset_endpoint: str, asset_service: FakeAssetService
+) -> None:
+    asset_service.faults.append(
+        Fault(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            times=100,
+            match=lambda r: "storage.googleapis.com/Bucket" in r.asset_types,
+        )
+    )
+    sink, stats, _ = collect(
+        asset_endpoint, max_attempts=100, backoff_initial=0.2, backoff_max=0.2, retry_deadline=0.3
+    )
+    errors = [e for e in sink.errors if e.resource_type == "storage.googleapis.com/Bucket"]
+    assert errors and {e.error_code for e in errors} == {"RESOURCE_EXHAUSTED"}
+    assert all("retry deadline of 0.3 s" in e.message for e in errors)
+    assert 0 < stats["retries"] < 10  # stopped by the deadline, not by the attempts
 
 
 def test_permission_denied_on_one_asset_type(

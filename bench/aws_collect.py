@@ -85,7 +85,17 @@ class CountingSink:
 
 def start_servers(latency_ms: float) -> tuple[subprocess.Popen[str], str, str]:
     """moto and the shared proxy (devtools.aws_proxy) in their own process, so the collecting
-    process alone is measured; returns the process, moto's URL and the proxy's URL."""
+    process alone is measured; returns the process, moto's URL and the proxy's URL. Fake
+    credentials and no config files, so nothing reaches beyond loopback."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE="/nonexistent",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        AWS_EC2_METADATA_DISABLED="true",
+        NO_PROXY="127.0.0.1,localhost",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.aws_proxy", "--latency-ms", str(latency_ms)],
         cwd=ROOT,
@@ -279,13 +289,6 @@ def main() -> int:
     parser.add_argument("--skip-single", action="store_true", help="skip the one-worker run")
     args = parser.parse_args()
 
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE="/nonexistent",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
-    )
     process, moto_url, proxy_url = start_servers(args.latency_ms)
     try:
         os.environ["AWS_ENDPOINT_URL"] = moto_url

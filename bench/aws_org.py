@@ -131,15 +131,6 @@ def main() -> int:
     parser.add_argument("--skip-single", action="store_true", help="skip the one-worker run")
     args = parser.parse_args()
 
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE="/nonexistent",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
-        AWS_EC2_METADATA_DISABLED="true",
-        NO_PROXY="127.0.0.1,localhost",
-    )
     process, moto_url, proxy_url = start_servers(args.latency_ms)
     runs: list[dict[str, Any]] = []
     try:

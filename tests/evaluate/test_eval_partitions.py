@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eval_factories import T0, error, snapshot
 from scope_estate import aws_estate, gcp_estate
 
 from auditor import pipeline
@@ -19,6 +18,7 @@ from auditor.evaluate import VerdictCache, findings_document, judge_partition
 from auditor.evaluate.verdicts import ControlPlan
 from auditor.executors import parse_executor
 from auditor.models import Catalog, EvidenceDoc, ScopeDefinition, Snapshot, Status
+from devtools.factories import T0, error, snapshot
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "controls"
 PARAMS = {"approved_regions": ["eu-west-1", "europe-west4"]}

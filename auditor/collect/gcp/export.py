@@ -525,7 +525,7 @@ def _array_elements(
                 return
             continue
         for value in done:
-            yield start or line, _element(value, fed, limit, max_depth)
+            yield start or line, _element(value, fed, limit, max_depth, kept)
             start = fed = 0
         done.clear()
         kept.clear()
@@ -572,8 +572,9 @@ def _kept_head(kept: list[bytes]) -> str:
     return b"".join(kept)[:_HEAD_CHARS].decode("utf-8", "replace")
 
 
-def _element(value: Any, size: int, limit: int, max_depth: int) -> Any:
-    """One parsed array element, or the unreadable record it is."""
+def _element(value: Any, size: int, limit: int, max_depth: int, kept: list[bytes]) -> Any:
+    """One parsed array element, or the unreadable record it is (named from its raw first
+    lines: re-encoding a refused value could itself nest too deep)."""
     duplicates = _DUPLICATES.keys
     reason = None
     if duplicates:
@@ -587,4 +588,4 @@ def _element(value: Any, size: int, limit: int, max_depth: int) -> Any:
         value = int(value)
     if reason is None:
         return value
-    return _Unreadable(reason, json.dumps(value)[:_HEAD_CHARS])
+    return _Unreadable(reason, _kept_head(kept))

@@ -237,9 +237,10 @@ def collection_executor(
     executor: Any = None,
     workers: Any = None,
     environ: Mapping[str, str] | None = None,
-) -> ExecutorSpec:
-    """Where work units run: `--executor` > AUDITOR_EXECUTOR > collection.executor > threads,
-    with `--workers` > aws.max_workers as the number of workers (auditor.settings' one rule)."""
+) -> ExecutorSpec | None:
+    """Where work units run: `--executor` > AUDITOR_EXECUTOR > collection.executor, with
+    `--workers` > aws.max_workers as the number of workers (auditor.settings' one rule); None
+    when none of them names an executor (collection then runs in this process)."""
     from auditor import settings
 
     chosen = settings.resolve(
@@ -252,6 +253,10 @@ def collection_executor(
     count = settings.resolve(
         "aws.max_workers", config=config, option=settings.given(workers), option_name="--workers"
     )
+    if chosen.kind == "default":
+        # Nothing chose an executor: the collector runs in this process (its own thread pool of
+        # `workers`), the path the fault proofs hold; work units are for a chosen executor.
+        return None
     try:
         return parse_executor(str(chosen.value), int(count.value))
     except ValueError as error:
@@ -1604,7 +1609,7 @@ def collect_aws(
     on_progress: distribute.OnProgress | None = None,
 ) -> SnapshotManifest:
     """`auditor collect aws`: one AWS snapshot. `regions` as typed: `a,b`, `all` or None;
-    `executor` as typed (`--executor`), else AUDITOR_EXECUTOR, else threads."""
+    `executor` as typed (`--executor`), else AUDITOR_EXECUTOR, else in this process."""
     spec = collection_executor(None, executor=executor, workers=max_workers)
     region_list: list[str] | str | None = None
     if regions:
@@ -1622,7 +1627,7 @@ def collect_aws(
         role_arns=role_arns,
         org_role_name=org_role_name,
         regions=region_list,
-        max_workers=spec.workers,
+        max_workers=spec.workers if spec else (max_workers or AwsSettings().max_workers),
         limits=limits,
         executor=spec,
     )

@@ -193,22 +193,25 @@ def render_export_fuzz() -> str:
     records = _load("export-fuzz")
     if not records:
         return ""
-    lines = [EXPORT_HEAD, "| damage | NDJSON | JSON array | CLI | held |", "|---|---|---|---|---|"]
+    # The CLI cases are counted, not tabulated by damage: which damage a CLI case draws shifts
+    # with the run (child-process timing feeds hypothesis), and the doc must not.
+    lines = [EXPORT_HEAD, "| damage | NDJSON | JSON array | held |", "|---|---|---|---|"]
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for record in records:
+        if record["kind"] == "cli":
+            continue
         for mutation in record["mutations"]:
             counts[mutation][record["kind"]] += 1
     for mutation in sorted(counts):
         row = counts[mutation]
-        lines.append(f"| {mutation} | {row['ndjson']} | {row['json-array']} | {row['cli']} | yes |")
+        lines.append(f"| {mutation} | {row['ndjson']} | {row['json-array']} | yes |")
     total = Counter(record["kind"] for record in records)
-    exits = Counter(str(record["exit"]) for record in records if record["kind"] == "cli")
     lines += [
         "",
-        f"Files: {total['ndjson']} NDJSON, {total['json-array']} JSON array, {total['cli']} "
-        f"through the CLI (exit codes: "
-        f"{', '.join(f'{code}: {n}' for code, n in sorted(exits.items()))}). A file may carry "
-        "several kinds of damage, so the rows add up to more.",
+        f"Files: {total['ndjson']} NDJSON, {total['json-array']} JSON array (a file may carry "
+        f"several kinds of damage, so the rows add up to more), and {total['cli']} damaged "
+        "files through the CLI in a child process: each exit 0 with one snapshot or 3 with none "
+        "(2 naming the file), never a traceback, the store verifying after each.",
     ]
     return "\n".join(lines).rstrip() + "\n"
 

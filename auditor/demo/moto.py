@@ -22,7 +22,10 @@ FAKE_CREDENTIALS = {
 
 
 def reset_moto(endpoint: str) -> None:
-    """Empty moto's estate (every service, every account); slow with managed policies loaded."""
+    """Empty moto's estate (every service, every account); slow with managed policies loaded.
+    The role sessions this process holds are forgotten with it: moto no longer knows them."""
+    from auditor.collect.aws.scope import forget_assumed_roles
+
     parts = urlsplit(endpoint)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
     try:
@@ -33,6 +36,7 @@ def reset_moto(endpoint: str) -> None:
             raise RuntimeError(f"moto reset at {endpoint} answered {response.status}")
     finally:
         connection.close()
+    forget_assumed_roles()
 
 
 @contextlib.contextmanager

@@ -528,21 +528,29 @@ def response_problem(
 
 
 _DOCUMENT_MEMBERS = frozenset({"Policy", "PolicyDocument", "AssumeRolePolicyDocument", "Document"})
+# Documents in the IAM policy grammar, where `Statement` is required: S3 returns a bucket
+# policy as the raw body, so any 200 body (a proxy's `{"message": ...}`) would parse as one.
+_POLICY_MEMBERS = frozenset({"Policy", "PolicyDocument", "AssumeRolePolicyDocument"})
 
 
 def _broken_document(name: str, parsed: Mapping[str, Any], depth: int = 0) -> str | None:
-    """A policy document (JSON text, URL-encoded by IAM) that does not decode was cut short:
-    read as text it would make a policy look empty, and a control flip."""
+    """A policy document (JSON text, URL-encoded by IAM) that does not decode was cut short,
+    and one without a `Statement` is not a policy: read as a policy either would look empty,
+    and a control (or its applicability) would flip."""
     for key, value in parsed.items():
         if key in _DOCUMENT_MEMBERS and isinstance(value, str):
             text = value.strip()
             if text.startswith("%7B"):
                 text = unquote(text)
-            if text.startswith("{"):
-                try:
-                    json.loads(text)
-                except ValueError as error:
-                    return f"{name}: the {key} document is not valid JSON ({error})"
+            policy = key in _POLICY_MEMBERS
+            if not text.startswith("{") and not policy:
+                continue
+            try:
+                document = json.loads(text)
+            except ValueError as error:
+                return f"{name}: the {key} document is not valid JSON ({error})"
+            if policy and not (isinstance(document, dict) and "Statement" in document):
+                return f"{name}: the {key} document is not a policy (it has no Statement)"
         elif isinstance(value, Mapping) and depth < 1:
             problem = _broken_document(name, value, depth + 1)
             if problem:

@@ -105,6 +105,13 @@ class RoleAccess:
 _ASSUMED: dict[str, Any] = {}
 
 
+def forget_assumed_roles() -> None:
+    """Drop this process's assumed-role credentials. For an emulator that was emptied: its
+    old session keys no longer name an account (moto then answers as its default account, so
+    one account's labels would carry another's evidence); AWS's keys stay valid until expiry."""
+    _ASSUMED.clear()
+
+
 class _Given(CredentialProvider):
     """A credential provider that hands out credentials made elsewhere (the assumed role's)."""
 

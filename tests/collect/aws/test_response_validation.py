@@ -109,3 +109,20 @@ def test_the_declared_members_cover_the_rotation_status() -> None:
     from auditor.collect.aws.specs import SPECS
 
     assert "KeyRotationEnabled" in declared_required(SPECS)["kms"]["GetKeyRotationStatus"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"message": "upstream request timeout"}',  # a proxy's answer in place of the policy
+        b"upstream request timeout",
+        b'["not", "a", "policy"]',
+    ],
+)
+def test_a_bucket_policy_without_a_statement_is_not_a_policy(body: bytes) -> None:
+    """S3 returns the policy as the raw body, so any 200 body parses as GetBucketPolicy's
+    answer; read as a policy with no statements it would make a log-delivery bucket look
+    like a data bucket (ML-DATA-001 then applies and FAILs where it should say nothing)."""
+    problem = response_problem(_op("s3", "GetBucketPolicy"), _answer(body))
+    assert problem is not None and "GetBucketPolicy" in problem
+    assert "not a policy" in problem or "not valid JSON" in problem

@@ -297,6 +297,10 @@ def provider_of_type(resource_type: str) -> str:
 
 # ---------------------------------------------------------------- evidence
 
+# The key the collectors' redactor adds to a document: the paths of every value it replaced,
+# wherever in the document they were. A rule reading it reads the whole document.
+REDACTED_KEY = "_redacted"
+
 
 @dataclass(frozen=True)
 class EvidenceDoc:

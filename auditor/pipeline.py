@@ -237,10 +237,10 @@ def collection_executor(
     executor: Any = None,
     workers: Any = None,
     environ: Mapping[str, str] | None = None,
-) -> ExecutorSpec | None:
-    """Where work units run: `--executor` > AUDITOR_EXECUTOR > collection.executor, with
-    `--workers` > aws.max_workers as the number of workers (auditor.settings' one rule); None
-    when none of them names an executor (collection then runs in this process)."""
+) -> ExecutorSpec:
+    """Where work units run: `--executor` > AUDITOR_EXECUTOR > collection.executor (default:
+    a thread pool), with `--workers` > aws.max_workers as the number of workers
+    (auditor.settings' one rule)."""
     from auditor import settings
 
     chosen = settings.resolve(
@@ -253,10 +253,6 @@ def collection_executor(
     count = settings.resolve(
         "aws.max_workers", config=config, option=settings.given(workers), option_name="--workers"
     )
-    if chosen.kind == "default":
-        # Nothing chose an executor: the collector runs in this process (its own thread pool of
-        # `workers`), the path the fault proofs hold; work units are for a chosen executor.
-        return None
     try:
         return parse_executor(str(chosen.value), int(count.value))
     except ValueError as error:
@@ -1609,7 +1605,7 @@ def collect_aws(
     on_progress: distribute.OnProgress | None = None,
 ) -> SnapshotManifest:
     """`auditor collect aws`: one AWS snapshot. `regions` as typed: `a,b`, `all` or None;
-    `executor` as typed (`--executor`), else AUDITOR_EXECUTOR, else in this process."""
+    `executor` as typed (`--executor`), else AUDITOR_EXECUTOR, else a thread pool."""
     spec = collection_executor(None, executor=executor, workers=max_workers)
     region_list: list[str] | str | None = None
     if regions:
@@ -1627,7 +1623,7 @@ def collect_aws(
         role_arns=role_arns,
         org_role_name=org_role_name,
         regions=region_list,
-        max_workers=spec.workers if spec else (max_workers or AwsSettings().max_workers),
+        max_workers=spec.workers,
         limits=limits,
         executor=spec,
     )
@@ -1642,9 +1638,14 @@ def collect_gcp(
     asset_export: Path | None = None,
     impersonate: str | None = None,
     limits: CollectionSettings | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    on_progress: distribute.OnProgress | None = None,
 ) -> SnapshotManifest:
-    """`auditor collect gcp`: one GCP snapshot, live from a scope or from an export file.
+    """`auditor collect gcp`: one GCP snapshot, live from a scope (as (scope, asset type) work
+    units on the executor) or from an export file (read in this process, one stream).
     `limits`: the run deadline and per-call timeout of a live collection."""
+    spec = collection_executor(None, executor=executor, workers=workers)
     if scope:
         preflight_gcp([scope], None)
     store = open_store(store_url)
@@ -1652,7 +1653,7 @@ def collect_gcp(
     collector = gcp_collector(
         store, scope=scope, asset_export=asset_export, impersonate=impersonate, collection=limits
     )
-    return take_snapshot(store, collector, catalog.sha256)
+    return take_snapshot(store, collector, catalog.sha256, executor=spec, on_progress=on_progress)
 
 
 def snapshot_configured(

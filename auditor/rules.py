@@ -27,6 +27,8 @@ from jmespath import exceptions as jp_exc
 from jmespath import functions as jp_functions
 from jmespath.parser import ParsedResult
 
+from auditor.models import REDACTED_KEY
+
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A reason placeholder: `{expression}`, but not `${param}` (the one pattern; evaluate reuses it).
 PLACEHOLDER = re.compile(r"\{([^{}$][^{}]*)\}")
@@ -192,14 +194,28 @@ def failed_placeholders(template: str, data: Mapping[str, Any]) -> list[str]:
     return failed
 
 
+EVERY_FIELD = "*"  # in `referenced_fields`: the expression depends on every key
+
+
 @lru_cache(maxsize=4096)
 def referenced_fields(expression: str) -> frozenset[str]:
     """Top-level document keys an expression reads: a rule touching a key whose collection
-    failed is an ERROR, not a verdict. Over-approximates (any field name in the AST)."""
+    failed is an ERROR, not a verdict. Over-approximates (any field name in the AST).
+
+    The redactor's list (`_redacted`) names secrets found anywhere in the document, so reading
+    it reads every key (`EVERY_FIELD`): a secret in a part that failed to collect is missing
+    from it. Filtered to one part (`_redacted[?starts_with(@, 'Tags')]`), it reads that part."""
     names: set[str] = set()
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
+            if node.get("type") == "filter_projection" and _is_redacted(node["children"][0]):
+                part = _prefix_part(node["children"][2])
+                names.add(part if part is not None else EVERY_FIELD)
+                names.add(REDACTED_KEY)
+                return
+            if _is_redacted(node):
+                names.add(EVERY_FIELD)
             if node.get("type") == "field":
                 names.add(str(node.get("value")))
             for child in node.get("children", []):
@@ -210,3 +226,27 @@ def referenced_fields(expression: str) -> frozenset[str]:
 
     walk(compile_rule(expression).parsed)
     return frozenset(names)
+
+
+def _is_redacted(node: Any) -> bool:
+    return (
+        isinstance(node, dict) and node.get("type") == "field" and node.get("value") == REDACTED_KEY
+    )
+
+
+def _prefix_part(condition: Any) -> str | None:
+    """`starts_with(@, 'Tags')` -> "Tags": the top-level key a redacted path starts with."""
+    if not (
+        isinstance(condition, dict)
+        and condition.get("type") == "function_expression"
+        and condition.get("value") == "starts_with"
+    ):
+        return None
+    subject, prefix = (condition.get("children") or [None, None])[:2]
+    if not (isinstance(subject, dict) and subject.get("type") == "current"):
+        return None
+    if not (isinstance(prefix, dict) and prefix.get("type") == "literal"):
+        return None
+    text = str(prefix.get("value") or "")
+    part = re.split(r"[.\[]", text, maxsplit=1)[0]
+    return part or None

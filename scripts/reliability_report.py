@@ -144,10 +144,12 @@ def render_faults() -> str:
         lines.append(f"| {kind} | {', '.join(services)} | {len(services)} | yes |")
     mixed = _load("aws-mixed")
     kinds = sorted({step[1] for record in mixed for step in record["plan"]})
+    paths = {"engine": "the collector in one process", "units": "work units on a thread pool"}
+    taken = [paths[p] for p in paths if any(r.get("path", "engine") == p for r in mixed)]
     lines.append(
         f"| mixed at random (hypothesis, derandomized): up to 4 (service, fault, probability) "
-        f"per run, {len(kinds)} fault kinds drawn | kms, s3, sagemaker, logs, iam | "
-        f"{len(mixed)} | yes |"
+        f"per run, {len(kinds)} fault kinds drawn; each plan through {' and through '.join(taken)}"
+        f" | kms, s3, sagemaker, logs, iam | {len(mixed)} | yes |"
     )
     return "\n".join(lines).rstrip() + "\n"
 

@@ -223,8 +223,8 @@ def test_the_executor_setting_follows_the_one_precedence_rule(tmp_path: Path) ->
     chosen = pipeline.collection_executor(config, environ={"AUDITOR_EXECUTOR": "threads"})
     assert chosen is not None
     assert (chosen.kind, chosen.workers) == ("threads", 4)  # aws.max_workers: the pool's size
-    # nothing names an executor: the collector runs in this process, not as work units
-    assert pipeline.collection_executor(None, environ={}) is None
+    # nothing names an executor: work units on a thread pool of aws.max_workers' default
+    assert str(pipeline.collection_executor(None, environ={})) == "threads:16"
     given = pipeline.collection_executor(config, executor="threads:2", environ={})
     assert str(given) == "threads:2"
     with pytest.raises(UserError) as raised:

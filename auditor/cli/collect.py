@@ -137,6 +137,7 @@ def collect_aws(
     type=click.FloatRange(min=1),
     help="Live only: calls still running after this are recorded as collection errors (ERROR).",
 )
+@executor_options
 @pass_context
 def collect_gcp(
     ctx: Context,
@@ -144,18 +145,26 @@ def collect_gcp(
     asset_export: Path | None,
     impersonate_service_account: str | None,
     deadline_seconds: float = 3600.0,
+    max_workers: int | None = None,
+    executor: str | None = None,
+    progress: bool | None = None,
 ) -> None:
-    """One GCP evidence snapshot (endpoint override: env AUDITOR_GCP_ASSET_ENDPOINT)."""
+    """One GCP evidence snapshot (endpoint override: env AUDITOR_GCP_ASSET_ENDPOINT). Live,
+    the work goes as (scope, asset type) units to the executor; an export is read as one."""
     if bool(scope) == bool(asset_export):
         raise click.UsageError("give exactly one of --scope or --asset-export")
-    manifest = pipeline.collect_gcp(
-        ctx.store,
-        extra_dirs=ctx.controls,
-        scope=scope,
-        asset_export=asset_export,
-        impersonate=impersonate_service_account,
-        limits=CollectionSettings(deadline_seconds=deadline_seconds),
-    )
+    with pipeline.unit_progress(pipeline.wanted(progress, ctx.verbosity), ctx.console) as shown:
+        manifest = pipeline.collect_gcp(
+            ctx.store,
+            extra_dirs=ctx.controls,
+            scope=scope,
+            asset_export=asset_export,
+            impersonate=impersonate_service_account,
+            limits=CollectionSettings(deadline_seconds=deadline_seconds),
+            executor=executor,
+            workers=max_workers,
+            on_progress=shown,
+        )
     _print_snapshot(ctx, manifest)
 
 

@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-REDACTED_KEY = "_redacted"
+from auditor.models import REDACTED_KEY
+
 MARKER_PREFIX = "[REDACTED sha256:"
 
 _SECRET_KEY = re.compile(

@@ -130,6 +130,7 @@ def run_demo(
     progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
 
     exports = out / "gcp-exports"  # the demo's GCP inputs, kept beside the report
+    units = pipeline.collection_executor(None, workers=8)  # as `auditor collect` runs
     with _quiet_moto_logs(), moto_server() as endpoint:
         progress(f"moto server on {endpoint}: seeding the sample ML estate")
         aws_estate.seed_estate()
@@ -142,8 +143,12 @@ def run_demo(
             taken_at = datetime.combine(
                 period.start.date() + timedelta(weeks=week - 1), time(6, 0), tzinfo=UTC
             )
-            aws = pipeline.aws_collector(store, regions=list(DEMO_REGIONS), max_workers=8)
-            manifest = pipeline.take_snapshot(store, aws, catalog.sha256, taken_at=taken_at)
+            aws = pipeline.aws_collector(
+                store, regions=list(DEMO_REGIONS), max_workers=8, executor=units
+            )
+            manifest = pipeline.take_snapshot(
+                store, aws, catalog.sha256, taken_at=taken_at, executor=units
+            )
             export = gcp_estate.export_for_week(week, exports)
             gcp = pipeline.gcp_collector(store, asset_export=export)
             gcp_manifest = pipeline.take_snapshot(
@@ -194,10 +199,13 @@ def run_compliant_demo(
     with _quiet_moto_logs(), moto_server() as endpoint:
         progress(f"moto server on {endpoint}: seeding the compliant twin of the sample estate")
         aws_estate.seed_compliant_estate()
+        units = pipeline.collection_executor(None, workers=8)  # as `auditor collect` runs
         aws = pipeline.aws_collector(
-            store, regions=list(aws_estate.COMPLIANT_REGIONS), max_workers=8
+            store, regions=list(aws_estate.COMPLIANT_REGIONS), max_workers=8, executor=units
         )
-        manifest = pipeline.take_snapshot(store, aws, catalog.sha256, taken_at=taken_at)
+        manifest = pipeline.take_snapshot(
+            store, aws, catalog.sha256, taken_at=taken_at, executor=units
+        )
         progress(f"AWS: {sum(manifest.counts.values())} documents")
     clouds = "AWS"
     compliant_export = getattr(gcp_estate, "compliant_export", None)

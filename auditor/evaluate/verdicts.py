@@ -42,7 +42,7 @@ from auditor.models import (
     provider_of_type,
     sha256_hex,
 )
-from auditor.rules import is_truthy, referenced_fields
+from auditor.rules import EVERY_FIELD, is_truthy, referenced_fields
 
 PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 NOT_APPLICABLE, WAIVED = Status.NOT_APPLICABLE, Status.WAIVED
@@ -312,7 +312,7 @@ def iter_verdicts(
 
 def _field_gap(plan: ControlPlan, errors: list[CollectionError]) -> str | None:
     for error in errors:
-        if error.field is None or error.field in plan.fields:
+        if error.field is None or error.field in plan.fields or EVERY_FIELD in plan.fields:
             what = f"evidence field '{error.field}'" if error.field else "this resource's evidence"
             return (
                 f"{error.sentence()}; {what} could not be collected, so {plan.control.id} gives "

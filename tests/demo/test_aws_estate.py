@@ -24,7 +24,7 @@ from auditor.demo import _approved_regions
 from auditor.demo import aws_estate as estate
 from auditor.demo.moto import reset_moto
 from auditor.models import EvidenceDoc, MemorySink
-from auditor.rules import holds, referenced_fields, render_reason
+from auditor.rules import EVERY_FIELD, holds, referenced_fields, render_reason
 
 EU, US = estate.HOME_REGION, estate.SECOND_REGION
 # Types with one document per region (or account): found by region, not by name.
@@ -263,7 +263,9 @@ def _verdicts(
             assert control is not None and control.rule is not None
             if control.applies_if and not holds(control.applies_if, doc.data):
                 verdict = "NOT_APPLICABLE"
-            elif any((doc.resource_id, f) in failed for f in referenced_fields(control.rule)):
+            elif (gaps := {f for r, f in failed if r == doc.resource_id}) and (
+                EVERY_FIELD in (fields := referenced_fields(control.rule)) or gaps & fields
+            ):
                 verdict = "ERROR"
             else:
                 verdict = "PASS" if holds(control.rule, doc.data) else "FAIL"

@@ -121,6 +121,27 @@ def test_field_error_read_only_by_applies_if_is_still_an_error():
     assert run(cat, snapshot("s1", [bucket], errors=[gap]))[0].status is Status.ERROR
 
 
+def test_a_secrets_rule_reads_every_field_and_a_tags_secrets_rule_only_the_tags():
+    """`_redacted` lists secrets found anywhere in the document: with one part missing (a
+    notebook's lifecycle script whose describe failed), "no plaintext secrets" is not known,
+    so it is ERROR, never PASS. Filtered to the tags, only a tags gap matters. (Found by the
+    random fault mix: a stalled DescribeNotebookInstanceLifecycleConfig turned FAIL to PASS.)"""
+    anywhere = control("ML-TRAIN-013", rule="!_redacted")
+    in_tags = control("ML-GOV-016", rule="!(_redacted[?starts_with(@, 'Tags')]) || !Tags")
+    bucket = doc("b", {"Name": "b", "Tags": [{"Key": "team", "Value": "ml"}]})
+    script_gap = error(resource_type=BUCKET, resource_id=bucket.resource_id, field="Lifecycle")
+    tags_gap = error(resource_type=BUCKET, resource_id=bucket.resource_id, field="Tags")
+    cat = catalog(anywhere, in_tags)
+
+    def statuses(*errors):
+        found = run(cat, snapshot("s1", [bucket], errors=list(errors)))
+        return {f.control_id: f.status for f in found}
+
+    assert statuses() == {"ML-TRAIN-013": Status.PASS, "ML-GOV-016": Status.PASS}
+    assert statuses(script_gap) == {"ML-TRAIN-013": Status.ERROR, "ML-GOV-016": Status.PASS}
+    assert statuses(tags_gap) == {"ML-TRAIN-013": Status.ERROR, "ML-GOV-016": Status.ERROR}
+
+
 def test_whole_type_error_gives_one_error_for_the_scope_aws():
     cat = catalog(control())
     gap = error(resource_type=BUCKET, operation="ListBuckets")

@@ -28,6 +28,7 @@ from auditor.collect.aws import specs as aws_specs
 from auditor.collect.aws.engine import (
     GLOBAL_REGION,
     PROVIDER,
+    ClientCache,
     Engine,
     ResourceSpec,
     Scope,
@@ -105,11 +106,23 @@ class RoleAccess:
 _ASSUMED: dict[str, Any] = {}
 
 
+# The sessions and clients of the units that run in this process, shared by the units of one
+# run and account (making them costs more CPU than a small unit's calls).
+_SESSIONS: dict[tuple[Any, ...], Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+_SESSIONS_KEPT = 512
+_CLIENTS = ClientCache()
+
+
 def forget_assumed_roles() -> None:
-    """Drop this process's assumed-role credentials. For an emulator that was emptied: its
-    old session keys no longer name an account (moto then answers as its default account, so
-    one account's labels would carry another's evidence); AWS's keys stay valid until expiry."""
+    """Drop this process's assumed-role credentials, sessions and clients. For an emulator that
+    was emptied: its old session keys no longer name an account (moto then answers as its
+    default account, so one account's labels would carry another's evidence); AWS's keys stay
+    valid until they expire."""
     _ASSUMED.clear()
+    with _SESSIONS_LOCK:
+        _SESSIONS.clear()
+    _CLIENTS.clear()
 
 
 class _Given(CredentialProvider):
@@ -226,7 +239,30 @@ class AwsUnit:
     def _covered_regions(self) -> tuple[str, ...]:
         return self.regions if self.region in (None, GLOBAL_REGION) else (str(self.region),)
 
+    def _run_key(self) -> tuple[Any, ...]:
+        """What makes two units' sessions the same: the run, the account and how it is entered."""
+        return (
+            self.started_at,
+            self.account,
+            self.profile,
+            self.role,
+            self.options,
+            self.regions[0],
+        )
+
     def session(self) -> Any:
+        """This run's session for the account in this process (made by the first unit here)."""
+        key = self._run_key()
+        with _SESSIONS_LOCK:
+            session = _SESSIONS.get(key)
+            if session is None:
+                session = self._new_session()
+                if len(_SESSIONS) >= _SESSIONS_KEPT:
+                    _SESSIONS.pop(next(iter(_SESSIONS)))
+                _SESSIONS[key] = session
+        return session
+
+    def _new_session(self) -> Any:
         home = self.regions[0]
         if self.role is None:
             return boto3.Session(botocore_session=botocore_session(self.profile))
@@ -266,6 +302,8 @@ class AwsUnit:
             connect_timeout=self.options.connect_timeout,
             read_timeout=self.options.read_timeout,
             page_size=self.options.page_size,
+            clients=_CLIENTS,
+            clients_key=self._run_key(),
         )
         target = Target(self.account, session, self.partition)
         return engine.run([target], self.regions, sink, only_region=self.region)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import random
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.verdicts import assert_only_errors_changed, verdicts
 
+from auditor import distribute, evidence
 from auditor.collect.aws.scope import AwsCollector
 from auditor.collect.aws.specs import SPECS
-from auditor.models import Status
+from auditor.evidence import StoredDocument
+from auditor.executors import open_executor, parse_executor
+from auditor.models import CollectionError, Status
 from devtools.aws_proxy import (
     Fault,
     corrupt,
@@ -96,18 +100,45 @@ def clean(proxy: Proxy) -> Iterator[dict[tuple[str, str], Status]]:
     proxy.rules.clear()
 
 
-def _collect(proxy: Proxy, rule: Callable[[Request], Fault | None] | None) -> Outcome:
+def _collect(
+    proxy: Proxy, rule: Callable[[Request], Fault | None] | None, path: str = "engine"
+) -> Outcome:
+    """One collection through `path`: "engine", the collector in this process, or "units",
+    work units on a thread pool writing into a store (what `auditor collect` runs)."""
     proxy.rules[:] = [bedrock_guardrails, no_monitoring_schedules]
     if rule is not None:
         proxy.rules.insert(0, rule)
     proxy.faults.clear()
     sink = MemorySink()
     begun = time.monotonic()
-    AwsCollector(
-        regions=["us-east-1"], specs=SPECS_HERE, deadline_seconds=DEADLINE_S, **LIMITS
-    ).collect(sink)
+    options = {"regions": ["us-east-1"], "specs": SPECS_HERE, "deadline_seconds": DEADLINE_S}
+    if path == "engine":
+        AwsCollector(**options, **LIMITS).collect(sink)
+    else:
+        collector = AwsCollector(**options, **LIMITS, enter_on_workers=True)
+        with tempfile.TemporaryDirectory() as folder:
+            store = evidence.open_store(folder)
+            backstop = begun + DEADLINE_S + 1
+            with open_executor(parse_executor("threads:4", 4)) as pool:
+                distribute.collect_units(
+                    collector, pool, store, _Read(store, sink), deadline=backstop
+                )
     seconds = time.monotonic() - begun
     return Outcome(sink, seconds, sum(proxy.faults.values()))
+
+
+class _Read:
+    """The driver's side of a units run, reading back what the workers stored."""
+
+    def __init__(self, store: evidence.EvidenceStore, sink: MemorySink) -> None:
+        self.store, self.sink = store, sink
+
+    def add_entries(self, entries: Iterable[StoredDocument]) -> None:
+        for entry in entries:
+            self.sink.add(self.store.read_object(entry.sha256))
+
+    def add_error(self, error: CollectionError) -> None:
+        self.sink.add_error(error)
 
 
 def _check(clean: dict[tuple[str, str], Status], outcome: Outcome) -> dict[str, object]:
@@ -184,9 +215,11 @@ def test_each_fault_kind_on_one_service_is_an_error_never_a_verdict(
     ),
     seed=st.integers(0, 2**16),
 )
+@pytest.mark.parametrize("path", ["engine", "units"])
 def test_faults_mixed_at_random_never_become_verdicts(
     proxy: Proxy,
     clean: dict[tuple[str, str], Status],
+    path: str,
     plan: list[tuple[str, str, float]],
     seed: int,
 ) -> None:
@@ -198,5 +231,5 @@ def test_faults_mixed_at_random_never_become_verdicts(
                 return KINDS[kind](request)
         return None
 
-    record = _check(clean, _collect(proxy, rule))
-    _record("aws-mixed", "mixed", {"plan": [list(p) for p in plan], **record})
+    record = _check(clean, _collect(proxy, rule, path))
+    _record("aws-mixed", "mixed", {"path": path, "plan": [list(p) for p in plan], **record})

@@ -609,7 +609,7 @@ class ClientCache:
     a fifth of a unit run's CPU), and a client is thread-safe once made. Bounded (least
     recently used first out) so a worker that sees hundreds of accounts keeps its memory."""
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 128) -> None:
         self.size = size
         self._clients: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()  # sessions are not thread-safe while making clients

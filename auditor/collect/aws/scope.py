@@ -110,7 +110,7 @@ _ASSUMED: dict[str, Any] = {}
 # run and account (making them costs more CPU than a small unit's calls).
 _SESSIONS: dict[tuple[Any, ...], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
-_SESSIONS_KEPT = 512
+_SESSIONS_KEPT = 64
 _CLIENTS = ClientCache()
 
 

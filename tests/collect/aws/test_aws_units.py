@@ -155,6 +155,33 @@ def test_an_emptied_emulator_takes_the_role_sessions_it_issued_with_it(estate: P
             seed_account(_assumed(role_arn), account)
 
 
+def test_the_units_of_one_account_share_their_clients(
+    estate: Proxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A botocore client costs about 11 ms of CPU to make, more than a small unit's calls: the
+    units of one run and account that land in the same process make each (service, region)
+    client once between them."""
+    import botocore.session
+
+    made: list[tuple[str, str]] = []
+    create = botocore.session.Session.create_client
+
+    def counted(self: Any, service_name: str, region_name: str | None = None, **kw: Any) -> Any:
+        made.append((service_name, str(region_name)))
+        return create(self, service_name, region_name, **kw)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counted)
+    store = pipeline.open_store(str(tmp_path / "store"))
+    spec = parse_executor("threads:4", 4)
+    collector = pipeline.aws_collector(
+        store, role_arns=ROLES[1:2], regions=list(REGIONS), max_workers=4, executor=spec
+    )
+    manifest = pipeline.take_snapshot(store, collector, "0" * 64, executor=spec)
+    assert manifest.stats["units"] > 10 and sum(manifest.counts.values()) > 10
+    engine_clients = [key for key in made if key[0] != "sts"]  # sts: the role's own fetcher
+    assert len(engine_clients) == len(set(engine_clients)) > 10
+
+
 def test_units_cut_by_account_region_and_service_group(estate: Proxy) -> None:
     collector = AwsCollector(role_arns=ROLES[:2], regions=list(REGIONS), enter_on_workers=True)
     units = collector.units()

@@ -84,3 +84,21 @@ def test_units_are_one_per_type_and_carry_no_client(asset_endpoint: str) -> None
     blob = pickle.dumps(units)
     assert b"AssetServiceClient" not in blob and b"Credentials" not in blob
     assert len(units[-1].context.sinks) > 0  # the driver listed the log sinks
+
+
+def test_collect_gcp_runs_a_live_scope_as_units_on_the_executor_it_is_given(
+    tmp_path: Path, asset_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`auditor collect gcp --executor`: a live scope goes as units there; an export file is
+    read as one stream whatever the executor."""
+    from auditor.cli import run
+
+    monkeypatch.setenv("AUDITOR_GCP_ASSET_ENDPOINT", asset_endpoint)
+    folder = str(tmp_path / "store")
+    given = ["--store", folder, "collect", "gcp", "--executor", "threads:2"]
+    assert run([*given, "--scope", PROJECT]) == 0
+    live = open_store(folder).list_snapshots()[-1]
+    assert live.stats["executor"] == "threads:2" and live.stats["units"] > 10
+    assert run([*given, "--asset-export", str(EXPORT)]) == 0
+    exported = open_store(folder).list_snapshots()[-1]
+    assert exported.id != live.id and "units" not in exported.stats

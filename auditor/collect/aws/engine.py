@@ -681,6 +681,11 @@ class Engine:
         self._retained: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._failed_types: set[tuple[str, str]] = set()  # (account, type) with any error
         self._required = declared_required(self.specs)
+        # a shared client checks the members its maker's declarations require: part of its key
+        self._required_keys = {
+            service: tuple(sorted(operations.items()))
+            for service, operations in self._required.items()
+        }
 
     # ------------------------------------------------------------ public
 
@@ -1157,6 +1162,7 @@ class Engine:
             self.max_attempts,
             self._timeouts,
             self.deadline_seconds,
+            self._required_keys.get(service),
         )
         return self._clients.get(key, lambda: self._make_client(target, service, region))
 

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -20,12 +20,13 @@ from auditor import pipeline
 from auditor.demo.moto import aws_env, local_moto
 from auditor.errors import UserError
 from auditor.files import write_atomic
-from auditor.models import AuditResult, Catalog, Period
+from auditor.models import AuditResult, Catalog, Period, SnapshotManifest
 from auditor.resources import data_dir
 
 DEMO_REGIONS = ("eu-west-1", "us-east-1")
 SNAPSHOT_WEEKS = (1, 3, 5, 7, 9, 11, 13)  # fortnightly over a 13-week quarter
 DEMO_MARKER = ".auditor-demo"
+DEMO_WORKERS = 8  # work units at once: the sample estate is small
 
 Progress = pipeline.Progress
 
@@ -130,7 +131,6 @@ def run_demo(
     progress(f"catalog: {len(catalog.controls)} controls; simulated quarter {period.label}")
 
     exports = out / "gcp-exports"  # the demo's GCP inputs, kept beside the report
-    units = pipeline.collection_executor(None, workers=8)  # as `auditor collect` runs
     with _quiet_moto_logs(), moto_server() as endpoint:
         progress(f"moto server on {endpoint}: seeding the sample ML estate")
         aws_estate.seed_estate()
@@ -143,12 +143,7 @@ def run_demo(
             taken_at = datetime.combine(
                 period.start.date() + timedelta(weeks=week - 1), time(6, 0), tzinfo=UTC
             )
-            aws = pipeline.aws_collector(
-                store, regions=list(DEMO_REGIONS), max_workers=8, executor=units
-            )
-            manifest = pipeline.take_snapshot(
-                store, aws, catalog.sha256, taken_at=taken_at, executor=units
-            )
+            manifest = _aws_snapshot(store, catalog, DEMO_REGIONS, taken_at)
             export = gcp_estate.export_for_week(week, exports)
             gcp = pipeline.gcp_collector(store, asset_export=export)
             gcp_manifest = pipeline.take_snapshot(
@@ -180,6 +175,22 @@ def run_demo(
     return run.outcome(pipeline.write_report(result, out / "reports", store=store), result, changes)
 
 
+def _aws_snapshot(
+    store: pipeline.evidence.EvidenceStore,
+    catalog: Catalog,
+    regions: Sequence[str],
+    taken_at: datetime,
+) -> SnapshotManifest:
+    """One AWS snapshot as `auditor collect aws` takes it: work units on the default executor."""
+    units = pipeline.collection_executor(None, workers=DEMO_WORKERS)
+    collector = pipeline.aws_collector(
+        store, regions=list(regions), max_workers=units.workers, executor=units
+    )
+    return pipeline.take_snapshot(
+        store, collector, catalog.sha256, taken_at=taken_at, executor=units
+    )
+
+
 def run_compliant_demo(
     out: Path,
     progress: Progress = pipeline.no_progress,
@@ -199,13 +210,7 @@ def run_compliant_demo(
     with _quiet_moto_logs(), moto_server() as endpoint:
         progress(f"moto server on {endpoint}: seeding the compliant twin of the sample estate")
         aws_estate.seed_compliant_estate()
-        units = pipeline.collection_executor(None, workers=8)  # as `auditor collect` runs
-        aws = pipeline.aws_collector(
-            store, regions=list(aws_estate.COMPLIANT_REGIONS), max_workers=8, executor=units
-        )
-        manifest = pipeline.take_snapshot(
-            store, aws, catalog.sha256, taken_at=taken_at, executor=units
-        )
+        manifest = _aws_snapshot(store, catalog, aws_estate.COMPLIANT_REGIONS, taken_at)
         progress(f"AWS: {sum(manifest.counts.values())} documents")
     clouds = "AWS"
     compliant_export = getattr(gcp_estate, "compliant_export", None)
